@@ -1,0 +1,134 @@
+//! Every event packhooks stores, and how each maps to a stored event type and JSON body.
+//!
+//! The stored event type is the variant's name (`CandidateInterested`, …) and the body is
+//! the inner struct as JSON, so the log reads well to auditors and to other tools.
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::account::AccountPlanChanged;
+use crate::delivery::{
+    DeliveryAbandoned, DeliveryAttempted, DeliveryCheckpoint, WebhookFlaggedFailing, WebhookRecovered,
+};
+use crate::submission::{CandidateDeclined, CandidateInterested};
+use crate::webhook::{
+    TestEventRequested, WebhookCreated, WebhookDeleted, WebhookDisabled, WebhookEnabled,
+    WebhookSecretRotated, WebhookUpdated,
+};
+
+/// Metadata every event carries.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventMetadata {
+    /// The submission or command this event belongs to.
+    pub correlation_id: Option<String>,
+    /// The event or command that caused this one.
+    pub causation_id: Option<String>,
+}
+
+impl EventMetadata {
+    pub fn correlated(id: impl ToString) -> Self {
+        let id = id.to_string();
+        EventMetadata { correlation_id: Some(id.clone()), causation_id: Some(id) }
+    }
+}
+
+/// Why a stored event could not be read as a [`DomainEvent`].
+#[derive(Debug, thiserror::Error)]
+pub enum DecodeError {
+    #[error("unknown event type {0:?}")]
+    UnknownType(String),
+    #[error("malformed {event_type} body")]
+    Malformed {
+        event_type: String,
+        #[source]
+        source: serde_json::Error,
+    },
+}
+
+macro_rules! domain_events {
+    ($($variant:ident),* $(,)?) => {
+        /// Every event of the domain.
+        #[derive(Clone, Debug, PartialEq, Eq)]
+        pub enum DomainEvent {
+            $($variant($variant),)*
+        }
+
+        impl DomainEvent {
+            /// All stored event type names.
+            pub const TYPES: &'static [&'static str] = &[$(stringify!($variant),)*];
+
+            /// The stored event type name.
+            pub fn event_type(&self) -> &'static str {
+                match self {
+                    $(DomainEvent::$variant(_) => stringify!($variant),)*
+                }
+            }
+
+            /// The JSON body.
+            pub fn to_json(&self) -> Vec<u8> {
+                let body = match self {
+                    $(DomainEvent::$variant(e) => serde_json::to_vec(e),)*
+                };
+                body.expect("domain events always serialise")
+            }
+
+            /// Reads a stored event back.
+            pub fn decode(event_type: &str, data: &[u8]) -> Result<Self, DecodeError> {
+                match event_type {
+                    $(stringify!($variant) => serde_json::from_slice(data)
+                        .map(DomainEvent::$variant)
+                        .map_err(|source| DecodeError::Malformed { event_type: event_type.to_owned(), source }),)*
+                    other => Err(DecodeError::UnknownType(other.to_owned())),
+                }
+            }
+        }
+
+        $(
+            impl From<$variant> for DomainEvent {
+                fn from(e: $variant) -> Self {
+                    DomainEvent::$variant(e)
+                }
+            }
+        )*
+    };
+}
+
+domain_events!(
+    AccountPlanChanged,
+    WebhookCreated,
+    WebhookUpdated,
+    WebhookSecretRotated,
+    WebhookDisabled,
+    WebhookEnabled,
+    WebhookDeleted,
+    TestEventRequested,
+    CandidateInterested,
+    CandidateDeclined,
+    DeliveryAttempted,
+    DeliveryAbandoned,
+    WebhookFlaggedFailing,
+    WebhookRecovered,
+    DeliveryCheckpoint,
+);
+
+impl DomainEvent {
+    /// The JSON body with secrets replaced, for audit views and exports.
+    pub fn to_redacted_json(&self) -> serde_json::Value {
+        let mut value: serde_json::Value =
+            serde_json::from_slice(&self.to_json()).expect("domain events always serialise");
+        if let Some(secret) = value.get_mut("secret") {
+            *secret = serde_json::Value::String("whsec_[redacted]".into());
+        }
+        value
+    }
+}
+
+/// An event with the id it will be stored under and its metadata.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewEvent {
+    /// Derived from the command's idempotency key when there is one, so a retried command
+    /// produces the same id and the store appends it once.
+    pub id: Uuid,
+    pub event: DomainEvent,
+    pub metadata: EventMetadata,
+}

@@ -1,0 +1,126 @@
+//! Webhooks: the endpoints an account registers, their lifecycle events and rules.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::{AccountId, TestEventId, WebhookId};
+
+/// The submission kinds a webhook can subscribe to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum EventType {
+    Interested,
+    Declined,
+}
+
+impl EventType {
+    /// The `type` field of the webhook body.
+    pub fn message_type(self) -> &'static str {
+        match self {
+            EventType::Interested => "candidate.interested",
+            EventType::Declined => "candidate.declined",
+        }
+    }
+}
+
+/// A signing secret, `whsec_` followed by base64 of 24 to 64 random bytes.
+///
+/// `Debug` never shows the value, so a secret cannot leak into a log line by accident.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub const PREFIX: &'static str = "whsec_";
+
+    /// A secret from already-encoded text (`whsec_…`); the API mints these from random bytes.
+    pub fn new(text: String) -> Self {
+        Secret(text)
+    }
+    /// The full `whsec_…` text, to show the owner once.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(…)")
+    }
+}
+
+/// Who disabled a webhook.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DisabledBy {
+    Owner,
+    Auto,
+}
+
+/// `webhook-{id}`: a webhook was registered.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WebhookCreated {
+    pub webhook_id: WebhookId,
+    pub account_id: AccountId,
+    pub url: String,
+    pub events: Vec<EventType>,
+    pub description: Option<String>,
+    /// Kept in the event so that any instance can sign after any restart; audit views redact it.
+    pub secret: Secret,
+    pub secret_version: u32,
+    pub recorded_at: DateTime<Utc>,
+}
+
+/// `webhook-{id}`: url, events or description changed; the fields hold the new values.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WebhookUpdated {
+    pub webhook_id: WebhookId,
+    pub url: String,
+    pub events: Vec<EventType>,
+    pub description: Option<String>,
+    pub recorded_at: DateTime<Utc>,
+}
+
+/// `webhook-{id}`: a new secret; the previous one keeps signing until `previous_valid_until`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WebhookSecretRotated {
+    pub webhook_id: WebhookId,
+    pub secret: Secret,
+    pub secret_version: u32,
+    pub previous_valid_until: DateTime<Utc>,
+    pub recorded_at: DateTime<Utc>,
+}
+
+/// `webhook-{id}`: deliveries stop until the owner enables it again.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WebhookDisabled {
+    pub webhook_id: WebhookId,
+    pub by: DisabledBy,
+    pub reason: String,
+    pub recorded_at: DateTime<Utc>,
+}
+
+/// `webhook-{id}`: the owner enabled it again.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WebhookEnabled {
+    pub webhook_id: WebhookId,
+    pub recorded_at: DateTime<Utc>,
+}
+
+/// `webhook-{id}`: gone for good; nothing is delivered to it after this.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WebhookDeleted {
+    pub webhook_id: WebhookId,
+    pub recorded_at: DateTime<Utc>,
+}
+
+/// `webhook-{id}`: the owner asked for a test event. Routed to the webhook's actor like a
+/// submission; never counted in statistics, never changes health.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TestEventRequested {
+    pub webhook_id: WebhookId,
+    pub account_id: AccountId,
+    pub test_id: TestEventId,
+    pub event: EventType,
+    pub recorded_at: DateTime<Utc>,
+}

@@ -1,0 +1,97 @@
+//! The event store: one trait with EventStoreDB's semantics, and its backends.
+//!
+//! Every part of packhooks reads and writes events through [`EventStore`]. The contract is
+//! EventStoreDB's (see `shared/EVENTSTOREDB.md`): streams with revisions from 0, appends
+//! guarded by an [`ExpectedRevision`], idempotent appends by event id, one global `$all`
+//! order with [`Position`]s, reads in both directions, and catch-up subscriptions to `$all`
+//! (history, then [`SubscriptionEvent::CaughtUp`], then live events) with filters and
+//! checkpoints. The embedded [`sqlite::SqliteStore`] is the default backend; the
+//! EventStoreDB backend lives in its own crate. Both run [`conformance`].
+
+mod error;
+pub mod sqlite;
+mod types;
+
+#[cfg(feature = "conformance")]
+pub mod conformance;
+
+pub use error::StoreError;
+pub use types::*;
+
+use async_trait::async_trait;
+
+/// A boxed stream of subscription events; ends only when the store shuts down or fails.
+pub type Subscription =
+    futures::stream::BoxStream<'static, Result<SubscriptionEvent, StoreError>>;
+
+/// The event store contract shared by every backend.
+#[async_trait]
+pub trait EventStore: Send + Sync + 'static {
+    /// Appends `events` to `stream` if the stream's state matches `expected`.
+    ///
+    /// Idempotent by event id: appending ids that are already in the stream at the place the
+    /// expectation points to succeeds without writing and returns the original result; a
+    /// partial overlap is a [`StoreError::WrongExpectedVersion`]. The result is durable
+    /// (synced to disk) when this returns.
+    async fn append(
+        &self,
+        stream: &str,
+        expected: ExpectedRevision,
+        events: Vec<EventData>,
+    ) -> Result<AppendResult, StoreError>;
+
+    /// Reads up to `max_count` events of one stream, from `from` (inclusive) in `direction`.
+    ///
+    /// A stream that never existed (or was soft-deleted) is [`StoreError::StreamNotFound`];
+    /// an existing stream with nothing in range gives an empty vector.
+    async fn read_stream(
+        &self,
+        stream: &str,
+        from: StreamPosition,
+        direction: Direction,
+        max_count: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError>;
+
+    /// Reads up to `max_count` events of `$all`, from `from` (inclusive) in `direction`.
+    async fn read_all(
+        &self,
+        from: AllPosition,
+        direction: Direction,
+        max_count: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError>;
+
+    /// Subscribes to `$all` after `from` (exclusive), keeping only events that pass `filter`.
+    ///
+    /// The subscription yields the history, then one [`SubscriptionEvent::CaughtUp`], then
+    /// live events. Filtered subscriptions also yield [`SubscriptionEvent::Checkpoint`]s at
+    /// least every [`CHECKPOINT_INTERVAL`] scanned events, so a sparse filter still advances.
+    async fn subscribe_to_all(
+        &self,
+        from: SubscribeFrom,
+        filter: Option<SubscriptionFilter>,
+    ) -> Result<Subscription, StoreError>;
+
+    /// Soft-deletes a stream: reads say not found; a later append continues the numbering.
+    async fn delete_stream(
+        &self,
+        stream: &str,
+        expected: ExpectedRevision,
+    ) -> Result<Position, StoreError>;
+
+    /// Tombstones a stream: reads and appends fail with [`StoreError::StreamDeleted`] for good.
+    async fn tombstone_stream(
+        &self,
+        stream: &str,
+        expected: ExpectedRevision,
+    ) -> Result<Position, StoreError>;
+
+    /// The position of the last event in `$all`, or `None` when the store is empty.
+    async fn head(&self) -> Result<Option<Position>, StoreError>;
+
+    /// Waits until everything acknowledged is on disk and stops accepting writes.
+    async fn close(&self) -> Result<(), StoreError>;
+}
+
+/// Filtered subscriptions yield a checkpoint at least this often (in scanned events), as
+/// EventStoreDB does, so that consumers with sparse filters can store their progress.
+pub const CHECKPOINT_INTERVAL: u64 = 32;
