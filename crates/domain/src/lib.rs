@@ -5,6 +5,7 @@
 //! time, ids and secrets arrive inside the commands, so every rule is testable given/when/then.
 
 pub mod account;
+pub mod clock;
 pub mod delivery;
 pub mod events;
 pub mod ids;
