@@ -1,0 +1,388 @@
+//! The single writer thread and its group commit.
+//!
+//! The writer takes every command queued (up to `max_batch`), applies each inside one
+//! transaction, commits once, then publishes the committed events to live subscribers and
+//! answers the callers. Each command checks its expectation before it writes anything, and
+//! writes inside a savepoint, so a failing command leaves its neighbours' writes intact.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use rusqlite::Connection;
+use tokio::sync::{broadcast, mpsc, oneshot};
+use uuid::Uuid;
+
+use super::reader::{stream_row, StreamRow};
+use super::{schema, LiveBatch, Shared};
+use crate::{AppendResult, EventData, ExpectedRevision, Position, RecordedEvent, StoreError, StreamState};
+
+type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
+
+/// What callers ask the writer to do.
+pub(crate) enum Command {
+    Append { stream: String, expected: ExpectedRevision, events: Vec<EventData>, reply: Reply<AppendResult> },
+    Delete { stream: String, expected: ExpectedRevision, tombstone: bool, reply: Reply<Position> },
+    Close { reply: Reply<()> },
+}
+
+/// An answer held back until the batch's commit is known.
+enum Answer {
+    Append(Reply<AppendResult>, Result<AppendResult, StoreError>),
+    Delete(Reply<Position>, Result<Position, StoreError>),
+}
+
+/// The transaction as a whole failed; every command in it is answered with this.
+#[derive(Debug, thiserror::Error)]
+#[error("the group commit failed; nothing of this batch was written")]
+pub(crate) struct CommitFailed(#[source] Arc<rusqlite::Error>);
+
+pub(crate) struct Writer {
+    conn: Connection,
+    /// Position of the last event written in the current transaction (or committed).
+    head: u64,
+    max_batch: usize,
+    live: broadcast::Sender<LiveBatch>,
+    shared: Arc<Shared>,
+}
+
+/// What an expectation check decided.
+enum Decision {
+    /// Write the events from this revision on.
+    Write(u64),
+    /// The same events are already there: answer with the original result.
+    AlreadyWritten(AppendResult),
+}
+
+impl Writer {
+    pub(crate) fn new(
+        conn: Connection,
+        head: u64,
+        max_batch: usize,
+        live: broadcast::Sender<LiveBatch>,
+        shared: Arc<Shared>,
+    ) -> Self {
+        Writer { conn, head, max_batch, live, shared }
+    }
+
+    pub(crate) fn run(mut self, mut commands: mpsc::Receiver<Command>) {
+        let mut close_reply = None;
+        while let Some(first) = commands.blocking_recv() {
+            let mut batch = vec![first];
+            while batch.len() < self.max_batch {
+                match commands.try_recv() {
+                    Ok(command) => batch.push(command),
+                    Err(_) => break,
+                }
+            }
+            close_reply = self.process(batch);
+            if close_reply.is_some() {
+                break;
+            }
+        }
+        // Refuse whatever is still queued, then flush the WAL into the database file.
+        commands.close();
+        while let Ok(command) = commands.try_recv() {
+            refuse(command);
+        }
+        let flushed = self
+            .conn
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+            .map_err(StoreError::from);
+        if let Err(error) = &flushed {
+            tracing::warn!(%error, "checkpointing the WAL on close failed");
+        }
+        drop(self);
+        tracing::debug!("store writer stopped");
+        if let Some(reply) = close_reply {
+            let _ = reply.send(flushed);
+        }
+    }
+
+    /// Applies a batch in one transaction; returns the close request if the batch had one.
+    fn process(&mut self, batch: Vec<Command>) -> Option<Reply<()>> {
+        let now = Utc::now();
+        let start_head = self.head;
+        let mut answers = Vec::with_capacity(batch.len());
+        let mut live = Vec::new();
+        let mut close = None;
+        let began = self.conn.execute_batch("BEGIN IMMEDIATE").map_err(Arc::new);
+        for command in batch {
+            match command {
+                Command::Close { reply } if close.is_none() => close = Some(reply),
+                // Whatever was queued after the close request is refused.
+                command if close.is_some() => refuse(command),
+                command if began.is_err() => answer_failed(command, began.as_ref().unwrap_err()),
+                Command::Append { stream, expected, events, reply } => {
+                    let result = self.append(stream, expected, events, now, &mut live);
+                    answers.push(Answer::Append(reply, result));
+                }
+                Command::Delete { stream, expected, tombstone, reply } => {
+                    let result = self.delete(&stream, expected, tombstone);
+                    answers.push(Answer::Delete(reply, result));
+                }
+                Command::Close { reply } => refuse(Command::Close { reply }),
+            }
+        }
+        if let Err(error) = began {
+            tracing::error!(%error, "could not begin a store transaction");
+            return close;
+        }
+        let committed = self.conn.execute_batch("COMMIT").map_err(Arc::new);
+        match committed {
+            Ok(()) => {
+                let written = live.len() as u64;
+                let appends = answers.iter().filter(|a| matches!(a, Answer::Append(_, Ok(_)))).count();
+                self.shared.commits.fetch_add(1, Ordering::AcqRel);
+                self.shared.appends.fetch_add(appends as u64, Ordering::AcqRel);
+                self.shared.events.fetch_add(written, Ordering::AcqRel);
+                self.shared.head.store(self.head, Ordering::Release);
+                if !live.is_empty() {
+                    // No receiver is fine: nobody is subscribed right now.
+                    let _ = self.live.send(LiveBatch::from(live));
+                }
+                for answer in answers {
+                    match answer {
+                        Answer::Append(reply, result) => {
+                            let _ = reply.send(result);
+                        }
+                        Answer::Delete(reply, result) => {
+                            let _ = reply.send(result);
+                        }
+                    }
+                }
+            }
+            Err(error) => {
+                tracing::error!(%error, "store commit failed; the batch is rolled back");
+                if let Err(e) = self.conn.execute_batch("ROLLBACK") {
+                    tracing::error!(error = %e, "rollback after a failed commit failed");
+                }
+                // Nothing of the batch is in the file; recount from what is.
+                self.head = schema::head(&self.conn).unwrap_or(start_head);
+                for answer in answers {
+                    let failed = || StoreError::Backend(Box::new(CommitFailed(error.clone())));
+                    match answer {
+                        Answer::Append(reply, result) => {
+                            let _ = reply.send(result.and_then(|_| Err(failed())));
+                        }
+                        Answer::Delete(reply, result) => {
+                            let _ = reply.send(result.and_then(|_| Err(failed())));
+                        }
+                    }
+                }
+            }
+        }
+        close
+    }
+
+    fn append(
+        &mut self,
+        stream: String,
+        expected: ExpectedRevision,
+        events: Vec<EventData>,
+        now: DateTime<Utc>,
+        live: &mut Vec<RecordedEvent>,
+    ) -> Result<AppendResult, StoreError> {
+        let row = stream_row(&self.conn, &stream)?.unwrap_or_default();
+        if row.tombstoned {
+            return Err(StoreError::StreamDeleted(stream));
+        }
+        let first_revision = match self.decide(&stream, &row, expected, &events)? {
+            Decision::AlreadyWritten(result) => return Ok(result),
+            Decision::Write(revision) => revision,
+        };
+        let start_head = self.head;
+        self.conn.execute_batch("SAVEPOINT append")?;
+        match self.write_events(&stream, first_revision, &events, now) {
+            Ok(()) => self.conn.execute_batch("RELEASE append")?,
+            Err(error) => {
+                self.conn.execute_batch("ROLLBACK TO append; RELEASE append")?;
+                self.head = start_head;
+                return Err(error);
+            }
+        }
+        let last_revision = first_revision + events.len() as u64 - 1;
+        live.reserve(events.len());
+        for (i, event) in events.into_iter().enumerate() {
+            live.push(RecordedEvent {
+                id: event.id,
+                stream: stream.clone(),
+                revision: first_revision + i as u64,
+                position: Position::at(start_head + 1 + i as u64),
+                event_type: event.event_type,
+                data: event.data,
+                metadata: event.metadata,
+                created: now,
+            });
+        }
+        Ok(AppendResult { next_expected_revision: last_revision, position: Position::at(self.head) })
+    }
+
+    fn write_events(&mut self, stream: &str, first_revision: u64, events: &[EventData], now: DateTime<Utc>) -> Result<(), StoreError> {
+        let created = now.timestamp_micros();
+        let mut insert = self.conn.prepare_cached(
+            "INSERT INTO events (position, stream, revision, event_id, event_type, data, metadata, created) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        )?;
+        let mut position = self.head;
+        for (i, event) in events.iter().enumerate() {
+            position += 1;
+            insert.execute(rusqlite::params![
+                position as i64,
+                stream,
+                (first_revision + i as u64) as i64,
+                event.id.as_bytes().as_slice(),
+                event.event_type,
+                event.data.as_ref(),
+                event.metadata.as_ref(),
+                created,
+            ])?;
+        }
+        let last = first_revision + events.len() as u64 - 1;
+        self.conn
+            .prepare_cached(
+                "INSERT INTO streams (name, last_revision) VALUES (?1, ?2) \
+                 ON CONFLICT (name) DO UPDATE SET last_revision = excluded.last_revision",
+            )?
+            .execute(rusqlite::params![stream, last as i64])?;
+        self.head = position;
+        Ok(())
+    }
+
+    /// Checks `expected` against the stream, with EventStoreDB's idempotency by event id.
+    fn decide(
+        &self,
+        stream: &str,
+        row: &StreamRow,
+        expected: ExpectedRevision,
+        events: &[EventData],
+    ) -> Result<Decision, StoreError> {
+        let visible = row.visible_last();
+        let conflict = || StoreError::WrongExpectedVersion {
+            stream: stream.to_owned(),
+            expected,
+            actual: visible.map_or(StreamState::NoStream, StreamState::Revision),
+        };
+        let written_at = |revision: u64| -> Result<Decision, StoreError> {
+            match self.already_written(stream, revision, events)? {
+                Some(result) => Ok(Decision::AlreadyWritten(result)),
+                None => Err(conflict()),
+            }
+        };
+        match expected {
+            ExpectedRevision::Any | ExpectedRevision::StreamExists => {
+                if let Some(revision) = self.revision_of(stream, events[0].id)? {
+                    return written_at(revision);
+                }
+                if expected == ExpectedRevision::StreamExists && visible.is_none() {
+                    return Err(conflict());
+                }
+                Ok(Decision::Write(row.next_revision()))
+            }
+            ExpectedRevision::NoStream => match visible {
+                None => Ok(Decision::Write(row.next_revision())),
+                Some(_) => written_at(row.deleted_before),
+            },
+            ExpectedRevision::Exact(e) => match row.last {
+                Some(last) if last == e => Ok(Decision::Write(last + 1)),
+                Some(last) if e < last => written_at(e + 1),
+                _ => Err(conflict()),
+            },
+        }
+    }
+
+    /// The revision of the event with this id in this stream, if it is there.
+    fn revision_of(&self, stream: &str, id: Uuid) -> Result<Option<u64>, StoreError> {
+        use rusqlite::OptionalExtension;
+        let mut stmt =
+            self.conn.prepare_cached("SELECT revision FROM events WHERE event_id = ?1 AND stream = ?2 LIMIT 1")?;
+        let revision = stmt
+            .query_row(rusqlite::params![id.as_bytes().as_slice(), stream], |r| r.get::<_, i64>(0))
+            .optional()?;
+        Ok(revision.map(|r| r as u64))
+    }
+
+    /// If the stream holds exactly `events`' ids from `revision` on, the original result.
+    fn already_written(&self, stream: &str, revision: u64, events: &[EventData]) -> Result<Option<AppendResult>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT event_id, position FROM events WHERE stream = ?1 AND revision >= ?2 ORDER BY revision ASC LIMIT ?3",
+        )?;
+        let mut rows = stmt.query(rusqlite::params![stream, revision as i64, events.len() as i64])?;
+        let mut last_position = 0;
+        for event in events {
+            let Some(row) = rows.next()? else { return Ok(None) };
+            if row.get_ref(0)?.as_blob().ok() != Some(event.id.as_bytes().as_slice()) {
+                return Ok(None);
+            }
+            last_position = row.get::<_, i64>(1)? as u64;
+        }
+        Ok(Some(AppendResult {
+            next_expected_revision: revision + events.len() as u64 - 1,
+            position: Position::at(last_position),
+        }))
+    }
+
+    fn delete(&mut self, stream: &str, expected: ExpectedRevision, tombstone: bool) -> Result<Position, StoreError> {
+        let row = stream_row(&self.conn, stream)?.unwrap_or_default();
+        if row.tombstoned {
+            return Err(StoreError::StreamDeleted(stream.to_owned()));
+        }
+        let visible = row.visible_last();
+        let ok = match expected {
+            ExpectedRevision::Any => true,
+            ExpectedRevision::NoStream => visible.is_none(),
+            ExpectedRevision::StreamExists => visible.is_some(),
+            ExpectedRevision::Exact(e) => visible == Some(e),
+        };
+        if !ok {
+            return Err(StoreError::WrongExpectedVersion {
+                stream: stream.to_owned(),
+                expected,
+                actual: visible.map_or(StreamState::NoStream, StreamState::Revision),
+            });
+        }
+        self.conn
+            .prepare_cached(
+                "INSERT INTO streams (name, last_revision, deleted_before, tombstoned) VALUES (?1, ?2, ?3, ?4) \
+                 ON CONFLICT (name) DO UPDATE SET deleted_before = excluded.deleted_before, \
+                 tombstoned = excluded.tombstoned",
+            )?
+            .execute(rusqlite::params![
+                stream,
+                row.last.map(|l| l as i64),
+                row.next_revision() as i64,
+                tombstone,
+            ])?;
+        Ok(Position::at(self.head))
+    }
+}
+
+fn answer_failed(command: Command, error: &Arc<rusqlite::Error>) {
+    let failed = || StoreError::Backend(Box::new(CommitFailed(error.clone())));
+    match command {
+        Command::Append { reply, .. } => {
+            let _ = reply.send(Err(failed()));
+        }
+        Command::Delete { reply, .. } => {
+            let _ = reply.send(Err(failed()));
+        }
+        Command::Close { reply } => {
+            let _ = reply.send(Err(failed()));
+        }
+    }
+}
+
+/// Answers a command that arrived after close.
+fn refuse(command: Command) {
+    match command {
+        Command::Append { reply, .. } => {
+            let _ = reply.send(Err(StoreError::Closed));
+        }
+        Command::Delete { reply, .. } => {
+            let _ = reply.send(Err(StoreError::Closed));
+        }
+        Command::Close { reply } => {
+            let _ = reply.send(Err(StoreError::Closed));
+        }
+    }
+}
