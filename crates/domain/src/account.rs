@@ -3,7 +3,8 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::AccountId;
+use crate::error::DomainError;
+use crate::{AccountId, DomainEvent};
 
 /// The recruiting product's plans.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
@@ -29,4 +30,40 @@ pub struct AccountPlanChanged {
     /// The plan before, `None` for an account packhooks had not seen.
     pub previous: Option<Plan>,
     pub recorded_at: DateTime<Utc>,
+}
+
+/// What the account stream says about an account.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AccountState {
+    /// `None` until a plan is first set.
+    pub plan: Option<Plan>,
+}
+
+/// Set an account's plan (the recruiting product tells packhooks when it changes).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SetPlan {
+    pub account_id: AccountId,
+    pub plan: Plan,
+    pub now: DateTime<Utc>,
+}
+
+/// Setting the plan the account already has is a no-op: no events.
+pub fn decide(state: &AccountState, command: SetPlan) -> Result<Vec<DomainEvent>, DomainError> {
+    if state.plan == Some(command.plan) {
+        return Ok(vec![]);
+    }
+    Ok(vec![AccountPlanChanged {
+        account_id: command.account_id,
+        plan: command.plan,
+        previous: state.plan,
+        recorded_at: command.now,
+    }
+    .into()])
+}
+
+pub fn evolve(state: AccountState, event: &DomainEvent) -> AccountState {
+    match event {
+        DomainEvent::AccountPlanChanged(e) => AccountState { plan: Some(e.plan) },
+        _ => state,
+    }
 }

@@ -3,6 +3,7 @@
 //! The stored event type is the variant's name (`CandidateInterested`, …) and the body is
 //! the inner struct as JSON, so the log reads well to auditors and to other tools.
 
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -112,6 +113,27 @@ domain_events!(
 );
 
 impl DomainEvent {
+    /// When the event happened: `recorded_at`, or `submitted_at` for a submission.
+    pub fn recorded_at(&self) -> DateTime<Utc> {
+        match self {
+            DomainEvent::AccountPlanChanged(e) => e.recorded_at,
+            DomainEvent::WebhookCreated(e) => e.recorded_at,
+            DomainEvent::WebhookUpdated(e) => e.recorded_at,
+            DomainEvent::WebhookSecretRotated(e) => e.recorded_at,
+            DomainEvent::WebhookDisabled(e) => e.recorded_at,
+            DomainEvent::WebhookEnabled(e) => e.recorded_at,
+            DomainEvent::WebhookDeleted(e) => e.recorded_at,
+            DomainEvent::TestEventRequested(e) => e.recorded_at,
+            DomainEvent::CandidateInterested(e) => e.submitted_at,
+            DomainEvent::CandidateDeclined(e) => e.submitted_at,
+            DomainEvent::DeliveryAttempted(e) => e.recorded_at,
+            DomainEvent::DeliveryAbandoned(e) => e.recorded_at,
+            DomainEvent::WebhookFlaggedFailing(e) => e.recorded_at,
+            DomainEvent::WebhookRecovered(e) => e.recorded_at,
+            DomainEvent::DeliveryCheckpoint(e) => e.recorded_at,
+        }
+    }
+
     /// The JSON body with secrets replaced, for audit views and exports.
     pub fn to_redacted_json(&self) -> serde_json::Value {
         let mut value: serde_json::Value =

@@ -7,11 +7,18 @@
 pub mod account;
 pub mod clock;
 pub mod delivery;
+pub mod error;
 pub mod events;
 pub mod ids;
+pub mod ip_policy;
 pub mod payload;
+pub mod registry;
 pub mod submission;
 pub mod webhook;
 
+#[cfg(test)]
+mod testkit;
+
+pub use error::{DomainError, ErrorKind};
 pub use events::{DomainEvent, EventMetadata};
 pub use ids::*;

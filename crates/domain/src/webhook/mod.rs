@@ -1,8 +1,26 @@
 //! Webhooks: the endpoints an account registers, their lifecycle events and rules.
+//!
+//! - this file: the events of a `webhook-{id}` stream and the types they carry;
+//! - [`url`]: validated webhook URLs and the private-target policy;
+//! - [`state`]: a webhook's state folded from its events (`evolve`, `fold_until`);
+//! - [`decide`]: the commands and the rules that turn them into events.
 
+mod decide;
+mod state;
+mod url;
+
+use base64::Engine as _;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+pub use self::decide::{
+    decide, CreateWebhook, DeleteWebhook, DisableWebhook, EnableWebhook, RequestTestEvent, RotateSecret,
+    UpdateWebhook, WebhookCommand, WebhookContext,
+};
+pub use self::state::{evolve, fold, fold_until, PreviousSecret, Secrets, Webhook, WebhookState, WebhookStatus};
+pub use self::url::{UrlPolicy, WebhookUrl};
+pub use crate::ip_policy::is_public_ip;
+use crate::error::{DomainError, SecretProblem};
 use crate::{AccountId, TestEventId, WebhookId};
 
 /// The submission kinds a webhook can subscribe to.
@@ -32,10 +50,42 @@ pub struct Secret(String);
 
 impl Secret {
     pub const PREFIX: &'static str = "whsec_";
+    /// The key length bounds, in bytes (the Standard Webhooks libraries accept 24 to 64).
+    pub const MIN_BYTES: usize = 24;
+    pub const MAX_BYTES: usize = 64;
 
-    /// A secret from already-encoded text (`whsec_…`); the API mints these from random bytes.
+    /// A secret from already-encoded text (`whsec_…`), unchecked; [`Secret::parse`] checks.
+    /// `decide` checks every secret before it goes into an event.
     pub fn new(text: String) -> Self {
         Secret(text)
+    }
+
+    /// The secret for key bytes the caller drew at random (24 to 64 of them; `decide`
+    /// refuses other lengths): `whsec_` and the standard base64 of the bytes.
+    pub fn from_bytes(key: &[u8]) -> Self {
+        Secret(format!("{}{}", Self::PREFIX, base64::engine::general_purpose::STANDARD.encode(key)))
+    }
+
+    /// A secret from `whsec_…` text, checked.
+    pub fn parse(text: &str) -> Result<Self, DomainError> {
+        let secret = Secret(text.to_owned());
+        secret.key_bytes()?;
+        Ok(secret)
+    }
+
+    /// The HMAC key: the bytes the base64 after `whsec_` encodes.
+    pub fn key_bytes(&self) -> Result<Vec<u8>, DomainError> {
+        let encoded = self.0.strip_prefix(Self::PREFIX).ok_or(DomainError::InvalidSecret(SecretProblem::Prefix))?;
+        let key = base64::engine::general_purpose::STANDARD
+            .decode(encoded)
+            .map_err(|e| DomainError::InvalidSecret(SecretProblem::Encoding(e)))?;
+        if !(Self::MIN_BYTES..=Self::MAX_BYTES).contains(&key.len()) {
+            return Err(DomainError::InvalidSecret(SecretProblem::Length {
+                min: Self::MIN_BYTES,
+                max: Self::MAX_BYTES,
+            }));
+        }
+        Ok(key)
     }
     /// The full `whsec_…` text, to show the owner once.
     pub fn expose(&self) -> &str {

@@ -1,0 +1,181 @@
+//! The one error type of the domain: every refused command ends here, with a stable `code()`
+//! the API puts in its problem+json, the field at fault where there is one, and a coarse
+//! [`ErrorKind`] the edge maps to an HTTP status (the domain itself knows nothing of HTTP).
+//!
+//! Idempotent repeats are not errors: enabling an enabled webhook, disabling a disabled one,
+//! deleting a deleted one or setting the plan an account already has decide to *no events*,
+//! so a client retrying a request never sees a failure for something that already happened.
+
+use crate::account::Plan;
+use crate::webhook::EventType;
+
+/// What a refused command was refused for.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DomainError {
+    /// Webhooks exist only on growth and scale; `None` is an account packhooks has not seen.
+    #[error("webhooks need the growth or scale plan (account is on {})", plan_name(.plan))]
+    PlanNotEligible { plan: Option<Plan> },
+    #[error("the account already has {max} webhooks, the most allowed")]
+    WebhookLimitReached { max: usize },
+    #[error("no such webhook")]
+    WebhookNotFound,
+    #[error("the webhook was deleted")]
+    WebhookDeleted,
+    #[error("a webhook with this id already exists")]
+    WebhookExists,
+    /// Test events go only to enabled webhooks: a disabled one would never answer.
+    #[error("the webhook is disabled")]
+    WebhookDisabled,
+    #[error("invalid url")]
+    InvalidUrl(#[source] UrlRefusal),
+    #[error("invalid event types: {0}")]
+    InvalidEvents(EventsProblem),
+    #[error("invalid signing secret")]
+    InvalidSecret(#[source] SecretProblem),
+    /// Any other field that failed validation; `field` is its JSON path (`candidate.email`).
+    #[error("invalid {field}: {problem}")]
+    InvalidField { field: &'static str, problem: FieldProblem },
+}
+
+/// A coarse class of error; the API maps it to a status (403, 404, 409, 410, 422).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorKind {
+    /// The account's plan does not allow this.
+    Forbidden,
+    NotFound,
+    /// The thing existed and is gone for good.
+    Gone,
+    /// The command clashes with the current state.
+    Conflict,
+    /// The input itself is wrong.
+    Invalid,
+}
+
+impl DomainError {
+    /// The stable, machine-readable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            DomainError::PlanNotEligible { .. } => "plan_not_eligible",
+            DomainError::WebhookLimitReached { .. } => "webhook_limit_reached",
+            DomainError::WebhookNotFound => "webhook_not_found",
+            DomainError::WebhookDeleted => "webhook_deleted",
+            DomainError::WebhookExists => "webhook_exists",
+            DomainError::WebhookDisabled => "webhook_disabled",
+            DomainError::InvalidUrl(_) => "invalid_url",
+            DomainError::InvalidEvents(_) => "invalid_events",
+            DomainError::InvalidSecret(_) => "invalid_secret",
+            DomainError::InvalidField { .. } => "invalid_field",
+        }
+    }
+
+    /// The JSON path of the request field at fault, if one is.
+    pub fn field(&self) -> Option<&'static str> {
+        match self {
+            DomainError::InvalidUrl(_) => Some("url"),
+            DomainError::InvalidEvents(_) => Some("events"),
+            DomainError::InvalidSecret(_) => Some("secret"),
+            DomainError::InvalidField { field, .. } => Some(field),
+            _ => None,
+        }
+    }
+
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            DomainError::PlanNotEligible { .. } => ErrorKind::Forbidden,
+            DomainError::WebhookNotFound => ErrorKind::NotFound,
+            DomainError::WebhookDeleted => ErrorKind::Gone,
+            DomainError::WebhookLimitReached { .. } | DomainError::WebhookExists | DomainError::WebhookDisabled => {
+                ErrorKind::Conflict
+            }
+            DomainError::InvalidUrl(_)
+            | DomainError::InvalidEvents(_)
+            | DomainError::InvalidSecret(_)
+            | DomainError::InvalidField { .. } => ErrorKind::Invalid,
+        }
+    }
+
+    pub(crate) fn invalid_field(field: &'static str, problem: FieldProblem) -> Self {
+        DomainError::InvalidField { field, problem }
+    }
+}
+
+fn plan_name(plan: &Option<Plan>) -> &'static str {
+    match plan {
+        None => "no plan",
+        Some(Plan::Starter) => "starter",
+        Some(Plan::Growth) => "growth",
+        Some(Plan::Scale) => "scale",
+    }
+}
+
+/// Why a webhook URL was refused. `reason()` is a stable code for the detail.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UrlRefusal {
+    #[error("not a URL")]
+    Malformed(#[source] url::ParseError),
+    #[error("longer than {max} characters")]
+    TooLong { max: usize },
+    #[error("the scheme must be http or https")]
+    Scheme,
+    #[error("user names and passwords are not allowed in the URL")]
+    Userinfo,
+    #[error("a host is required")]
+    NoHost,
+    /// A literal IP address that is not publicly routable (private, loopback, …).
+    #[error("the target address is not public")]
+    PrivateAddress,
+    /// `localhost` or a `*.localhost` name.
+    #[error("the target host is local")]
+    LocalHostName,
+}
+
+impl UrlRefusal {
+    pub fn reason(&self) -> &'static str {
+        match self {
+            UrlRefusal::Malformed(_) => "malformed",
+            UrlRefusal::TooLong { .. } => "too_long",
+            UrlRefusal::Scheme => "scheme",
+            UrlRefusal::Userinfo => "userinfo",
+            UrlRefusal::NoHost => "no_host",
+            UrlRefusal::PrivateAddress => "private_address",
+            UrlRefusal::LocalHostName => "local_host_name",
+        }
+    }
+}
+
+/// What is wrong with a webhook's list of event types.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum EventsProblem {
+    #[error("at least one event type is required")]
+    Empty,
+    #[error("{0:?} is listed twice")]
+    Duplicate(EventType),
+}
+
+/// What is wrong with a signing secret.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SecretProblem {
+    #[error("must start with whsec_")]
+    Prefix,
+    #[error("must be standard base64 after whsec_")]
+    Encoding(#[source] base64::DecodeError),
+    #[error("must hold {min} to {max} bytes")]
+    Length { min: usize, max: usize },
+}
+
+/// What is wrong with a field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum FieldProblem {
+    /// Present but empty or only whitespace.
+    #[error("must not be blank")]
+    Blank,
+    /// Longer than `max` characters (Unicode scalar values, not bytes).
+    #[error("must be at most {max} characters")]
+    TooLong { max: usize },
+    #[error("must be an email address")]
+    Email,
+    #[error("must be an http or https URL")]
+    Url,
+    #[error("must be at most {max_seconds} seconds")]
+    DurationTooLong { max_seconds: u64 },
+}
