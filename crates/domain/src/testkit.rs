@@ -78,3 +78,49 @@ impl Then {
         e
     }
 }
+
+/// Fixtures shared by the domain's tests.
+pub mod fixtures {
+    use chrono::{DateTime, TimeZone, Utc};
+    use uuid::Uuid;
+
+    use crate::account::{AccountPlanChanged, Plan};
+    use crate::webhook::{EventType, Secret, WebhookCreated};
+    use crate::{AccountId, DomainEvent, WebhookId};
+
+    /// `secs` seconds after 2026-11-28T09:00:00Z.
+    pub fn t(secs: i64) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 28, 9, 0, 0).single().expect("valid time") + chrono::Duration::seconds(secs)
+    }
+
+    pub fn acc(name: &str) -> AccountId {
+        AccountId::parse(name).expect("valid account id")
+    }
+
+    pub fn wh(n: u128) -> WebhookId {
+        WebhookId::from_uuid(Uuid::from_u128(n))
+    }
+
+    /// A valid 32-byte secret, different for each `n`.
+    pub fn secret(n: u8) -> Secret {
+        Secret::from_bytes(&[n; 32])
+    }
+
+    pub fn plan_changed(account: &str, plan: Plan, previous: Option<Plan>, at: i64) -> DomainEvent {
+        AccountPlanChanged { account_id: acc(account), plan, previous, recorded_at: t(at) }.into()
+    }
+
+    pub fn created(id: WebhookId, account: &str, events: &[EventType], at: i64) -> DomainEvent {
+        WebhookCreated {
+            webhook_id: id,
+            account_id: acc(account),
+            url: "https://hooks.example.com/in".into(),
+            events: events.to_vec(),
+            description: None,
+            secret: secret(1),
+            secret_version: 1,
+            recorded_at: t(at),
+        }
+        .into()
+    }
+}

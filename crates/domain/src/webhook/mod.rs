@@ -7,6 +7,8 @@
 
 mod decide;
 mod state;
+#[cfg(test)]
+mod tests;
 mod url;
 
 use base64::Engine as _;
