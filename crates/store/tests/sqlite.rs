@@ -1,0 +1,175 @@
+//! What only the SQLite backend promises: group commit, isolation of failing appends within
+//! a batch, slow subscribers catching up from the file, readers that never block the writer.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use packhooks_store::sqlite::{SqliteOptions, SqliteStore};
+use packhooks_store::{
+    AllPosition, Direction, EventData, EventStore, ExpectedRevision, StoreError, StreamPosition, SubscribeFrom,
+    Subscription, SubscriptionEvent,
+};
+use uuid::Uuid;
+
+const WAIT: Duration = Duration::from_secs(20);
+
+fn event() -> EventData {
+    EventData::json(Uuid::new_v4(), "Tested", r#"{"n":1}"#, "{}")
+}
+
+fn open(dir: &tempfile::TempDir) -> SqliteStore {
+    SqliteStore::open(dir.path().join("events.sqlite")).expect("open")
+}
+
+async fn next(sub: &mut Subscription) -> Option<SubscriptionEvent> {
+    tokio::time::timeout(WAIT, sub.next()).await.expect("subscription item in time").map(|r| r.expect("no error"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn group_commit_puts_concurrent_appends_into_few_transactions() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    let before = store.stats();
+    let barrier = Arc::new(tokio::sync::Barrier::new(64));
+    let tasks: Vec<_> = (0..64)
+        .map(|i| {
+            let (store, barrier) = (store.clone(), barrier.clone());
+            tokio::spawn(async move {
+                barrier.wait().await;
+                store.append(&format!("pack-{i}"), ExpectedRevision::NoStream, vec![event()]).await
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap().expect("append");
+    }
+    let after = store.stats();
+    assert_eq!(after.appends - before.appends, 64);
+    assert_eq!(after.events - before.events, 64);
+    let commits = after.commits - before.commits;
+    assert!(commits <= 16, "64 concurrent appends took {commits} commits; group commit should share them");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_append_does_not_fail_its_batch_neighbours() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    store.append("webhook-x", ExpectedRevision::NoStream, vec![event()]).await.unwrap();
+    let barrier = Arc::new(tokio::sync::Barrier::new(32));
+    let tasks: Vec<_> = (0..32)
+        .map(|i| {
+            let (store, barrier) = (store.clone(), barrier.clone());
+            tokio::spawn(async move {
+                barrier.wait().await;
+                if i % 2 == 0 {
+                    store.append(&format!("pack-{i}"), ExpectedRevision::NoStream, vec![event()]).await
+                } else {
+                    store.append("webhook-x", ExpectedRevision::Exact(7), vec![event()]).await
+                }
+            })
+        })
+        .collect();
+    let mut results = Vec::new();
+    for task in tasks {
+        results.push(task.await.unwrap());
+    }
+    for (i, result) in results.iter().enumerate() {
+        if i % 2 == 0 {
+            assert!(result.is_ok(), "append {i} must succeed: {result:?}");
+        } else {
+            assert!(matches!(result, Err(StoreError::WrongExpectedVersion { .. })), "append {i}: {result:?}");
+        }
+    }
+    let all = store.read_all(AllPosition::Start, Direction::Forwards, 1000).await.unwrap();
+    assert_eq!(all.len(), 17, "the 16 good appends and the first one, nothing else");
+    let positions: Vec<u64> = all.iter().map(|e| e.position.commit).collect();
+    assert_eq!(positions, (1..=17).collect::<Vec<_>>(), "positions stay dense");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_subscriber_catches_up_from_the_file_and_misses_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = SqliteOptions { live_buffer: 2, page_size: 16, ..SqliteOptions::default() };
+    let store = SqliteStore::open_with(dir.path().join("events.sqlite"), options).unwrap();
+    let mut sub = store.subscribe_to_all(SubscribeFrom::Start, None).await.unwrap();
+    assert_eq!(next(&mut sub).await, Some(SubscriptionEvent::CaughtUp));
+    // 200 commits while the subscriber does not read: far more than its live buffer.
+    for i in 0..200 {
+        store.append(&format!("pack-{}", i % 7), ExpectedRevision::Any, vec![event()]).await.unwrap();
+    }
+    let mut positions = Vec::new();
+    while positions.len() < 200 {
+        match next(&mut sub).await {
+            Some(SubscriptionEvent::Event(e)) => positions.push(e.position.commit),
+            other => panic!("only events after caught-up, got {other:?}"),
+        }
+    }
+    assert_eq!(positions, (1..=200).collect::<Vec<_>>(), "no gap, no duplicate");
+    store.append("pack-live", ExpectedRevision::Any, vec![event()]).await.unwrap();
+    match next(&mut sub).await {
+        Some(SubscriptionEvent::Event(e)) => assert_eq!(e.position.commit, 201, "live again after catching up"),
+        other => panic!("expected the live event, got {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_open_reader_does_not_block_the_writer() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    store.append("pack-1", ExpectedRevision::Any, vec![event()]).await.unwrap();
+    let reader = rusqlite::Connection::open(dir.path().join("events.sqlite")).unwrap();
+    reader.execute_batch("BEGIN").unwrap();
+    let count: i64 = reader.query_row("SELECT COUNT(*) FROM events", [], |r| r.get(0)).unwrap();
+    assert_eq!(count, 1);
+    // The read transaction stays open while the writer commits.
+    let appended = tokio::time::timeout(WAIT, store.append("pack-1", ExpectedRevision::Exact(0), vec![event()])).await;
+    assert_eq!(appended.expect("append in time").unwrap().next_expected_revision, 1);
+    let still: i64 = reader.query_row("SELECT COUNT(*) FROM events", [], |r| r.get(0)).unwrap();
+    assert_eq!(still, 1, "the reader keeps its snapshot");
+    reader.execute_batch("COMMIT").unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_file_uses_write_ahead_logging() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    store.append("pack-1", ExpectedRevision::Any, vec![event()]).await.unwrap();
+    let conn = rusqlite::Connection::open(dir.path().join("events.sqlite")).unwrap();
+    let mode: String = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
+    assert_eq!(mode, "wal");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn close_ends_live_subscriptions() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    let mut sub = store.subscribe_to_all(SubscribeFrom::End, None).await.unwrap();
+    assert_eq!(next(&mut sub).await, Some(SubscriptionEvent::CaughtUp));
+    store.close().await.unwrap();
+    assert_eq!(next(&mut sub).await, None, "the subscription ends with the store");
+    let subscribe = store.subscribe_to_all(SubscribeFrom::End, None).await;
+    assert!(matches!(subscribe, Err(StoreError::Closed)));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_empty_append_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    let result = store.append("pack-1", ExpectedRevision::Any, Vec::new()).await;
+    assert!(matches!(result, Err(StoreError::InvalidArgument(_))), "got {result:?}");
+    let read = store.read_stream("pack-1", StreamPosition::Start, Direction::Forwards, 1).await;
+    assert!(matches!(read, Err(StoreError::StreamNotFound(_))));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropping_every_handle_stops_the_writer_and_keeps_the_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    let result = store.append("pack-1", ExpectedRevision::Any, vec![event(), event()]).await.unwrap();
+    drop(store);
+    let store = open(&dir);
+    assert_eq!(store.head().await.unwrap(), Some(result.position));
+    let read = store.read_stream("pack-1", StreamPosition::Start, Direction::Forwards, 10).await.unwrap();
+    assert_eq!(read.len(), 2);
+}
