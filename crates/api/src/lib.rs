@@ -1,1 +1,79 @@
-//! placeholder
+//! The HTTP API of packhooks (actix-web 4).
+//!
+//! Handlers turn requests into domain commands, decide them against state folded from the
+//! log, and append the resulting events with an exact expected revision. Errors leave as
+//! `application/problem+json` with a stable `code` ([`ApiError`]); callers authenticate with
+//! bearer tokens carrying roles ([`auth`]); `/openapi.json` is generated from the handlers.
+//!
+//! The binary builds an [`ApiState`] and serves [`app`]; other crates add route modules under
+//! [`routes`] and reach their own services through [`ApiState::extension`].
+
+pub mod auth;
+pub mod command;
+pub mod error;
+pub mod json;
+pub mod live_registry;
+pub mod openapi;
+pub mod routes;
+mod state;
+
+use std::time::Instant;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{Service as _, ServiceFactory, ServiceRequest, ServiceResponse};
+use actix_web::{web, App, HttpResponse};
+
+pub use error::ApiError;
+pub use state::{ApiConfig, ApiState};
+
+/// The whole application: state, JSON limits, request logging, every route, `/openapi.json`
+/// and a problem+json 404 for everything else.
+pub fn app(
+    state: ApiState,
+) -> App<
+    impl ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    App::new()
+        .app_data(web::Data::new(state))
+        .app_data(json::json_config())
+        .wrap_fn(|req, srv| {
+            let started = Instant::now();
+            let method = req.method().clone();
+            // The path only: query strings and headers (tokens) are never logged.
+            let path = req.path().to_owned();
+            let response = srv.call(req);
+            async move {
+                let response = response.await?;
+                tracing::info!(
+                    %method,
+                    %path,
+                    status = response.status().as_u16(),
+                    elapsed_ms = started.elapsed().as_secs_f64() * 1000.0,
+                    "request"
+                );
+                Ok(response)
+            }
+        })
+        .configure(routes::configure)
+        .route("/openapi.json", web::get().to(openapi_json))
+        .default_service(web::to(not_found))
+}
+
+/// The OpenAPI document of every route.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    routes::openapi()
+}
+
+async fn openapi_json() -> HttpResponse {
+    HttpResponse::Ok().json(openapi())
+}
+
+async fn not_found(req: actix_web::HttpRequest) -> Result<HttpResponse, ApiError> {
+    Err(ApiError::NotFound { what: format!("{} {}", req.method(), req.path()) })
+}

@@ -1,0 +1,186 @@
+//! JSON request bodies: the [`ApiJson`] extractor and the [`json_config`] for plain `web::Json`.
+//!
+//! Bodies are limited to [`BODY_LIMIT`] bytes and must be `application/json`. Deserialisation
+//! goes through `serde_path_to_error`, so a refusal names the field at fault
+//! (`candidate.email`, `events[1]`) along with a stable code.
+
+use actix_web::error::JsonPayloadError;
+use actix_web::http::header;
+use actix_web::{dev::Payload, web, FromRequest, HttpRequest};
+use futures::future::LocalBoxFuture;
+use futures::StreamExt as _;
+use serde::de::DeserializeOwned;
+use serde_json::error::Category;
+
+use crate::error::{ApiError, JsonProblem};
+
+/// The largest request body accepted (64 KiB); anything larger is 413 `body_too_large`.
+pub const BODY_LIMIT: usize = 64 * 1024;
+
+/// A JSON request body, validated as described in the module docs.
+#[derive(Debug)]
+pub struct ApiJson<T>(pub T);
+
+impl<T> ApiJson<T> {
+    pub fn into_inner(self) -> T {
+        self.0
+    }
+}
+
+impl<T: DeserializeOwned + 'static> FromRequest for ApiJson<T> {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let is_json = is_json(req);
+        let declared = req
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<usize>().ok());
+        let mut payload = payload.take();
+        Box::pin(async move {
+            if !is_json {
+                return Err(ApiError::UnsupportedMediaType);
+            }
+            if declared.is_some_and(|n| n > BODY_LIMIT) {
+                return Err(ApiError::BodyTooLarge { limit: BODY_LIMIT });
+            }
+            let mut body = web::BytesMut::with_capacity(declared.unwrap_or(1024).min(BODY_LIMIT));
+            while let Some(chunk) = payload.next().await {
+                let chunk = chunk.map_err(ApiError::Payload)?;
+                if body.len() + chunk.len() > BODY_LIMIT {
+                    return Err(ApiError::BodyTooLarge { limit: BODY_LIMIT });
+                }
+                body.extend_from_slice(&chunk);
+            }
+            parse(&body).map(ApiJson)
+        })
+    }
+}
+
+/// `application/json` or any `application/*+json`.
+fn is_json(req: &HttpRequest) -> bool {
+    let Some(value) = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()) else {
+        return false;
+    };
+    let essence = value.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    essence == "application/json" || (essence.starts_with("application/") && essence.ends_with("+json"))
+}
+
+/// Deserialises `body` as a `T`, naming the field at fault when it fails.
+pub fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let path = e.path().to_string();
+        let source = e.into_inner();
+        let field = field_of(&path, &source);
+        ApiError::Json { problem: classify(&source), field, source }
+    })?;
+    de.end().map_err(|source| ApiError::Json { problem: JsonProblem::Malformed, field: None, source })?;
+    Ok(value)
+}
+
+fn classify(e: &serde_json::Error) -> JsonProblem {
+    match e.classify() {
+        Category::Io | Category::Syntax | Category::Eof => JsonProblem::Malformed,
+        Category::Data => {
+            let message = e.to_string();
+            if message.starts_with("unknown field") {
+                JsonProblem::UnknownField
+            } else if message.starts_with("missing field") {
+                JsonProblem::MissingField
+            } else if message.starts_with("invalid type") {
+                JsonProblem::InvalidType
+            } else {
+                JsonProblem::InvalidValue
+            }
+        }
+    }
+}
+
+/// The JSON path of the field at fault. serde reports unknown and missing fields at their
+/// parent, with the name in backticks in the message; that name is appended to the path.
+fn field_of(path: &str, e: &serde_json::Error) -> Option<String> {
+    if matches!(e.classify(), Category::Syntax | Category::Eof | Category::Io) {
+        return None;
+    }
+    let parent = if path == "." { "" } else { path };
+    let message = e.to_string();
+    let named = ["unknown field `", "missing field `"]
+        .iter()
+        .find_map(|prefix| message.strip_prefix(prefix))
+        .and_then(|rest| rest.split('`').next());
+    match named {
+        Some(name) if parent.is_empty() => Some(name.to_owned()),
+        Some(name) if parent.ends_with(&format!(".{name}")) || parent == name => Some(parent.to_owned()),
+        Some(name) => Some(format!("{parent}.{name}")),
+        None if parent.is_empty() => None,
+        None => Some(parent.to_owned()),
+    }
+}
+
+/// A `web::Json` configuration with the same limit and codes as [`ApiJson`] (without the
+/// field path, which `web::Json` does not keep), for routes that use the plain extractor.
+pub fn json_config() -> web::JsonConfig {
+    web::JsonConfig::default().limit(BODY_LIMIT).error_handler(|err, _req| {
+        let api = match err {
+            JsonPayloadError::OverflowKnownLength { .. } | JsonPayloadError::Overflow { .. } => {
+                ApiError::BodyTooLarge { limit: BODY_LIMIT }
+            }
+            JsonPayloadError::ContentType => ApiError::UnsupportedMediaType,
+            JsonPayloadError::Deserialize(source) => ApiError::Json { problem: classify(&source), field: None, source },
+            JsonPayloadError::Payload(e) => ApiError::Payload(e),
+            other => ApiError::internal(other),
+        };
+        api.into()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use serde::Deserialize;
+
+    use super::*;
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Outer {
+        name: String,
+        inner: Inner,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Inner {
+        count: u32,
+        tags: Vec<String>,
+    }
+
+    fn refusal(body: &str) -> (JsonProblem, Option<String>) {
+        match parse::<Outer>(body.as_bytes()) {
+            Err(ApiError::Json { problem, field, .. }) => (problem, field),
+            other => panic!("expected a JSON refusal, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn each_kind_of_bad_body_gets_its_code_and_field() {
+        assert_eq!(refusal("{"), (JsonProblem::Malformed, None));
+        assert_eq!(refusal(r#"{"name":"a","inner":{"count":1,"tags":[]}} x"#), (JsonProblem::Malformed, None));
+        assert_eq!(
+            refusal(r#"{"name":"a","inner":{"count":1,"tags":[],"extra":1}}"#),
+            (JsonProblem::UnknownField, Some("inner.extra".into()))
+        );
+        assert_eq!(refusal(r#"{"nme":"a"}"#), (JsonProblem::UnknownField, Some("nme".into())));
+        assert_eq!(refusal(r#"{"name":"a","inner":{"tags":[]}}"#), (JsonProblem::MissingField, Some("inner.count".into())));
+        assert_eq!(refusal(r#"{"inner":{"count":1,"tags":[]}}"#), (JsonProblem::MissingField, Some("name".into())));
+        assert_eq!(
+            refusal(r#"{"name":"a","inner":{"count":1,"tags":["x",2]}}"#),
+            (JsonProblem::InvalidType, Some("inner.tags[1]".into()))
+        );
+        assert_eq!(refusal(r#"{"name":7}"#), (JsonProblem::InvalidType, Some("name".into())));
+    }
+}

@@ -1,0 +1,68 @@
+//! Accounts: the recruiting product sets an account's plan (`PUT /v1/accounts/{account}/plan`).
+//! Only growth and scale accounts may have webhooks; the plan lives in `account-{id}`.
+
+use actix_web::{put, web, HttpResponse};
+use packhooks_domain::account::{self, AccountState, Plan, SetPlan};
+use packhooks_domain::AccountId;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::auth::{Authorized, Frontend};
+use crate::command;
+use crate::json::ApiJson;
+use crate::{ApiError, ApiState};
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(set_plan);
+}
+
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(set_plan))]
+pub struct Doc;
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PlanIn {
+    pub plan: Plan,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AccountOut {
+    pub account_id: AccountId,
+    pub plan: Plan,
+}
+
+/// An account id from the path; one that cannot be valid is a 400 on `account`.
+pub(crate) fn account_id(text: &str) -> Result<AccountId, ApiError> {
+    AccountId::parse(text).map_err(|source| ApiError::InvalidId { field: "account", source })
+}
+
+/// Sets the account's plan. Setting the plan it already has changes nothing.
+#[utoipa::path(
+    put,
+    path = "/v1/accounts/{account}/plan",
+    tag = "accounts",
+    params(("account" = String, Path, description = "The account id, e.g. `acc_7`")),
+    request_body = PlanIn,
+    responses(
+        (status = 200, body = AccountOut),
+        (status = 400, body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 409, body = crate::error::Problem, content_type = "application/problem+json"),
+    ),
+)]
+#[put("/v1/accounts/{account}/plan")]
+async fn set_plan(
+    _: Authorized<Frontend>,
+    state: web::Data<ApiState>,
+    path: web::Path<String>,
+    body: ApiJson<PlanIn>,
+) -> Result<HttpResponse, ApiError> {
+    let account_id = account_id(&path)?;
+    let stream = account_id.stream();
+    let loaded = command::load(state.store.as_ref(), &stream).await?;
+    let current = loaded.events.iter().fold(AccountState::default(), account::evolve);
+    let command = SetPlan { account_id: account_id.clone(), plan: body.0.plan, now: state.clock.now() };
+    let events = account::decide(&current, command)?;
+    command::append(state.store.as_ref(), &stream, loaded.expected, &events).await?;
+    Ok(HttpResponse::Ok().json(AccountOut { account_id, plan: body.0.plan }))
+}

@@ -1,0 +1,252 @@
+//! Form submissions: `POST /v1/packs/{pack}/interest` and `/decline`, appended to `pack-{id}`.
+//!
+//! With an `Idempotency-Key`, the submission id and the event id are UUID v5 of (pack, key):
+//! a retry produces the same event id, the store's idempotent append writes nothing the
+//! second time, and the answer (submission id and position) is the same. Without a key, ids
+//! are fresh UUID v7s.
+
+use actix_web::{post, web, HttpRequest, HttpResponse};
+use packhooks_domain::submission::{
+    self, DeclineReason, DeclinedCandidate, InterestedCandidate, StandardReason, SubmitDecline, SubmitInterest,
+};
+use packhooks_domain::{AccountId, EventMetadata, PackId, SubmissionId};
+use packhooks_store::ExpectedRevision;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::auth::{Authorized, Frontend};
+use crate::command;
+use crate::json::ApiJson;
+use crate::{ApiError, ApiState};
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(submit_interest).service(submit_decline);
+}
+
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(submit_interest, submit_decline))]
+pub struct Doc;
+
+/// The header that makes a submission safe to retry.
+pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
+/// The longest idempotency key accepted.
+pub const MAX_KEY_LEN: usize = 255;
+
+/// The namespace of submission ids derived from idempotency keys. Fixed forever: changing it
+/// would make a retry after an upgrade a second submission.
+const SUBMISSION_NAMESPACE: Uuid = Uuid::from_u128(0x5d1c_6a8e_2f0b_4c39_9b57_0e3a_81f4_c2d6);
+/// The namespace of the event ids of those submissions.
+const EVENT_NAMESPACE: Uuid = Uuid::from_u128(0x8a43_e9b1_77c2_4f05_a6d8_3b19_5e70_f124);
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct InterestedCandidateIn {
+    pub name: Option<String>,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub linkedin_url: Option<String>,
+    pub resume_url: Option<String>,
+    pub message: Option<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DeclinedCandidateIn {
+    pub name: Option<String>,
+    pub email: Option<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct InterestIn {
+    pub account_id: AccountId,
+    pub pack_name: String,
+    pub candidate: InterestedCandidateIn,
+}
+
+/// `{"code":"compensation"}` for a standard reason or `{"custom":"Reason #2"}`: exactly one.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReasonIn {
+    pub code: Option<StandardReason>,
+    pub custom: Option<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DeclineIn {
+    pub account_id: AccountId,
+    pub pack_name: String,
+    pub candidate: DeclinedCandidateIn,
+    pub reason: ReasonIn,
+    pub feedback: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SubmissionAcceptedOut {
+    pub submission_id: SubmissionId,
+    /// The submission's place in the log (`$all`); retries with the same key get the same one.
+    pub position: String,
+}
+
+impl From<InterestedCandidateIn> for InterestedCandidate {
+    fn from(c: InterestedCandidateIn) -> Self {
+        InterestedCandidate {
+            name: c.name,
+            email: c.email,
+            phone: c.phone,
+            linkedin_url: c.linkedin_url,
+            resume_url: c.resume_url,
+            message: c.message,
+        }
+    }
+}
+
+impl TryFrom<ReasonIn> for DeclineReason {
+    type Error = ApiError;
+    fn try_from(r: ReasonIn) -> Result<Self, ApiError> {
+        match (r.code, r.custom) {
+            (Some(code), None) => Ok(DeclineReason::Standard(code)),
+            (None, Some(custom)) => Ok(DeclineReason::Custom(custom)),
+            _ => Err(ApiError::InvalidInput { field: "reason", reason: "needs exactly one of code and custom" }),
+        }
+    }
+}
+
+/// The ids of one submission: derived from the idempotency key, or fresh.
+struct Ids {
+    submission: SubmissionId,
+    event: Uuid,
+}
+
+impl Ids {
+    fn for_request(req: &HttpRequest, pack: &PackId) -> Result<Ids, ApiError> {
+        let Some(value) = req.headers().get(IDEMPOTENCY_KEY) else {
+            return Ok(Ids { submission: SubmissionId::from_uuid(Uuid::now_v7()), event: Uuid::now_v7() });
+        };
+        let key = value.to_str().ok().filter(|k| is_valid_key(k)).ok_or(ApiError::InvalidInput {
+            field: "Idempotency-Key",
+            reason: "must be 1 to 255 printable ASCII characters",
+        })?;
+        // The pack id holds no NUL, so (pack, key) pairs map to distinct names.
+        let name = format!("{pack}\0{key}");
+        Ok(Ids {
+            submission: SubmissionId::from_uuid(Uuid::new_v5(&SUBMISSION_NAMESPACE, name.as_bytes())),
+            event: Uuid::new_v5(&EVENT_NAMESPACE, name.as_bytes()),
+        })
+    }
+}
+
+fn is_valid_key(key: &str) -> bool {
+    (1..=MAX_KEY_LEN).contains(&key.len()) && key.bytes().all(|b| (0x20..0x7f).contains(&b))
+}
+
+fn pack_id(text: &str) -> Result<PackId, ApiError> {
+    PackId::parse(text).map_err(|source| ApiError::InvalidId { field: "pack", source })
+}
+
+/// Appends the submission's one event with the derived id and answers 202.
+async fn accept(
+    state: &ApiState,
+    pack: &PackId,
+    ids: Ids,
+    events: Vec<packhooks_domain::DomainEvent>,
+) -> Result<HttpResponse, ApiError> {
+    let metadata = EventMetadata::correlated(ids.submission);
+    let data = events.iter().map(|e| command::event_data(ids.event, e, &metadata)).collect();
+    let appended = state.store.append(&pack.stream(), ExpectedRevision::Any, data).await?;
+    Ok(HttpResponse::Accepted()
+        .json(SubmissionAcceptedOut { submission_id: ids.submission, position: appended.position.to_string() }))
+}
+
+/// A candidate submitted the Interested form.
+#[utoipa::path(
+    post,
+    path = "/v1/packs/{pack}/interest",
+    tag = "submissions",
+    params(
+        ("pack" = String, Path, description = "The pack id, e.g. `pk_42`"),
+        ("Idempotency-Key" = Option<String>, Header, description = "1 to 255 printable ASCII characters; a retry with the same key is the same submission"),
+    ),
+    request_body = InterestIn,
+    responses(
+        (status = 202, body = SubmissionAcceptedOut),
+        (status = 400, body = crate::error::Problem, content_type = "application/problem+json"),
+    ),
+)]
+#[post("/v1/packs/{pack}/interest")]
+async fn submit_interest(
+    _: Authorized<Frontend>,
+    state: web::Data<ApiState>,
+    req: HttpRequest,
+    path: web::Path<String>,
+    body: ApiJson<InterestIn>,
+) -> Result<HttpResponse, ApiError> {
+    let pack = pack_id(&path)?;
+    let ids = Ids::for_request(&req, &pack)?;
+    let body = body.into_inner();
+    let events = submission::decide(SubmitInterest {
+        submission_id: ids.submission,
+        pack_id: pack.clone(),
+        account_id: body.account_id,
+        pack_name: body.pack_name,
+        candidate: body.candidate.into(),
+        now: state.clock.now(),
+    })?;
+    accept(&state, &pack, ids, events).await
+}
+
+/// A candidate submitted the Declined form.
+#[utoipa::path(
+    post,
+    path = "/v1/packs/{pack}/decline",
+    tag = "submissions",
+    params(
+        ("pack" = String, Path, description = "The pack id, e.g. `pk_42`"),
+        ("Idempotency-Key" = Option<String>, Header, description = "1 to 255 printable ASCII characters; a retry with the same key is the same submission"),
+    ),
+    request_body = DeclineIn,
+    responses(
+        (status = 202, body = SubmissionAcceptedOut),
+        (status = 400, body = crate::error::Problem, content_type = "application/problem+json"),
+    ),
+)]
+#[post("/v1/packs/{pack}/decline")]
+async fn submit_decline(
+    _: Authorized<Frontend>,
+    state: web::Data<ApiState>,
+    req: HttpRequest,
+    path: web::Path<String>,
+    body: ApiJson<DeclineIn>,
+) -> Result<HttpResponse, ApiError> {
+    let pack = pack_id(&path)?;
+    let ids = Ids::for_request(&req, &pack)?;
+    let body = body.into_inner();
+    let events = submission::decide(SubmitDecline {
+        submission_id: ids.submission,
+        pack_id: pack.clone(),
+        account_id: body.account_id,
+        pack_name: body.pack_name,
+        candidate: DeclinedCandidate { name: body.candidate.name, email: body.candidate.email },
+        reason: body.reason.try_into()?,
+        feedback: body.feedback,
+        now: state.clock.now(),
+    })?;
+    accept(&state, &pack, ids, events).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_printable_ascii_of_bounded_length() {
+        assert!(is_valid_key("order-42"));
+        assert!(is_valid_key(&"k".repeat(MAX_KEY_LEN)));
+        assert!(!is_valid_key(""));
+        assert!(!is_valid_key(&"k".repeat(MAX_KEY_LEN + 1)));
+        assert!(!is_valid_key("tab\there"));
+        assert!(!is_valid_key("café"));
+    }
+}

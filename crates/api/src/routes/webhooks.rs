@@ -1,0 +1,443 @@
+//! Webhooks: create and list an account's webhooks; read, change, delete, enable, disable
+//! one and rotate its secret.
+//!
+//! Creating decides on the account's plan and webhook count, which live in other streams: it
+//! holds the account's lock and brings the registry up to the store's head first, so two
+//! creates at once cannot both take the last slot. Every other command decides on the
+//! webhook's own stream and appends with the exact revision it read (409 on a race).
+
+use actix_web::{delete, get, patch, post, web, HttpResponse};
+use chrono::{DateTime, Utc};
+use packhooks_domain::account::Plan;
+use packhooks_domain::webhook::{
+    self, CreateWebhook, DeleteWebhook, DisableWebhook, DisabledBy, EnableWebhook, EventType, RotateSecret, Secret,
+    UpdateWebhook, UrlPolicy, Webhook, WebhookCommand, WebhookContext, WebhookState, WebhookStatus,
+};
+use packhooks_domain::{AccountId, DomainEvent, WebhookId};
+use rand::RngCore as _;
+use serde::{Deserialize, Deserializer, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use super::accounts::account_id;
+use crate::auth::{Authorized, Frontend};
+use crate::command;
+use crate::json::ApiJson;
+use crate::{ApiError, ApiState};
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(create_webhook)
+        .service(list_webhooks)
+        .service(get_webhook)
+        .service(update_webhook)
+        .service(delete_webhook)
+        .service(enable_webhook)
+        .service(disable_webhook)
+        .service(rotate_secret);
+}
+
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(
+    create_webhook,
+    list_webhooks,
+    get_webhook,
+    update_webhook,
+    delete_webhook,
+    enable_webhook,
+    disable_webhook,
+    rotate_secret
+))]
+pub struct Doc;
+
+/// The random key bytes of a new signing secret.
+const SECRET_BYTES: usize = 32;
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateWebhookIn {
+    /// `http` or `https`, at most 2048 characters, no user info.
+    pub url: String,
+    /// `interested`, `declined` or both.
+    pub events: Vec<EventType>,
+    pub description: Option<String>,
+}
+
+/// A patch: absent fields stay as they are; `"description": null` clears the description.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateWebhookIn {
+    pub url: Option<String>,
+    pub events: Option<Vec<EventType>>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    pub description: Option<Option<String>>,
+}
+
+/// A field that is present deserialises to `Some`, even when it is `null`.
+fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
+    Option::<String>::deserialize(d).map(Some)
+}
+
+/// How a webhook is doing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum HealthStatus {
+    Healthy,
+    /// A delivery was abandoned and no success came since.
+    Failing,
+    /// Deliveries stop until the owner enables it again.
+    Disabled,
+}
+
+/// Why a webhook is disabled.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct DisabledOut {
+    pub by: DisabledBy,
+    pub reason: String,
+    pub since: DateTime<Utc>,
+}
+
+/// The latest delivery attempt (filled from the health read model).
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct LastDeliveryOut {
+    pub at: DateTime<Utc>,
+    /// `success` or `failure`.
+    pub result: String,
+    /// The HTTP status, when the endpoint answered.
+    pub status_code: Option<u16>,
+    pub attempt: u32,
+}
+
+/// A webhook as its owner sees it; never its secret.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct WebhookOut {
+    pub id: WebhookId,
+    pub account_id: AccountId,
+    pub url: String,
+    pub events: Vec<EventType>,
+    pub description: Option<String>,
+    pub status: HealthStatus,
+    /// Set while `status` is `disabled`.
+    pub disabled: Option<DisabledOut>,
+    /// Set while `status` is `failing`: since when.
+    pub failing_since: Option<DateTime<Utc>>,
+    pub last_delivery: Option<LastDeliveryOut>,
+    /// 1 for the first secret, one more per rotation.
+    pub secret_version: u32,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl WebhookOut {
+    /// The webhook as the lifecycle stream says; health fields start empty (the health read
+    /// model fills in `failing` and the last delivery).
+    pub fn from_webhook(webhook: &Webhook) -> Self {
+        let (status, disabled) = match &webhook.status {
+            WebhookStatus::Enabled => (HealthStatus::Healthy, None),
+            WebhookStatus::Disabled { by, reason, since } => {
+                (HealthStatus::Disabled, Some(DisabledOut { by: *by, reason: reason.clone(), since: *since }))
+            }
+        };
+        WebhookOut {
+            id: webhook.id,
+            account_id: webhook.account_id.clone(),
+            url: webhook.url.clone(),
+            events: webhook.events.clone(),
+            description: webhook.description.clone(),
+            status,
+            disabled,
+            failing_since: None,
+            last_delivery: None,
+            secret_version: webhook.secrets.version,
+            created_at: webhook.created_at,
+            updated_at: webhook.updated_at,
+        }
+    }
+}
+
+/// A new webhook, with its secret: the only answer besides rotation that shows it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WebhookCreatedOut {
+    #[serde(flatten)]
+    pub webhook: WebhookOut,
+    /// `whsec_…`: keep it; it is not shown again.
+    pub secret: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WebhookListOut {
+    pub data: Vec<WebhookOut>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SecretRotatedOut {
+    pub id: WebhookId,
+    /// The new `whsec_…` secret: keep it; it is not shown again.
+    pub secret: String,
+    pub secret_version: u32,
+    /// Until then the previous secret also signs, so receivers can switch without a gap.
+    pub previous_valid_until: DateTime<Utc>,
+}
+
+/// A webhook id from the path; one that is not well formed names nothing, so it is a 404.
+fn webhook_id(text: &str) -> Result<WebhookId, ApiError> {
+    WebhookId::parse(text).map_err(|_| ApiError::NotFound { what: format!("webhook {text}") })
+}
+
+fn new_secret() -> Secret {
+    let mut key = [0u8; SECRET_BYTES];
+    rand::thread_rng().fill_bytes(&mut key);
+    Secret::from_bytes(&key)
+}
+
+fn context(state: &ApiState, plan: Option<Plan>, live_webhooks_of_account: usize) -> WebhookContext {
+    WebhookContext {
+        plan,
+        live_webhooks_of_account,
+        max_webhooks: state.config.max_webhooks,
+        url_policy: UrlPolicy { allow_private_targets: state.config.allow_private_targets },
+    }
+}
+
+const PROBLEM: &str = "application/problem+json";
+
+/// Creates a webhook. 403 `plan_not_eligible` unless the account is on growth or scale;
+/// 409 `webhook_limit_reached` when it already has the most allowed.
+#[utoipa::path(
+    post,
+    path = "/v1/accounts/{account}/webhooks",
+    tag = "webhooks",
+    params(("account" = String, Path, description = "The account id")),
+    request_body = CreateWebhookIn,
+    responses(
+        (status = 201, body = WebhookCreatedOut),
+        (status = 400, body = crate::error::Problem, content_type = PROBLEM),
+        (status = 403, body = crate::error::Problem, content_type = PROBLEM),
+        (status = 409, body = crate::error::Problem, content_type = PROBLEM),
+    ),
+)]
+#[post("/v1/accounts/{account}/webhooks")]
+async fn create_webhook(
+    _: Authorized<Frontend>,
+    state: web::Data<ApiState>,
+    path: web::Path<String>,
+    body: ApiJson<CreateWebhookIn>,
+) -> Result<HttpResponse, ApiError> {
+    let account_id = account_id(&path)?;
+    let body = body.into_inner();
+    let secret = new_secret();
+    let webhook_id = WebhookId::from_uuid(Uuid::now_v7());
+    let lock = state.account_lock(&account_id);
+    let _held = lock.lock().await;
+    state.registry.ensure_current().await?;
+    let ctx = {
+        let tracked = state.registry.read().await;
+        context(&state, tracked.registry.plan(&account_id), tracked.registry.live_webhooks(&account_id))
+    };
+    let command = CreateWebhook {
+        webhook_id,
+        account_id,
+        url: body.url,
+        events: body.events,
+        description: body.description,
+        secret: secret.clone(),
+        now: state.clock.now(),
+    };
+    let events = webhook::decide(&WebhookState::None, command, &ctx)?;
+    let stream = webhook_id.stream();
+    command::append(state.store.as_ref(), &stream, packhooks_store::ExpectedRevision::NoStream, &events).await?;
+    // Our own event, applied before the lock is released, so the next create counts it.
+    state.registry.ensure_current().await?;
+    let created = fold_active(&events)?;
+    Ok(HttpResponse::Created()
+        .insert_header((actix_web::http::header::LOCATION, format!("/v1/webhooks/{webhook_id}")))
+        .json(WebhookCreatedOut { webhook: WebhookOut::from_webhook(&created), secret: secret.expose().to_owned() }))
+}
+
+/// Lists an account's webhooks (deleted ones are gone), in creation order.
+#[utoipa::path(
+    get,
+    path = "/v1/accounts/{account}/webhooks",
+    tag = "webhooks",
+    params(("account" = String, Path, description = "The account id")),
+    responses((status = 200, body = WebhookListOut), (status = 400, body = crate::error::Problem, content_type = PROBLEM)),
+)]
+#[get("/v1/accounts/{account}/webhooks")]
+async fn list_webhooks(
+    _: Authorized<Frontend>,
+    state: web::Data<ApiState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let account_id = account_id(&path)?;
+    state.registry.ensure_current().await?;
+    let tracked = state.registry.read().await;
+    let data = tracked.registry.webhooks_of(&account_id).map(WebhookOut::from_webhook).collect();
+    Ok(HttpResponse::Ok().json(WebhookListOut { data }))
+}
+
+/// Reads one webhook.
+#[utoipa::path(
+    get,
+    path = "/v1/webhooks/{id}",
+    tag = "webhooks",
+    params(("id" = String, Path, description = "The webhook id, `wh_…`")),
+    responses((status = 200, body = WebhookOut), (status = 404, body = crate::error::Problem, content_type = PROBLEM)),
+)]
+#[get("/v1/webhooks/{id}")]
+async fn get_webhook(
+    _: Authorized<Frontend>,
+    state: web::Data<ApiState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = webhook_id(&path)?;
+    let loaded = command::load(state.store.as_ref(), &id.stream()).await?;
+    let current = webhook::fold(&loaded.events);
+    Ok(HttpResponse::Ok().json(WebhookOut::from_webhook(active_or_404(&current, id)?)))
+}
+
+/// Runs a single-webhook command: fold the stream, decide, append at the exact revision read.
+/// Returns the webhook's state after the appended events.
+async fn run(state: &ApiState, id: WebhookId, command: WebhookCommand) -> Result<WebhookState, ApiError> {
+    let stream = id.stream();
+    let loaded = command::load(state.store.as_ref(), &stream).await?;
+    let current = webhook::fold(&loaded.events);
+    let events = webhook::decide(&current, command, &context(state, None, 0))?;
+    command::append(state.store.as_ref(), &stream, loaded.expected, &events).await?;
+    Ok(events.iter().fold(current, webhook::evolve))
+}
+
+fn active_or_404(state: &WebhookState, id: WebhookId) -> Result<&Webhook, ApiError> {
+    state.active().ok_or_else(|| ApiError::NotFound { what: format!("webhook {id}") })
+}
+
+/// The webhook a batch of events (starting with its creation) comes to.
+fn fold_active(events: &[DomainEvent]) -> Result<Webhook, ApiError> {
+    webhook::fold(events)
+        .active()
+        .cloned()
+        .ok_or_else(|| ApiError::internal(std::io::Error::other("a created webhook folds to no webhook")))
+}
+
+/// Changes url, events or description; absent fields stay as they are.
+#[utoipa::path(
+    patch,
+    path = "/v1/webhooks/{id}",
+    tag = "webhooks",
+    params(("id" = String, Path, description = "The webhook id, `wh_…`")),
+    request_body = UpdateWebhookIn,
+    responses(
+        (status = 200, body = WebhookOut),
+        (status = 400, body = crate::error::Problem, content_type = PROBLEM),
+        (status = 404, body = crate::error::Problem, content_type = PROBLEM),
+        (status = 409, body = crate::error::Problem, content_type = PROBLEM),
+    ),
+)]
+#[patch("/v1/webhooks/{id}")]
+async fn update_webhook(
+    _: Authorized<Frontend>,
+    state: web::Data<ApiState>,
+    path: web::Path<String>,
+    body: ApiJson<UpdateWebhookIn>,
+) -> Result<HttpResponse, ApiError> {
+    let id = webhook_id(&path)?;
+    let body = body.into_inner();
+    let command = UpdateWebhook { url: body.url, events: body.events, description: body.description, now: state.clock.now() };
+    let after = run(&state, id, command.into()).await?;
+    Ok(HttpResponse::Ok().json(WebhookOut::from_webhook(active_or_404(&after, id)?)))
+}
+
+/// Deletes a webhook for good; nothing is delivered to it afterwards. Deleting twice is fine.
+#[utoipa::path(
+    delete,
+    path = "/v1/webhooks/{id}",
+    tag = "webhooks",
+    params(("id" = String, Path, description = "The webhook id, `wh_…`")),
+    responses((status = 204), (status = 404, body = crate::error::Problem, content_type = PROBLEM)),
+)]
+#[delete("/v1/webhooks/{id}")]
+async fn delete_webhook(
+    _: Authorized<Frontend>,
+    state: web::Data<ApiState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = webhook_id(&path)?;
+    run(&state, id, DeleteWebhook { now: state.clock.now() }.into()).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Enables a webhook: deliveries resume with the next submission.
+#[utoipa::path(
+    post,
+    path = "/v1/webhooks/{id}/enable",
+    tag = "webhooks",
+    params(("id" = String, Path, description = "The webhook id, `wh_…`")),
+    responses((status = 200, body = WebhookOut), (status = 404, body = crate::error::Problem, content_type = PROBLEM)),
+)]
+#[post("/v1/webhooks/{id}/enable")]
+async fn enable_webhook(
+    _: Authorized<Frontend>,
+    state: web::Data<ApiState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = webhook_id(&path)?;
+    let after = run(&state, id, EnableWebhook { now: state.clock.now() }.into()).await?;
+    Ok(HttpResponse::Ok().json(WebhookOut::from_webhook(active_or_404(&after, id)?)))
+}
+
+/// Disables a webhook: submissions are not delivered to it (nor queued) until it is enabled.
+#[utoipa::path(
+    post,
+    path = "/v1/webhooks/{id}/disable",
+    tag = "webhooks",
+    params(("id" = String, Path, description = "The webhook id, `wh_…`")),
+    responses((status = 200, body = WebhookOut), (status = 404, body = crate::error::Problem, content_type = PROBLEM)),
+)]
+#[post("/v1/webhooks/{id}/disable")]
+async fn disable_webhook(
+    _: Authorized<Frontend>,
+    state: web::Data<ApiState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = webhook_id(&path)?;
+    let command = DisableWebhook { by: DisabledBy::Owner, reason: String::new(), now: state.clock.now() };
+    let after = run(&state, id, command.into()).await?;
+    Ok(HttpResponse::Ok().json(WebhookOut::from_webhook(active_or_404(&after, id)?)))
+}
+
+/// Replaces the signing secret. The previous one keeps signing for the configured overlap
+/// (`PACKHOOKS_SECRET_ROTATION_OVERLAP`), so receivers can switch without dropping messages.
+#[utoipa::path(
+    post,
+    path = "/v1/webhooks/{id}/rotate-secret",
+    tag = "webhooks",
+    params(("id" = String, Path, description = "The webhook id, `wh_…`")),
+    responses((status = 200, body = SecretRotatedOut), (status = 404, body = crate::error::Problem, content_type = PROBLEM)),
+)]
+#[post("/v1/webhooks/{id}/rotate-secret")]
+async fn rotate_secret(
+    _: Authorized<Frontend>,
+    state: web::Data<ApiState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = webhook_id(&path)?;
+    let secret = new_secret();
+    let command = RotateSecret {
+        secret: secret.clone(),
+        overlap: state.config.secret_rotation_overlap,
+        now: state.clock.now(),
+    };
+    let after = run(&state, id, command.into()).await?;
+    let webhook = active_or_404(&after, id)?;
+    let previous_valid_until = webhook
+        .secrets
+        .previous
+        .as_ref()
+        .map(|p| p.valid_until)
+        .unwrap_or(webhook.updated_at);
+    Ok(HttpResponse::Ok().json(SecretRotatedOut {
+        id,
+        secret: secret.expose().to_owned(),
+        secret_version: webhook.secrets.version,
+        previous_valid_until,
+    }))
+}

@@ -1,0 +1,77 @@
+//! What every handler can reach: the store, the clock, the API's configuration, the live
+//! registry, per-account command locks, and extensions other parts register (the delivery
+//! dispatcher, the projections) without this crate knowing their types.
+
+use std::any::{Any, TypeId};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use packhooks_domain::clock::Clock;
+use packhooks_domain::AccountId;
+use packhooks_store::EventStore;
+
+use crate::auth::TokenTable;
+use crate::live_registry::LiveRegistry;
+
+/// The API's part of the settings.
+#[derive(Clone, Debug)]
+pub struct ApiConfig {
+    pub tokens: TokenTable,
+    /// At most this many live webhooks per account (`PACKHOOKS_MAX_WEBHOOKS`).
+    pub max_webhooks: usize,
+    /// Webhook URLs may name private, loopback or link-local literal addresses (tests, demos).
+    pub allow_private_targets: bool,
+    /// After a rotation the previous secret keeps signing this long, so receivers can switch.
+    pub secret_rotation_overlap: Duration,
+}
+
+/// Shared by every handler as `web::Data<ApiState>`.
+#[derive(Clone)]
+pub struct ApiState {
+    pub store: Arc<dyn EventStore>,
+    pub clock: Arc<dyn Clock>,
+    pub config: Arc<ApiConfig>,
+    pub registry: Arc<LiveRegistry>,
+    account_locks: Arc<Mutex<HashMap<AccountId, Arc<tokio::sync::Mutex<()>>>>>,
+    extensions: Arc<HashMap<TypeId, Arc<dyn Any + Send + Sync>>>,
+}
+
+impl ApiState {
+    /// Builds the state and starts the registry follower on the current tokio runtime; the
+    /// returned handle ends the follower when aborted.
+    pub fn new(
+        store: Arc<dyn EventStore>,
+        clock: Arc<dyn Clock>,
+        config: ApiConfig,
+    ) -> (Self, tokio::task::JoinHandle<()>) {
+        let (registry, follower) = LiveRegistry::start(Arc::clone(&store));
+        let state = ApiState {
+            store,
+            clock,
+            config: Arc::new(config),
+            registry,
+            account_locks: Arc::default(),
+            extensions: Arc::default(),
+        };
+        (state, follower)
+    }
+
+    /// Registers a shared service (a dispatcher handle, a read-model pool, …) that routes of
+    /// other crates fetch with [`extension`](Self::extension). Call before the server starts.
+    pub fn with_extension<T: Send + Sync + 'static>(mut self, value: Arc<T>) -> Self {
+        Arc::make_mut(&mut self.extensions).insert(TypeId::of::<T>(), value);
+        self
+    }
+
+    pub fn extension<T: Send + Sync + 'static>(&self) -> Option<Arc<T>> {
+        self.extensions.get(&TypeId::of::<T>()).cloned().and_then(|v| v.downcast::<T>().ok())
+    }
+
+    /// The lock that serialises commands deciding on one account's registry state (creating a
+    /// webhook counts the account's webhooks: two creates at once must not both see 3).
+    pub fn account_lock(&self, account: &AccountId) -> Arc<tokio::sync::Mutex<()>> {
+        let mut locks = self.account_locks.lock().expect("account locks poisoned");
+        Arc::clone(locks.entry(account.clone()).or_default())
+    }
+}
