@@ -1,0 +1,83 @@
+//! What delivery is told by the settings: retry policy, limits, timeouts and switches.
+//!
+//! Built by the binary from its `DeliverySettings`; tests build it by hand with short delays.
+
+use std::time::Duration;
+
+use packhooks_domain::delivery::RetryPolicy;
+use packhooks_domain::webhook::UrlPolicy;
+use packhooks_domain::WebhookId;
+
+/// Which share of the webhooks this instance drives (for several instances on one store).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Shard {
+    /// This instance's index, `0..count`.
+    pub index: u32,
+    /// How many instances share the webhooks; 1 drives them all.
+    pub count: u32,
+}
+
+impl Default for Shard {
+    fn default() -> Self {
+        Shard { index: 0, count: 1 }
+    }
+}
+
+impl Shard {
+    /// Whether this instance drives `webhook`: a stable hash of the id, modulo the count.
+    pub fn owns(&self, webhook: WebhookId) -> bool {
+        self.count <= 1 || (webhook.uuid().as_u128() % u128::from(self.count)) as u32 == self.index
+    }
+}
+
+/// Everything delivery needs to know from the settings.
+#[derive(Clone, Debug)]
+pub struct DeliveryConfig {
+    pub retry: RetryPolicy,
+    /// One attempt, connect to last byte of the (truncated) answer, must finish within this.
+    pub attempt_timeout: Duration,
+    /// Attempts in flight at once per webhook; more wait in that webhook's queue, so a slow
+    /// endpoint only ever holds back its own deliveries.
+    pub in_flight_per_webhook: usize,
+    /// A `DeliveryCheckpoint` is appended after this many events of a `deliveries-` stream,
+    /// which bounds how much a restarting actor reads.
+    pub checkpoint_every: u32,
+    /// A webhook failing with no success for this long is disabled.
+    pub auto_disable_after: Duration,
+    /// Disable a webhook as soon as its endpoint answers `410 Gone`.
+    pub disable_on_gone: bool,
+    /// Allow private, loopback, link-local, … targets (tests and local demos only).
+    pub allow_private_targets: bool,
+    /// At most this many outcome events go in one append.
+    pub batch_max: usize,
+    /// Under load, outcomes wait up to this long to share an append; an idle actor appends
+    /// at once.
+    pub batch_linger: Duration,
+    pub shard: Shard,
+    /// The `user-agent` header.
+    pub user_agent: String,
+}
+
+impl Default for DeliveryConfig {
+    fn default() -> Self {
+        DeliveryConfig {
+            retry: RetryPolicy::default(),
+            attempt_timeout: Duration::from_secs(10),
+            in_flight_per_webhook: 16,
+            checkpoint_every: 100,
+            auto_disable_after: Duration::from_secs(7 * 24 * 3600),
+            disable_on_gone: true,
+            allow_private_targets: false,
+            batch_max: 256,
+            batch_linger: Duration::from_millis(2),
+            shard: Shard::default(),
+            user_agent: concat!("packhooks/", env!("CARGO_PKG_VERSION")).to_owned(),
+        }
+    }
+}
+
+impl DeliveryConfig {
+    pub fn url_policy(&self) -> UrlPolicy {
+        UrlPolicy { allow_private_targets: self.allow_private_targets }
+    }
+}

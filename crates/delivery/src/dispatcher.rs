@@ -1,0 +1,322 @@
+//! The `Dispatcher`: follows `$all` (account, webhook and pack streams) in log order, keeps
+//! the domain's routing `Registry` current as it goes, and hands each submission and test
+//! event to the `WebhookActor` of every webhook it routes to (DESIGN.md, "Routing invariant").
+//!
+//! Where it resumes: each webhook actor knows from its own `deliveries-` stream up to which
+//! position it has handled the log. On start the dispatcher reads the lifecycle history
+//! (account and webhook streams only), starts an actor for every webhook, asks each for its
+//! resume point, and subscribes from the smallest one, with the registry folded exactly up
+//! to that position; each actor skips what it already handled.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::prelude::*;
+use futures::StreamExt;
+use packhooks_domain::clock::Clock;
+use packhooks_domain::registry::Registry;
+use packhooks_domain::streams::{ACCOUNT, PACK, WEBHOOK};
+use packhooks_domain::{DomainEvent, WebhookId};
+use packhooks_store::{
+    EventStore, Position, RecordedEvent, StoreError, SubscribeFrom, SubscriptionEvent, SubscriptionFilter,
+};
+
+use crate::message::Outgoing;
+use crate::sender::Target;
+use crate::webhook_actor::{Deliver, ResumePoint, Retarget, Stop, WebhookActor};
+use crate::{DeliveryConfig, DeliveryError};
+
+/// How long a broken subscription waits before it is opened again.
+const RESUBSCRIBE_AFTER: Duration = Duration::from_millis(100);
+
+/// Stops the dispatcher and, gracefully, every webhook actor.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct StopDispatcher;
+
+/// A lifecycle event as read at start, with its place in the log.
+type Lifecycle = Vec<(Position, DomainEvent)>;
+
+pub struct Dispatcher {
+    store: Arc<dyn EventStore>,
+    config: Arc<DeliveryConfig>,
+    clock: Arc<dyn Clock>,
+    registry: Registry,
+    actors: HashMap<WebhookId, Addr<WebhookActor>>,
+    /// Webhooks whose actor stopped (another instance drives them); logged once.
+    lost: HashSet<WebhookId>,
+    /// The last position the subscription passed, to resubscribe from after a failure.
+    last_position: Option<Position>,
+    stopping: bool,
+}
+
+impl Dispatcher {
+    pub fn new(store: Arc<dyn EventStore>, config: Arc<DeliveryConfig>, clock: Arc<dyn Clock>) -> Self {
+        Dispatcher {
+            store,
+            config,
+            clock,
+            registry: Registry::new(),
+            actors: HashMap::new(),
+            lost: HashSet::new(),
+            last_position: None,
+            stopping: false,
+        }
+    }
+
+    fn filter() -> SubscriptionFilter {
+        SubscriptionFilter::StreamPrefix(vec![ACCOUNT.into(), WEBHOOK.into(), PACK.into()])
+    }
+
+    /// What the registry says about a webhook now, as an actor needs it.
+    fn route_of(&self, id: WebhookId) -> Retarget {
+        let Some(webhook) = self.registry.webhook(&id) else { return Retarget::inactive() };
+        let target = match url::Url::parse(&webhook.url) {
+            Ok(url) => Some(Arc::new(Target { url, secrets: webhook.secrets.clone() })),
+            Err(error) => {
+                tracing::error!(webhook = %id, %error, "stored webhook url does not parse");
+                None
+            }
+        };
+        let on_plan = self.registry.plan(&webhook.account_id).is_some_and(|p| p.allows_webhooks());
+        Retarget { active: target.is_some() && webhook.is_enabled() && on_plan, target }
+    }
+
+    fn start_actor(&mut self, id: WebhookId, route: Option<Retarget>) -> Addr<WebhookActor> {
+        let actor = WebhookActor::new(id, self.store.clone(), self.config.clone(), self.clock.clone(), route);
+        let addr = actor.start();
+        self.actors.insert(id, addr.clone());
+        addr
+    }
+
+    /// The webhook's actor, started on demand; `None` once it stopped for good.
+    fn actor(&mut self, id: WebhookId) -> Option<Addr<WebhookActor>> {
+        match self.actors.get(&id) {
+            Some(addr) if addr.connected() => Some(addr.clone()),
+            Some(_) => {
+                if self.lost.insert(id) {
+                    tracing::error!(webhook = %id, "webhook actor stopped; this instance no longer delivers to it");
+                }
+                None
+            }
+            None => {
+                let route = self.route_of(id);
+                Some(self.start_actor(id, Some(route)))
+            }
+        }
+    }
+
+    fn retarget(&self, id: WebhookId) {
+        if let Some(addr) = self.actors.get(&id) {
+            addr.do_send(self.route_of(id));
+        }
+    }
+
+    fn on_event(&mut self, recorded: RecordedEvent) {
+        self.last_position = Some(recorded.position);
+        let event = match DomainEvent::decode(&recorded.event_type, &recorded.data) {
+            Ok(event) => event,
+            Err(error) => {
+                tracing::error!(stream = %recorded.stream, revision = recorded.revision, error = &error as &dyn std::error::Error, "undecodable event skipped");
+                return;
+            }
+        };
+        match &event {
+            DomainEvent::CandidateInterested(_) | DomainEvent::CandidateDeclined(_) | DomainEvent::TestEventRequested(_) => {
+                let shard = self.config.shard;
+                let ids: Vec<WebhookId> = self.registry.route_event(&event).filter(|id| shard.owns(*id)).collect();
+                if ids.is_empty() {
+                    return;
+                }
+                let Some(outgoing) = Outgoing::of(&recorded, &event) else { return };
+                let outgoing = Arc::new(outgoing);
+                for id in ids {
+                    if let Some(addr) = self.actor(id) {
+                        addr.do_send(Deliver(outgoing.clone()));
+                    }
+                }
+            }
+            DomainEvent::AccountPlanChanged(e) => {
+                self.registry.apply(&event);
+                let ids: Vec<WebhookId> = self.registry.webhooks_of(&e.account_id).map(|w| w.id).collect();
+                ids.into_iter().for_each(|id| self.retarget(id));
+            }
+            DomainEvent::WebhookCreated(_)
+            | DomainEvent::WebhookUpdated(_)
+            | DomainEvent::WebhookSecretRotated(_)
+            | DomainEvent::WebhookDisabled(_)
+            | DomainEvent::WebhookEnabled(_)
+            | DomainEvent::WebhookDeleted(_) => {
+                self.registry.apply(&event);
+                if let Some(id) = webhook_of(&recorded) {
+                    self.retarget(id);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn subscribe(&mut self, ctx: &mut Context<Self>) {
+        let from = match self.last_position {
+            Some(p) => SubscribeFrom::After(p),
+            None => SubscribeFrom::Start,
+        };
+        let store = self.store.clone();
+        let open = async move { store.subscribe_to_all(from, Some(Self::filter())).await };
+        ctx.spawn(open.into_actor(self).map(|opened, act, ctx| match opened {
+            Ok(subscription) => {
+                ctx.add_stream(subscription);
+            }
+            Err(error) => {
+                tracing::error!(error = &error as &dyn std::error::Error, "cannot subscribe to $all; retrying");
+                act.resubscribe_later(ctx);
+            }
+        }));
+    }
+
+    fn resubscribe_later(&mut self, ctx: &mut Context<Self>) {
+        if !self.stopping {
+            ctx.run_later(RESUBSCRIBE_AFTER, |act, ctx| act.subscribe(ctx));
+        }
+    }
+
+    /// Start-up, after the lifecycle history is read: start an actor per webhook, ask each
+    /// where it stands, and fold the registry up to the smallest answer.
+    fn resume(&mut self, head: Option<Position>, lifecycle: Lifecycle, ctx: &mut Context<Self>) {
+        let mut created = HashMap::new();
+        let mut deleted = HashMap::new();
+        for (position, event) in &lifecycle {
+            match event {
+                DomainEvent::WebhookCreated(e) => {
+                    created.entry(e.webhook_id).or_insert(*position);
+                }
+                DomainEvent::WebhookDeleted(e) => {
+                    deleted.entry(e.webhook_id).or_insert(*position);
+                }
+                _ => {}
+            }
+        }
+        let shard = self.config.shard;
+        let ids: Vec<WebhookId> = created.keys().copied().filter(|id| shard.owns(*id)).collect();
+        let asks: Vec<_> = ids
+            .iter()
+            .map(|id| {
+                let addr = self.start_actor(*id, None);
+                async move { addr.send(ResumePoint).await }
+            })
+            .collect();
+        let work = futures::future::join_all(asks);
+        ctx.wait(work.into_actor(self).map(move |answers, act, ctx| {
+            // A webhook needs the log after max(its resume point, its creation); a deleted one
+            // whose needs end before its deletion needs nothing.
+            let mut start = head;
+            for (id, answer) in ids.iter().zip(answers) {
+                let resume = match answer {
+                    Ok(resume) => resume,
+                    Err(error) => {
+                        tracing::error!(webhook = %id, %error, "webhook actor did not start");
+                        continue;
+                    }
+                };
+                let needed = resume.max(created.get(id).copied());
+                if let (Some(needed), Some(gone)) = (needed, deleted.get(id)) {
+                    if needed >= *gone {
+                        continue;
+                    }
+                }
+                start = match (start, needed) {
+                    (Some(s), Some(n)) => Some(s.min(n)),
+                    (s, n) => s.or(n),
+                };
+            }
+            for (position, event) in &lifecycle {
+                if start.is_some_and(|s| *position <= s) {
+                    act.registry.apply(event);
+                }
+            }
+            for id in &ids {
+                act.retarget(*id);
+            }
+            tracing::info!(from = ?start, webhooks = ids.len(), "dispatcher resuming");
+            act.last_position = start;
+            act.subscribe(ctx);
+        }));
+    }
+}
+
+/// The webhook a `webhook-{id}` stream belongs to.
+fn webhook_of(recorded: &RecordedEvent) -> Option<WebhookId> {
+    recorded.stream.strip_prefix(WEBHOOK).and_then(|id| WebhookId::parse(id).ok())
+}
+
+/// Reads the account and webhook streams' history (up to the caught-up signal), and the
+/// head of the log before it.
+async fn read_lifecycle(store: Arc<dyn EventStore>) -> Result<(Option<Position>, Lifecycle), DeliveryError> {
+    let head = store.head().await?;
+    let filter = SubscriptionFilter::StreamPrefix(vec![ACCOUNT.into(), WEBHOOK.into()]);
+    let mut subscription = store.subscribe_to_all(SubscribeFrom::Start, Some(filter)).await?;
+    let mut events = Vec::new();
+    while let Some(item) = subscription.next().await {
+        match item? {
+            SubscriptionEvent::Event(recorded) => {
+                if head.is_some_and(|h| recorded.position > h) {
+                    break;
+                }
+                match DomainEvent::decode(&recorded.event_type, &recorded.data) {
+                    Ok(event) => events.push((recorded.position, event)),
+                    Err(error) => {
+                        tracing::error!(stream = %recorded.stream, error = &error as &dyn std::error::Error, "undecodable event skipped")
+                    }
+                }
+            }
+            SubscriptionEvent::CaughtUp => break,
+            SubscriptionEvent::Checkpoint(_) => {}
+        }
+    }
+    Ok((head, events))
+}
+
+impl Actor for Dispatcher {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        let store = self.store.clone();
+        ctx.wait(read_lifecycle(store).into_actor(self).map(|read, act, ctx| match read {
+            Ok((head, lifecycle)) => act.resume(head, lifecycle, ctx),
+            Err(error) => {
+                tracing::error!(error = &error as &dyn std::error::Error, "dispatcher cannot read the lifecycle history; stopping");
+                ctx.stop();
+            }
+        }));
+    }
+}
+
+impl StreamHandler<Result<SubscriptionEvent, StoreError>> for Dispatcher {
+    fn handle(&mut self, item: Result<SubscriptionEvent, StoreError>, _: &mut Context<Self>) {
+        match item {
+            Ok(SubscriptionEvent::Event(recorded)) => self.on_event(recorded),
+            Ok(SubscriptionEvent::Checkpoint(position)) => {
+                self.last_position = self.last_position.max(Some(position));
+            }
+            Ok(SubscriptionEvent::CaughtUp) => tracing::info!(at = ?self.last_position, "dispatcher caught up"),
+            Err(error) => {
+                tracing::warn!(error = &error as &dyn std::error::Error, "subscription to $all failed; resubscribing")
+            }
+        }
+    }
+
+    fn finished(&mut self, ctx: &mut Context<Self>) {
+        self.resubscribe_later(ctx);
+    }
+}
+
+impl Handler<StopDispatcher> for Dispatcher {
+    type Result = ResponseActFuture<Self, ()>;
+
+    fn handle(&mut self, _: StopDispatcher, _: &mut Context<Self>) -> Self::Result {
+        self.stopping = true;
+        let stops: Vec<_> = self.actors.values().filter(|a| a.connected()).map(|a| a.send(Stop)).collect();
+        Box::pin(futures::future::join_all(stops).into_actor(self).map(|_, _, ctx| ctx.stop()))
+    }
+}

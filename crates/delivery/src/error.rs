@@ -1,0 +1,22 @@
+//! The delivery crate's one error type.
+
+use packhooks_store::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DeliveryError {
+    #[error("event store")]
+    Store(#[from] StoreError),
+    #[error("stored event {stream}@{revision} could not be decoded")]
+    Decode {
+        stream: String,
+        revision: u64,
+        #[source]
+        source: packhooks_domain::events::DecodeError,
+    },
+    #[error("stored event {stream}@{revision} is not a deliverable event ({event_type})")]
+    NotDeliverable { stream: String, revision: u64, event_type: String },
+    #[error("the delivery actors are gone")]
+    Stopped(#[from] actix::MailboxError),
+    #[error("timed out waiting for delivery to {0}")]
+    Timeout(&'static str),
+}

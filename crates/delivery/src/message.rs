@@ -1,0 +1,65 @@
+//! What a routed event becomes on the wire: its message id and the body bytes, built once
+//! per delivery and shared by every webhook it goes to (and rebuilt, byte for byte the
+//! same, from the stored event after a restart).
+
+use bytes::Bytes;
+use packhooks_domain::delivery::DeliverySource;
+use packhooks_domain::payload::{message_id, WebhookMessage};
+use packhooks_domain::DomainEvent;
+use packhooks_store::{Direction, EventStore, Position, RecordedEvent, StreamPosition};
+use uuid::Uuid;
+
+use crate::DeliveryError;
+
+/// A deliverable event, ready to send.
+#[derive(Clone, Debug)]
+pub struct Outgoing {
+    /// The submission's or test event's UUID; the delivery id and `webhook-id` derive from it.
+    pub message: Uuid,
+    pub source: DeliverySource,
+    pub body: Bytes,
+}
+
+impl Outgoing {
+    /// The message for a submission or test event; `None` for anything else.
+    pub fn of(recorded: &RecordedEvent, event: &DomainEvent) -> Option<Self> {
+        let (message, body, test) = match event {
+            DomainEvent::CandidateInterested(e) => (e.submission_id.uuid(), WebhookMessage::interested(e), false),
+            DomainEvent::CandidateDeclined(e) => (e.submission_id.uuid(), WebhookMessage::declined(e), false),
+            DomainEvent::TestEventRequested(e) => (e.test_id.uuid(), WebhookMessage::test(e), true),
+            _ => return None,
+        };
+        Some(Outgoing {
+            message,
+            source: DeliverySource {
+                stream: recorded.stream.clone(),
+                revision: recorded.revision,
+                position: recorded.position.to_string(),
+                message_id: message_id(message),
+                test,
+            },
+            body: Bytes::from(body.to_bytes()),
+        })
+    }
+
+    pub fn position(&self) -> Position {
+        self.source.position.parse().expect("positions we wrote parse back")
+    }
+}
+
+/// Reads a delivery's source event back from the store and rebuilds its body.
+pub async fn load_body(store: &dyn EventStore, source: &DeliverySource) -> Result<Bytes, DeliveryError> {
+    let found = store.read_stream(&source.stream, StreamPosition::Revision(source.revision), Direction::Forwards, 1).await?;
+    let not_deliverable = |event_type: &str| DeliveryError::NotDeliverable {
+        stream: source.stream.clone(),
+        revision: source.revision,
+        event_type: event_type.to_owned(),
+    };
+    let recorded = found.into_iter().next().ok_or_else(|| not_deliverable("missing"))?;
+    let event = DomainEvent::decode(&recorded.event_type, &recorded.data).map_err(|e| DeliveryError::Decode {
+        stream: source.stream.clone(),
+        revision: source.revision,
+        source: e,
+    })?;
+    Outgoing::of(&recorded, &event).map(|o| o.body).ok_or_else(|| not_deliverable(&recorded.event_type))
+}

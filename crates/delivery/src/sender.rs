@@ -1,0 +1,210 @@
+//! One HTTP attempt: the signed POST, and what came of it as a closed outcome.
+//!
+//! Each webhook actor owns one [`Sender`] (an awc client with keep-alive whose connection
+//! limit is that webhook's in-flight limit), so a slow endpoint cannot take connections
+//! from another webhook. Redirects are never followed; every connection goes through the
+//! [`GuardedResolver`].
+
+use std::time::{Duration, Instant};
+
+use awc::error::{ConnectError, SendRequestError};
+use awc::http::StatusCode;
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use futures::StreamExt;
+use packhooks_domain::delivery::{AttemptOutcome, FailureCode};
+use packhooks_domain::webhook::{Secrets, UrlPolicy};
+
+use crate::guard::{check_literal_host, GuardedResolver, TargetError};
+use crate::signing::{signature_header, SigningKey};
+
+/// The first this many bytes of an answer are kept in the attempt's event.
+pub const KEPT_BODY_BYTES: usize = 1024;
+/// Answers are read (and thrown away) up to this size so the connection can be reused.
+const DRAINED_BODY_BYTES: usize = 64 * 1024;
+
+/// Where and how one webhook is sent to, as of the latest lifecycle event.
+#[derive(Clone, Debug)]
+pub struct Target {
+    pub url: url::Url,
+    pub secrets: Secrets,
+}
+
+impl Target {
+    /// The keys that sign at `now` (both during a rotation's overlap, per the domain).
+    pub fn keys_at(&self, now: DateTime<Utc>) -> Vec<SigningKey> {
+        self.secrets.signing_at(now).filter_map(|s| s.key_bytes().ok()).map(SigningKey::new).collect()
+    }
+}
+
+/// What one attempt came to, with what the retry schedule needs.
+#[derive(Clone, Debug)]
+pub struct AttemptReport {
+    pub outcome: AttemptOutcome,
+    pub latency: Duration,
+    pub response_body: Option<String>,
+    /// The endpoint's `Retry-After` on a 429 or 503.
+    pub retry_after: Option<Duration>,
+}
+
+impl AttemptReport {
+    fn failed(code: FailureCode, detail: impl std::fmt::Display, started: Instant) -> Self {
+        AttemptReport {
+            outcome: AttemptOutcome::Failure { code, status: None, detail: detail.to_string() },
+            latency: started.elapsed(),
+            response_body: None,
+            retry_after: None,
+        }
+    }
+}
+
+/// Sends signed POSTs for one webhook.
+pub struct Sender {
+    client: awc::Client,
+    policy: UrlPolicy,
+    timeout: Duration,
+    user_agent: String,
+}
+
+impl Sender {
+    pub fn new(policy: UrlPolicy, timeout: Duration, connections: usize, user_agent: String) -> Self {
+        let tcp = actix_tls::connect::Connector::new(actix_tls::connect::Resolver::custom(GuardedResolver { policy }))
+            .service();
+        let connector = awc::Connector::new()
+            .connector(tcp)
+            .timeout(timeout)
+            .limit(connections.max(1))
+            .conn_keep_alive(Duration::from_secs(30));
+        let client = awc::Client::builder()
+            .connector(connector)
+            .disable_redirects()
+            .timeout(timeout)
+            .no_default_headers()
+            .finish();
+        Sender { client, policy, timeout, user_agent }
+    }
+
+    /// One attempt: `now` is the attempt's time (the `webhook-timestamp`).
+    pub async fn send(
+        &self,
+        target: &Target,
+        message_id: &str,
+        body: Bytes,
+        now: DateTime<Utc>,
+    ) -> AttemptReport {
+        let started = Instant::now();
+        if let Err(refused) = check_literal_host(&target.url, self.policy) {
+            return AttemptReport::failed(FailureCode::RefusedTarget, refused, started);
+        }
+        let timestamp = now.timestamp();
+        let signature = signature_header(&target.keys_at(now), message_id, timestamp, &body);
+        let request = self
+            .client
+            .post(target.url.as_str())
+            .insert_header(("webhook-id", message_id))
+            .insert_header(("webhook-timestamp", timestamp.to_string()))
+            .insert_header(("webhook-signature", signature))
+            .insert_header(("content-type", "application/json"))
+            .insert_header(("user-agent", self.user_agent.as_str()));
+        let attempt = async {
+            let mut response = request.send_body(body).await.map_err(|e| classify(&e))?;
+            let status = response.status();
+            let retry_after = if matches!(status, StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE) {
+                response
+                    .headers()
+                    .get("retry-after")
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| parse_retry_after(v, now))
+            } else {
+                None
+            };
+            let mut kept = Vec::new();
+            let mut read = 0usize;
+            while let Some(chunk) = response.next().await {
+                let Ok(chunk) = chunk else { break };
+                read += chunk.len();
+                if kept.len() < KEPT_BODY_BYTES {
+                    let take = (KEPT_BODY_BYTES - kept.len()).min(chunk.len());
+                    kept.extend_from_slice(&chunk[..take]);
+                }
+                if read >= DRAINED_BODY_BYTES {
+                    break;
+                }
+            }
+            Ok::<_, (FailureCode, String)>((status, retry_after, kept))
+        };
+        match actix_rt::time::timeout(self.timeout, attempt).await {
+            Err(_) => AttemptReport::failed(FailureCode::Timeout, "no complete answer within the attempt timeout", started),
+            Ok(Err((code, detail))) => AttemptReport::failed(code, detail, started),
+            Ok(Ok((status, retry_after, kept))) => {
+                let code = status.as_u16();
+                let outcome = if status.is_success() {
+                    AttemptOutcome::Success { status: code }
+                } else {
+                    AttemptOutcome::Failure {
+                        code: FailureCode::Status,
+                        status: Some(code),
+                        detail: format!("endpoint answered {status}"),
+                    }
+                };
+                AttemptReport {
+                    outcome,
+                    latency: started.elapsed(),
+                    response_body: (!kept.is_empty()).then(|| String::from_utf8_lossy(&kept).into_owned()),
+                    retry_after,
+                }
+            }
+        }
+    }
+}
+
+/// Maps awc's error to a stable code, keeping the whole chain as operator detail.
+fn classify(error: &SendRequestError) -> (FailureCode, String) {
+    let code = match error {
+        SendRequestError::Connect(ConnectError::Resolver(cause)) => match cause.downcast_ref::<TargetError>() {
+            Some(TargetError::Refused { .. }) => FailureCode::RefusedTarget,
+            _ => FailureCode::Dns,
+        },
+        SendRequestError::Connect(ConnectError::NoRecords | ConnectError::Unresolved) => FailureCode::Dns,
+        SendRequestError::Connect(ConnectError::Timeout) | SendRequestError::Timeout => FailureCode::Timeout,
+        SendRequestError::Connect(ConnectError::SslIsNotSupported) => FailureCode::Tls,
+        SendRequestError::Connect(ConnectError::Io(_) | ConnectError::Disconnected) => FailureCode::Connect,
+        SendRequestError::Connect(other) if other.to_string().to_ascii_lowercase().contains("ssl") => FailureCode::Tls,
+        _ => FailureCode::Connect,
+    };
+    (code, error_chain(error))
+}
+
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+/// `Retry-After` as seconds or as an HTTP date.
+fn parse_retry_after(value: &str, now: DateTime<Utc>) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let at = DateTime::parse_from_rfc2822(value).ok()?.with_timezone(&Utc);
+    Some((at - now).to_std().unwrap_or(Duration::ZERO))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_reads_seconds_and_dates() {
+        let now = DateTime::parse_from_rfc3339("2015-10-21T07:27:00Z").expect("date").with_timezone(&Utc);
+        assert_eq!(parse_retry_after("7", now), Some(Duration::from_secs(7)));
+        assert_eq!(parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT", now), Some(Duration::from_secs(60)));
+        assert_eq!(parse_retry_after("soon", now), None);
+    }
+}

@@ -1,0 +1,552 @@
+//! `WebhookActor`: one per webhook. It owns that webhook's queue, in-flight limit, retries
+//! and their timers, health (failing, recovered, auto-disable) and its `deliveries-` stream,
+//! which only it writes, with the exact expected revision.
+//!
+//! Where a retry gets scheduled: [`WebhookActor::finished`] asks the pure
+//! `RetryPolicy::next_attempt_at` (jitter drawn here, outside it) and arms a `run_later`
+//! timer for the due time read from the injected clock.
+
+use std::collections::{HashMap, VecDeque};
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::prelude::*;
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use packhooks_domain::clock::Clock;
+use packhooks_domain::delivery::{
+    AttemptOutcome, DeliveryAbandoned, DeliveryAttempted, DeliveryCheckpoint, DeliverySource, PendingRetry,
+    WebhookFlaggedFailing, WebhookRecovered,
+};
+use packhooks_domain::webhook::{decide, fold, DisableWebhook, DisabledBy, WebhookContext};
+use packhooks_domain::{DeliveryId, DomainEvent, EventMetadata, WebhookId};
+use packhooks_store::{Direction, EventData, EventStore, ExpectedRevision, Position, StoreError, StreamPosition};
+use tokio::sync::oneshot;
+use uuid::Uuid;
+
+use crate::message::{load_body, Outgoing};
+use crate::resume::{deliveries_stream, ResumeState};
+use crate::sender::{AttemptReport, Sender, Target};
+use crate::{DeliveryConfig, DeliveryError};
+
+/// How long a failed append waits before it is tried again.
+const APPEND_RETRY: Duration = Duration::from_millis(200);
+
+/// A routed event for this webhook, in log order.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Deliver(pub Arc<Outgoing>);
+
+/// The webhook's latest target and whether deliveries may go to it (enabled, not deleted,
+/// account on a webhook plan).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Retarget {
+    pub target: Option<Arc<Target>>,
+    pub active: bool,
+}
+
+impl Retarget {
+    pub fn inactive() -> Self {
+        Retarget { target: None, active: false }
+    }
+}
+
+/// Answers the position up to which this actor has handled the log (after its state is
+/// loaded; messages wait for that).
+#[derive(Message)]
+#[rtype(result = "Option<Position>")]
+pub struct ResumePoint;
+
+/// Finish what is in flight, append what is buffered, then stop.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Stop;
+
+/// A delivery owed an attempt.
+struct Owed {
+    source: DeliverySource,
+    /// `None` for a delivery restored from a checkpoint until its first attempt reads it.
+    body: Option<Bytes>,
+    /// The number of the attempt that is due.
+    attempt: u32,
+    due_at: DateTime<Utc>,
+}
+
+pub struct WebhookActor {
+    id: WebhookId,
+    stream: String,
+    store: Arc<dyn EventStore>,
+    config: Arc<DeliveryConfig>,
+    clock: Arc<dyn Clock>,
+    sender: Rc<Sender>,
+    target: Option<Arc<Target>>,
+    /// `None` until the dispatcher has said (a restored retry waits for that).
+    active: Option<bool>,
+    /// Revision, checkpoint counter, failing state and what a replay must skip.
+    state: ResumeState,
+    /// The last routed event received: the next checkpoint's resume position.
+    last_received: Option<Position>,
+    owed: HashMap<DeliveryId, Owed>,
+    ready: VecDeque<DeliveryId>,
+    in_flight: usize,
+    /// Outcome events waiting for the next append; while one append runs, the next batch
+    /// collects here, so appends batch themselves under load.
+    buffer: Vec<EventData>,
+    appending: bool,
+    disabling: bool,
+    stop_waiters: Vec<oneshot::Sender<()>>,
+    stopping: bool,
+}
+
+impl WebhookActor {
+    pub fn new(
+        id: WebhookId,
+        store: Arc<dyn EventStore>,
+        config: Arc<DeliveryConfig>,
+        clock: Arc<dyn Clock>,
+        route: Option<Retarget>,
+    ) -> Self {
+        let sender = Rc::new(Sender::new(
+            config.url_policy(),
+            config.attempt_timeout,
+            config.in_flight_per_webhook,
+            config.user_agent.clone(),
+        ));
+        WebhookActor {
+            id,
+            stream: deliveries_stream(id),
+            store,
+            config,
+            clock,
+            sender,
+            target: route.as_ref().and_then(|r| r.target.clone()),
+            active: route.map(|r| r.active),
+            state: ResumeState::default(),
+            last_received: None,
+            owed: HashMap::new(),
+            ready: VecDeque::new(),
+            in_flight: 0,
+            buffer: Vec::new(),
+            appending: false,
+            disabling: false,
+            stop_waiters: Vec::new(),
+            stopping: false,
+        }
+    }
+
+    fn restored(&mut self, state: ResumeState, ctx: &mut Context<Self>) {
+        self.last_received = state.resume_position;
+        for pending in state.pending.values() {
+            self.owed.insert(
+                pending.delivery_id,
+                Owed { source: pending.source.clone(), body: None, attempt: pending.attempt, due_at: pending.due_at },
+            );
+            self.schedule(pending.delivery_id, pending.due_at, ctx);
+        }
+        self.state = state;
+        self.arm_auto_disable(ctx);
+        self.pump(ctx);
+    }
+
+    fn schedule(&mut self, id: DeliveryId, due_at: DateTime<Utc>, ctx: &mut Context<Self>) {
+        match (due_at - self.clock.now()).to_std() {
+            Ok(wait) if !wait.is_zero() => {
+                ctx.run_later(wait, move |act, ctx| {
+                    act.ready.push_back(id);
+                    act.pump(ctx);
+                });
+            }
+            _ => self.ready.push_back(id),
+        }
+    }
+
+    /// Starts attempts while the in-flight limit allows.
+    fn pump(&mut self, ctx: &mut Context<Self>) {
+        while !self.stopping && self.in_flight < self.config.in_flight_per_webhook {
+            let Some(id) = self.ready.pop_front() else { break };
+            let Some(owed) = self.owed.get(&id) else { continue };
+            let target = match (&self.target, self.active) {
+                (_, None) => {
+                    self.ready.push_front(id);
+                    break;
+                }
+                (Some(target), Some(true)) => target.clone(),
+                _ => {
+                    self.abandon(id);
+                    continue;
+                }
+            };
+            self.in_flight += 1;
+            let (sender, store, clock) = (self.sender.clone(), self.store.clone(), self.clock.clone());
+            let (body, source) = (owed.body.clone(), owed.source.clone());
+            let attempt = async move {
+                let body = match body {
+                    Some(body) => body,
+                    None => load_body(&*store, &source).await?,
+                };
+                let report = sender.send(&target, &source.message_id, body.clone(), clock.now()).await;
+                Ok::<_, DeliveryError>((body, report))
+            };
+            ctx.spawn(attempt.into_actor(self).map(move |result, act, ctx| act.finished(id, result, ctx)));
+        }
+        self.flush(ctx);
+        self.maybe_stop(ctx);
+    }
+
+    /// Records an attempt's outcome and decides what follows: done, a retry, or abandoned.
+    fn finished(&mut self, id: DeliveryId, result: Result<(Bytes, AttemptReport), DeliveryError>, ctx: &mut Context<Self>) {
+        self.in_flight -= 1;
+        let (body, report) = match result {
+            Ok(done) => done,
+            Err(error) => {
+                tracing::error!(webhook = %self.id, delivery = %id, error = &error as &dyn std::error::Error, "cannot rebuild a delivery's body; abandoning it");
+                self.abandon(id);
+                self.pump(ctx);
+                return;
+            }
+        };
+        let now = self.clock.now();
+        let Some(owed) = self.owed.get_mut(&id) else { return };
+        owed.body = Some(body);
+        let (attempt, source) = (owed.attempt, owed.source.clone());
+        let test = source.test;
+        let gone = report.outcome.status() == Some(410) && self.config.disable_on_gone && !test;
+        let next_attempt_at = match &report.outcome {
+            AttemptOutcome::Failure { .. } if !test && !gone => {
+                self.config.retry.next_attempt_at(attempt, now, rand::random::<f64>(), report.retry_after)
+            }
+            _ => None,
+        };
+        let success = report.outcome.is_success();
+        self.push(
+            id,
+            &source,
+            DeliveryAttempted {
+                webhook_id: self.id,
+                delivery_id: id,
+                source: source.clone(),
+                attempt,
+                outcome: report.outcome,
+                latency_ms: report.latency.as_millis() as u64,
+                response_body: report.response_body,
+                next_attempt_at,
+                recorded_at: now,
+            }
+            .into(),
+        );
+        match next_attempt_at {
+            Some(due_at) => {
+                let owed = self.owed.get_mut(&id).expect("still owed");
+                owed.attempt += 1;
+                owed.due_at = due_at;
+                self.schedule(id, due_at, ctx);
+            }
+            None => {
+                self.owed.remove(&id);
+                if success {
+                    if !test && self.state.failing_since.take().is_some() {
+                        let recovered = WebhookRecovered { webhook_id: self.id, delivery_id: id, recorded_at: now };
+                        self.push(id, &source, recovered.into());
+                    }
+                } else if !test {
+                    self.push(
+                        id,
+                        &source,
+                        DeliveryAbandoned { webhook_id: self.id, delivery_id: id, source: source.clone(), attempts: attempt, recorded_at: now }
+                            .into(),
+                    );
+                    if self.state.failing_since.is_none() {
+                        self.state.failing_since = Some(now);
+                        let flagged = WebhookFlaggedFailing { webhook_id: self.id, delivery_id: id, failing_since: now, recorded_at: now };
+                        self.push(id, &source, flagged.into());
+                        self.arm_auto_disable(ctx);
+                    }
+                }
+            }
+        }
+        if gone {
+            self.disable("the endpoint answered 410 Gone".to_owned(), ctx);
+        }
+        self.check_auto_disable(ctx);
+        self.pump(ctx);
+    }
+
+    /// Gives a delivery up without an attempt: the webhook is disabled, deleted, or off plan.
+    fn abandon(&mut self, id: DeliveryId) {
+        let Some(owed) = self.owed.remove(&id) else { return };
+        let event = DeliveryAbandoned {
+            webhook_id: self.id,
+            delivery_id: id,
+            source: owed.source.clone(),
+            attempts: owed.attempt - 1,
+            recorded_at: self.clock.now(),
+        };
+        self.push(id, &owed.source, event.into());
+    }
+
+    fn push(&mut self, delivery: DeliveryId, source: &DeliverySource, event: DomainEvent) {
+        let metadata = EventMetadata { correlation_id: Some(source.message_id.clone()), causation_id: Some(delivery.to_string()) };
+        self.buffer.push(to_event_data(&event, &metadata));
+    }
+
+    fn checkpoint(&self) -> EventData {
+        let event = DomainEvent::DeliveryCheckpoint(DeliveryCheckpoint {
+            webhook_id: self.id,
+            resume_position: self.last_received.map(|p| p.to_string()),
+            pending: self
+                .owed
+                .iter()
+                .map(|(id, o)| PendingRetry { delivery_id: *id, source: o.source.clone(), attempt: o.attempt, due_at: o.due_at })
+                .collect(),
+            failing_since: self.state.failing_since,
+            recorded_at: self.clock.now(),
+        });
+        to_event_data(&event, &EventMetadata::correlated(self.id))
+    }
+
+    /// Appends what is buffered, one append at a time, with the exact expected revision.
+    fn flush(&mut self, ctx: &mut Context<Self>) {
+        if self.appending || self.buffer.is_empty() {
+            return;
+        }
+        let take = self.buffer.len().min(self.config.batch_max.max(1));
+        let mut batch: Vec<EventData> = self.buffer.drain(..take).collect();
+        // A checkpoint describes the state after everything buffered, so it goes only at the
+        // end of a batch that empties the buffer, and only once a replay has passed every
+        // position the last load said to skip (else it would forget them).
+        let checkpoint = self.buffer.is_empty()
+            && self.state.attempted_after.is_empty()
+            && self.state.since_checkpoint as usize + batch.len() + 1 >= self.config.checkpoint_every as usize;
+        if checkpoint {
+            batch.push(self.checkpoint());
+        }
+        self.appending = true;
+        let expected = match self.state.last_revision {
+            Some(revision) => ExpectedRevision::Exact(revision),
+            None => ExpectedRevision::NoStream,
+        };
+        let (store, stream) = (self.store.clone(), self.stream.clone());
+        let append = async move {
+            let result = store.append(&stream, expected, batch.clone()).await;
+            (batch, result)
+        };
+        ctx.spawn(append.into_actor(self).map(move |(mut batch, result), act, ctx| {
+            act.appending = false;
+            match result {
+                Ok(done) => {
+                    act.state.last_revision = Some(done.next_expected_revision);
+                    if checkpoint {
+                        act.state.since_checkpoint = 0;
+                    } else {
+                        act.state.since_checkpoint += batch.len() as u32;
+                    }
+                    act.flush(ctx);
+                }
+                Err(StoreError::WrongExpectedVersion { expected, actual, .. }) => {
+                    tracing::error!(
+                        webhook = %act.id, %expected, %actual,
+                        "another actor writes this webhook's deliveries stream; stopping this one"
+                    );
+                    act.stop_now(ctx);
+                    return;
+                }
+                Err(error) => {
+                    tracing::warn!(webhook = %act.id, error = &error as &dyn std::error::Error, "appending delivery outcomes failed; retrying");
+                    if checkpoint {
+                        batch.pop();
+                    }
+                    batch.append(&mut act.buffer);
+                    act.buffer = batch;
+                    ctx.run_later(APPEND_RETRY, |act, ctx| act.flush(ctx));
+                }
+            }
+            act.maybe_stop(ctx);
+        }));
+    }
+
+    fn arm_auto_disable(&mut self, ctx: &mut Context<Self>) {
+        if let Some(since) = self.state.failing_since {
+            let at = since + chrono::Duration::from_std(self.config.auto_disable_after).unwrap_or(chrono::Duration::MAX);
+            let wait = (at - self.clock.now()).to_std().unwrap_or(Duration::ZERO);
+            ctx.run_later(wait, |act, ctx| act.check_auto_disable(ctx));
+        }
+    }
+
+    fn check_auto_disable(&mut self, ctx: &mut Context<Self>) {
+        let Some(since) = self.state.failing_since else { return };
+        let failing_for = (self.clock.now() - since).to_std().unwrap_or(Duration::ZERO);
+        if self.active == Some(true) && failing_for >= self.config.auto_disable_after {
+            let reason = format!(
+                "failing since {} with no successful delivery for {} s",
+                since.to_rfc3339(),
+                failing_for.as_secs()
+            );
+            self.disable(reason, ctx);
+        }
+    }
+
+    /// Appends `WebhookDisabled {by: auto}` to `webhook-{id}`, decided by the domain on the
+    /// stream's current state and appended with that state's revision.
+    fn disable(&mut self, reason: String, ctx: &mut Context<Self>) {
+        if self.disabling || self.active != Some(true) {
+            return;
+        }
+        self.disabling = true;
+        let (store, clock, id, policy) = (self.store.clone(), self.clock.clone(), self.id, self.config.url_policy());
+        let work = async move {
+            for _ in 0..5 {
+                match disable_once(&*store, id, &reason, clock.now(), policy).await {
+                    Err(DeliveryError::Store(StoreError::WrongExpectedVersion { .. })) => continue,
+                    other => return other,
+                }
+            }
+            Err(DeliveryError::Timeout("the webhook stream kept changing"))
+        };
+        ctx.spawn(work.into_actor(self).map(|result, act, ctx| {
+            act.disabling = false;
+            match result {
+                Ok(()) => {
+                    tracing::warn!(webhook = %act.id, "webhook disabled automatically");
+                    act.active = Some(false);
+                    act.pump(ctx);
+                }
+                Err(error) => {
+                    tracing::error!(webhook = %act.id, error = &error as &dyn std::error::Error, "could not disable the webhook")
+                }
+            }
+        }));
+    }
+
+    fn maybe_stop(&mut self, ctx: &mut Context<Self>) {
+        if self.stopping && self.in_flight == 0 && !self.appending && self.buffer.is_empty() {
+            self.stop_now(ctx);
+        }
+    }
+
+    fn stop_now(&mut self, ctx: &mut Context<Self>) {
+        for waiter in self.stop_waiters.drain(..) {
+            let _ = waiter.send(());
+        }
+        ctx.stop();
+    }
+}
+
+async fn disable_once(
+    store: &dyn EventStore,
+    id: WebhookId,
+    reason: &str,
+    now: DateTime<Utc>,
+    url_policy: packhooks_domain::webhook::UrlPolicy,
+) -> Result<(), DeliveryError> {
+    let stream = id.stream();
+    let recorded = store.read_stream(&stream, StreamPosition::Start, Direction::Forwards, 100_000).await?;
+    let Some(last) = recorded.last().map(|r| r.revision) else { return Ok(()) };
+    let events = recorded
+        .iter()
+        .map(|r| {
+            DomainEvent::decode(&r.event_type, &r.data)
+                .map_err(|source| DeliveryError::Decode { stream: stream.clone(), revision: r.revision, source })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let state = fold(&events);
+    // Disabling needs nothing of the context; it is filled because `decide` takes one.
+    let context = WebhookContext { plan: None, live_webhooks_of_account: 0, max_webhooks: 0, url_policy };
+    let command = DisableWebhook { by: DisabledBy::Auto, reason: reason.to_owned(), now };
+    let decided = match decide(&state, command, &context) {
+        Ok(events) => events,
+        Err(_) => return Ok(()), // deleted meanwhile: nothing to disable
+    };
+    if decided.is_empty() {
+        return Ok(());
+    }
+    let metadata = EventMetadata::correlated(id);
+    let data = decided.iter().map(|e| to_event_data(e, &metadata)).collect();
+    store.append(&stream, ExpectedRevision::Exact(last), data).await?;
+    Ok(())
+}
+
+fn to_event_data(event: &DomainEvent, metadata: &EventMetadata) -> EventData {
+    EventData::json(
+        Uuid::new_v4(),
+        event.event_type(),
+        event.to_json(),
+        serde_json::to_vec(metadata).expect("metadata serialises"),
+    )
+}
+
+impl Actor for WebhookActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        ctx.set_mailbox_capacity(usize::MAX);
+        let (store, id) = (self.store.clone(), self.id);
+        let load = async move { ResumeState::load(&*store, id).await };
+        ctx.wait(load.into_actor(self).map(|loaded, act, ctx| match loaded {
+            Ok(state) => act.restored(state, ctx),
+            Err(error) => {
+                tracing::error!(webhook = %act.id, error = &error as &dyn std::error::Error, "cannot load the deliveries stream; actor stops");
+                act.stop_now(ctx);
+            }
+        }));
+    }
+}
+
+impl Handler<Deliver> for WebhookActor {
+    type Result = ();
+
+    fn handle(&mut self, Deliver(outgoing): Deliver, ctx: &mut Context<Self>) {
+        let position = outgoing.position();
+        if self.state.already_handled(position) {
+            if self.state.attempted_after.remove(&position) {
+                self.last_received = Some(position);
+            }
+            return;
+        }
+        self.last_received = Some(position);
+        let id = DeliveryId::for_message(self.id, outgoing.message);
+        if self.owed.contains_key(&id) {
+            return;
+        }
+        let now = self.clock.now();
+        self.owed.insert(
+            id,
+            Owed { source: outgoing.source.clone(), body: Some(outgoing.body.clone()), attempt: 1, due_at: now },
+        );
+        self.ready.push_back(id);
+        self.pump(ctx);
+    }
+}
+
+impl Handler<Retarget> for WebhookActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: Retarget, ctx: &mut Context<Self>) {
+        self.target = msg.target;
+        self.active = Some(msg.active);
+        self.pump(ctx);
+    }
+}
+
+impl Handler<ResumePoint> for WebhookActor {
+    type Result = Option<Position>;
+
+    fn handle(&mut self, _: ResumePoint, _: &mut Context<Self>) -> Option<Position> {
+        self.last_received
+    }
+}
+
+impl Handler<Stop> for WebhookActor {
+    type Result = ResponseFuture<()>;
+
+    fn handle(&mut self, _: Stop, ctx: &mut Context<Self>) -> Self::Result {
+        let (tx, rx) = oneshot::channel();
+        self.stop_waiters.push(tx);
+        self.stopping = true;
+        self.maybe_stop(ctx);
+        Box::pin(async move {
+            let _ = rx.await;
+        })
+    }
+}
