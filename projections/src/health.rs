@@ -1,0 +1,463 @@
+//! Webhook health: status (healthy, failing, disabled with reason), failing since, last
+//! success and last failure, consecutive failures, delivery counts, the success rate over the
+//! last 24 hours (from per-hour buckets), and the delivery behind the latest status change.
+//!
+//! Fed by `webhook-` (created, disabled, enabled, deleted) and `deliveries-` streams. Test
+//! deliveries (`source.test`) are skipped entirely: tests never change health.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use packhooks_domain::delivery::AttemptOutcome;
+use packhooks_domain::webhook::DisabledBy;
+use packhooks_domain::ids::streams;
+use packhooks_domain::DomainEvent;
+use packhooks_store::SubscriptionFilter;
+use rusqlite::{params, OptionalExtension, Transaction};
+use serde::Serialize;
+
+use crate::projection::{from_micros, micros, Envelope, Projection, ProjectionBatch, Tables};
+use crate::ProjectionError;
+
+pub const NAME: &str = "webhook_health";
+const TABLES: &[&str] = &["health", "health_hourly"];
+
+/// Success rates are computed over this many hourly buckets (the current hour included).
+const RATE_WINDOW_HOURS: i64 = 24;
+const MICROS_PER_HOUR: i64 = 3_600_000_000;
+
+/// The webhook health projection.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct WebhookHealthProjection;
+
+impl Projection for WebhookHealthProjection {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+    fn version(&self) -> u32 {
+        1
+    }
+    fn tables(&self) -> &'static [&'static str] {
+        TABLES
+    }
+    fn schema(&self, t: &Tables) -> String {
+        t.sql(
+            "CREATE TABLE {health} (
+                webhook_id TEXT PRIMARY KEY,
+                account_id TEXT,
+                status TEXT NOT NULL,
+                disabled_by TEXT,
+                disabled_reason TEXT,
+                failing_since INTEGER,
+                status_changed_at INTEGER,
+                status_changed_by TEXT,
+                last_attempt_at INTEGER,
+                last_attempt_delivery TEXT,
+                last_attempt_success INTEGER,
+                last_attempt_status INTEGER,
+                last_success_at INTEGER,
+                last_failure_at INTEGER,
+                last_failure_code TEXT,
+                last_failure_status INTEGER,
+                consecutive_failures INTEGER NOT NULL,
+                attempts INTEGER NOT NULL,
+                successes INTEGER NOT NULL,
+                failures INTEGER NOT NULL,
+                deliveries INTEGER NOT NULL,
+                abandoned INTEGER NOT NULL,
+                deleted INTEGER NOT NULL
+            ) WITHOUT ROWID;
+            CREATE INDEX {health}_account ON {health} (account_id);
+            CREATE TABLE {health_hourly} (
+                webhook_id TEXT NOT NULL,
+                hour INTEGER NOT NULL,
+                attempts INTEGER NOT NULL,
+                successes INTEGER NOT NULL,
+                PRIMARY KEY (webhook_id, hour)
+            ) WITHOUT ROWID;",
+            TABLES,
+        )
+    }
+    fn filter(&self) -> SubscriptionFilter {
+        SubscriptionFilter::StreamPrefix(vec![streams::WEBHOOK.into(), streams::DELIVERIES.into()])
+    }
+    fn batch(&self, t: &Tables) -> Box<dyn ProjectionBatch> {
+        Box::new(HealthBatch {
+            select: t.sql(&format!("SELECT {ROW_COLUMNS} FROM {{health}} WHERE webhook_id = ?1"), TABLES),
+            upsert: t.sql(
+                &format!(
+                    "INSERT OR REPLACE INTO {{health}} ({ROW_COLUMNS}) VALUES \
+                     (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21,?22,?23)"
+                ),
+                TABLES,
+            ),
+            hourly: t.sql(
+                "INSERT INTO {health_hourly} (webhook_id, hour, attempts, successes) VALUES (?1, ?2, ?3, ?4) \
+                 ON CONFLICT (webhook_id, hour) DO UPDATE SET attempts = attempts + excluded.attempts, \
+                 successes = successes + excluded.successes",
+                TABLES,
+            ),
+            rows: HashMap::new(),
+            buckets: HashMap::new(),
+        })
+    }
+}
+
+const ROW_COLUMNS: &str = "webhook_id, account_id, status, disabled_by, disabled_reason, failing_since, \
+    status_changed_at, status_changed_by, last_attempt_at, last_attempt_delivery, last_attempt_success, \
+    last_attempt_status, last_success_at, last_failure_at, last_failure_code, last_failure_status, \
+    consecutive_failures, attempts, successes, failures, deliveries, abandoned, deleted";
+
+/// One webhook's row, as kept in memory during a batch.
+#[derive(Clone, Debug, Default, PartialEq)]
+struct Row {
+    webhook_id: String,
+    account_id: Option<String>,
+    /// `failing` is set by `WebhookFlaggedFailing` and cleared by `WebhookRecovered`;
+    /// `disabled` wins over both while set.
+    failing_since: Option<i64>,
+    disabled_by: Option<String>,
+    disabled_reason: Option<String>,
+    status_changed_at: Option<i64>,
+    status_changed_by: Option<String>,
+    last_attempt_at: Option<i64>,
+    last_attempt_delivery: Option<String>,
+    last_attempt_success: Option<bool>,
+    last_attempt_status: Option<i64>,
+    last_success_at: Option<i64>,
+    last_failure_at: Option<i64>,
+    last_failure_code: Option<String>,
+    last_failure_status: Option<i64>,
+    consecutive_failures: i64,
+    attempts: i64,
+    successes: i64,
+    failures: i64,
+    deliveries: i64,
+    abandoned: i64,
+    deleted: bool,
+}
+
+impl Row {
+    fn status(&self) -> HealthStatus {
+        if self.disabled_by.is_some() {
+            HealthStatus::Disabled
+        } else if self.failing_since.is_some() {
+            HealthStatus::Failing
+        } else {
+            HealthStatus::Healthy
+        }
+    }
+
+    fn from_sql(r: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
+        Ok(Row {
+            webhook_id: r.get(0)?,
+            account_id: r.get(1)?,
+            disabled_by: r.get(3)?,
+            disabled_reason: r.get(4)?,
+            failing_since: r.get(5)?,
+            status_changed_at: r.get(6)?,
+            status_changed_by: r.get(7)?,
+            last_attempt_at: r.get(8)?,
+            last_attempt_delivery: r.get(9)?,
+            last_attempt_success: r.get(10)?,
+            last_attempt_status: r.get(11)?,
+            last_success_at: r.get(12)?,
+            last_failure_at: r.get(13)?,
+            last_failure_code: r.get(14)?,
+            last_failure_status: r.get(15)?,
+            consecutive_failures: r.get(16)?,
+            attempts: r.get(17)?,
+            successes: r.get(18)?,
+            failures: r.get(19)?,
+            deliveries: r.get(20)?,
+            abandoned: r.get(21)?,
+            deleted: r.get(22)?,
+        })
+    }
+}
+
+struct HealthBatch {
+    select: String,
+    upsert: String,
+    hourly: String,
+    rows: HashMap<String, Row>,
+    /// (webhook, hour) → (attempts, successes) added in this batch.
+    buckets: HashMap<(String, i64), (i64, i64)>,
+}
+
+impl HealthBatch {
+    fn row(&mut self, tx: &Transaction<'_>, webhook: String) -> Result<&mut Row, ProjectionError> {
+        if !self.rows.contains_key(&webhook) {
+            let found = tx.prepare_cached(&self.select)?.query_row([&webhook], Row::from_sql).optional()?;
+            let row = found.unwrap_or_else(|| Row { webhook_id: webhook.clone(), ..Row::default() });
+            self.rows.insert(webhook.clone(), row);
+        }
+        Ok(self.rows.get_mut(&webhook).expect("just inserted"))
+    }
+}
+
+fn status_change(row: &mut Row, at: DateTime<Utc>, by: Option<String>) {
+    row.status_changed_at = Some(micros(at));
+    row.status_changed_by = by;
+}
+
+impl ProjectionBatch for HealthBatch {
+    fn apply(&mut self, tx: &Transaction<'_>, envelope: &Envelope) -> Result<(), ProjectionError> {
+        match &envelope.event {
+            DomainEvent::WebhookCreated(e) => {
+                let row = self.row(tx, e.webhook_id.to_string())?;
+                row.account_id = Some(e.account_id.to_string());
+            }
+            DomainEvent::WebhookDisabled(e) => {
+                let row = self.row(tx, e.webhook_id.to_string())?;
+                row.disabled_by = Some(match e.by {
+                    DisabledBy::Owner => "owner".into(),
+                    DisabledBy::Auto => "auto".into(),
+                });
+                row.disabled_reason = Some(e.reason.clone());
+                status_change(row, e.recorded_at, None);
+            }
+            DomainEvent::WebhookEnabled(e) => {
+                let row = self.row(tx, e.webhook_id.to_string())?;
+                row.disabled_by = None;
+                row.disabled_reason = None;
+                status_change(row, e.recorded_at, None);
+            }
+            DomainEvent::WebhookDeleted(e) => {
+                self.row(tx, e.webhook_id.to_string())?.deleted = true;
+            }
+            DomainEvent::DeliveryAttempted(e) if !e.source.test => {
+                let success = e.outcome.is_success();
+                let at = micros(e.recorded_at);
+                let webhook = e.webhook_id.to_string();
+                let bucket = self.buckets.entry((webhook.clone(), at.div_euclid(MICROS_PER_HOUR))).or_default();
+                bucket.0 += 1;
+                bucket.1 += i64::from(success);
+                let row = self.row(tx, webhook)?;
+                row.attempts += 1;
+                row.deliveries += i64::from(e.attempt == 1);
+                row.last_attempt_at = Some(at);
+                row.last_attempt_delivery = Some(e.delivery_id.to_string());
+                row.last_attempt_success = Some(success);
+                row.last_attempt_status = e.outcome.status().map(i64::from);
+                match &e.outcome {
+                    AttemptOutcome::Success { .. } => {
+                        row.successes += 1;
+                        row.consecutive_failures = 0;
+                        row.last_success_at = Some(at);
+                    }
+                    AttemptOutcome::Failure { code, status, .. } => {
+                        row.failures += 1;
+                        row.consecutive_failures += 1;
+                        row.last_failure_at = Some(at);
+                        row.last_failure_code = Some(code.as_str().into());
+                        row.last_failure_status = status.map(i64::from);
+                    }
+                }
+            }
+            DomainEvent::DeliveryAbandoned(e) if !e.source.test => {
+                self.row(tx, e.webhook_id.to_string())?.abandoned += 1;
+            }
+            DomainEvent::WebhookFlaggedFailing(e) => {
+                let row = self.row(tx, e.webhook_id.to_string())?;
+                row.failing_since = Some(micros(e.failing_since));
+                status_change(row, e.recorded_at, Some(e.delivery_id.to_string()));
+            }
+            DomainEvent::WebhookRecovered(e) => {
+                let row = self.row(tx, e.webhook_id.to_string())?;
+                row.failing_since = None;
+                status_change(row, e.recorded_at, Some(e.delivery_id.to_string()));
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self, tx: &Transaction<'_>) -> Result<(), ProjectionError> {
+        let mut upsert = tx.prepare_cached(&self.upsert)?;
+        for r in self.rows.values() {
+            upsert.execute(params![
+                r.webhook_id,
+                r.account_id,
+                r.status().as_str(),
+                r.disabled_by,
+                r.disabled_reason,
+                r.failing_since,
+                r.status_changed_at,
+                r.status_changed_by,
+                r.last_attempt_at,
+                r.last_attempt_delivery,
+                r.last_attempt_success,
+                r.last_attempt_status,
+                r.last_success_at,
+                r.last_failure_at,
+                r.last_failure_code,
+                r.last_failure_status,
+                r.consecutive_failures,
+                r.attempts,
+                r.successes,
+                r.failures,
+                r.deliveries,
+                r.abandoned,
+                r.deleted,
+            ])?;
+        }
+        let mut hourly = tx.prepare_cached(&self.hourly)?;
+        for ((webhook, hour), (attempts, successes)) in &self.buckets {
+            hourly.execute(params![webhook, hour, attempts, successes])?;
+        }
+        self.rows.clear();
+        self.buckets.clear();
+        Ok(())
+    }
+}
+
+/// What the API shows as a webhook's status.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum HealthStatus {
+    Healthy,
+    Failing,
+    Disabled,
+}
+
+impl HealthStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HealthStatus::Healthy => "healthy",
+            HealthStatus::Failing => "failing",
+            HealthStatus::Disabled => "disabled",
+        }
+    }
+}
+
+/// Why a webhook is disabled.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct DisabledInfo {
+    /// `owner` or `auto`.
+    pub by: String,
+    pub reason: String,
+}
+
+/// The latest attempt to deliver to a webhook.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct LastDelivery {
+    pub at: DateTime<Utc>,
+    pub delivery_id: String,
+    pub success: bool,
+    pub status: Option<u16>,
+}
+
+/// The latest failed attempt.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct LastFailure {
+    pub at: DateTime<Utc>,
+    /// The stable failure code (`timeout`, `connect`, `status`, …).
+    pub code: String,
+    pub status: Option<u16>,
+}
+
+/// The latest status change and what caused it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct StatusChange {
+    pub at: DateTime<Utc>,
+    /// The delivery whose outcome changed the status (`None` for owner actions).
+    pub delivery_id: Option<String>,
+}
+
+/// Attempt counts (test deliveries excluded).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct DeliveryCounts {
+    pub deliveries: u64,
+    pub attempts: u64,
+    pub successes: u64,
+    pub failures: u64,
+    pub abandoned: u64,
+}
+
+/// A webhook's health, as the read model has it.
+#[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct WebhookHealth {
+    pub webhook_id: String,
+    pub account_id: Option<String>,
+    pub status: HealthStatus,
+    pub disabled: Option<DisabledInfo>,
+    pub failing_since: Option<DateTime<Utc>>,
+    pub last_success_at: Option<DateTime<Utc>>,
+    pub last_failure: Option<LastFailure>,
+    pub last_delivery: Option<LastDelivery>,
+    pub last_status_change: Option<StatusChange>,
+    pub consecutive_failures: u64,
+    pub counts: DeliveryCounts,
+    /// Successful attempts over all attempts in the last 24 hours; `None` without attempts.
+    pub success_rate_24h: Option<f64>,
+    pub deleted: bool,
+}
+
+fn opt_time(m: Option<i64>) -> Result<Option<DateTime<Utc>>, ProjectionError> {
+    m.map(from_micros).transpose()
+}
+
+/// Reads one webhook's health from the active generation `t`, with the 24-hour success rate
+/// as of `now`.
+pub fn get(
+    conn: &rusqlite::Connection,
+    t: &Tables,
+    webhook_id: &str,
+    now: DateTime<Utc>,
+) -> Result<Option<WebhookHealth>, ProjectionError> {
+    let sql = t.sql(&format!("SELECT {ROW_COLUMNS} FROM {{health}} WHERE webhook_id = ?1"), TABLES);
+    let Some(r) = conn.prepare_cached(&sql)?.query_row([webhook_id], Row::from_sql).optional()? else {
+        return Ok(None);
+    };
+    let from_hour = micros(now).div_euclid(MICROS_PER_HOUR) - (RATE_WINDOW_HOURS - 1);
+    let (attempts, successes): (i64, i64) = conn
+        .prepare_cached(&t.sql(
+            "SELECT COALESCE(SUM(attempts), 0), COALESCE(SUM(successes), 0) FROM {health_hourly} \
+             WHERE webhook_id = ?1 AND hour >= ?2",
+            TABLES,
+        ))?
+        .query_row(params![webhook_id, from_hour], |row| Ok((row.get(0)?, row.get(1)?)))?;
+    Ok(Some(WebhookHealth {
+        status: r.status(),
+        disabled: match (&r.disabled_by, &r.disabled_reason) {
+            (Some(by), reason) => Some(DisabledInfo { by: by.clone(), reason: reason.clone().unwrap_or_default() }),
+            _ => None,
+        },
+        failing_since: opt_time(r.failing_since)?,
+        last_success_at: opt_time(r.last_success_at)?,
+        last_failure: match r.last_failure_at {
+            Some(at) => Some(LastFailure {
+                at: from_micros(at)?,
+                code: r.last_failure_code.clone().unwrap_or_default(),
+                status: r.last_failure_status.map(|s| s as u16),
+            }),
+            None => None,
+        },
+        last_delivery: match (r.last_attempt_at, &r.last_attempt_delivery) {
+            (Some(at), Some(delivery)) => Some(LastDelivery {
+                at: from_micros(at)?,
+                delivery_id: delivery.clone(),
+                success: r.last_attempt_success.unwrap_or(false),
+                status: r.last_attempt_status.map(|s| s as u16),
+            }),
+            _ => None,
+        },
+        last_status_change: match r.status_changed_at {
+            Some(at) => Some(StatusChange { at: from_micros(at)?, delivery_id: r.status_changed_by.clone() }),
+            None => None,
+        },
+        consecutive_failures: r.consecutive_failures as u64,
+        counts: DeliveryCounts {
+            deliveries: r.deliveries as u64,
+            attempts: r.attempts as u64,
+            successes: r.successes as u64,
+            failures: r.failures as u64,
+            abandoned: r.abandoned as u64,
+        },
+        success_rate_24h: (attempts > 0).then(|| successes as f64 / attempts as f64),
+        deleted: r.deleted,
+        webhook_id: r.webhook_id,
+        account_id: r.account_id,
+    }))
+}

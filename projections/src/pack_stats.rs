@@ -1,0 +1,393 @@
+//! Pack statistics: interested and declined counts, decline reasons (standard codes and
+//! custom labels), counts per day, and the last submission, per pack; account totals are
+//! summed from the packs at read time.
+//!
+//! Fed by `pack-` streams only, so test events (which live in `webhook-` streams) can never
+//! be counted.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use packhooks_domain::ids::streams;
+use packhooks_domain::submission::DeclineReason;
+use packhooks_domain::DomainEvent;
+use packhooks_store::SubscriptionFilter;
+use rusqlite::{params, OptionalExtension, Transaction};
+use serde::Serialize;
+
+use crate::projection::{from_micros, micros, Envelope, Projection, ProjectionBatch, Tables};
+use crate::ProjectionError;
+
+pub const NAME: &str = "pack_stats";
+const TABLES: &[&str] = &["pack_stats", "pack_reasons", "pack_daily"];
+
+/// The pack statistics projection.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct PackStatsProjection;
+
+impl Projection for PackStatsProjection {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+    fn version(&self) -> u32 {
+        1
+    }
+    fn tables(&self) -> &'static [&'static str] {
+        TABLES
+    }
+    fn schema(&self, t: &Tables) -> String {
+        t.sql(
+            "CREATE TABLE {pack_stats} (
+                pack_id TEXT PRIMARY KEY,
+                account_id TEXT NOT NULL,
+                pack_name TEXT NOT NULL,
+                interested INTEGER NOT NULL,
+                declined INTEGER NOT NULL,
+                last_submission_at INTEGER,
+                last_submission_id TEXT
+            ) WITHOUT ROWID;
+            CREATE INDEX {pack_stats}_account ON {pack_stats} (account_id);
+            CREATE TABLE {pack_reasons} (
+                pack_id TEXT NOT NULL,
+                custom INTEGER NOT NULL,
+                reason TEXT NOT NULL,
+                count INTEGER NOT NULL,
+                PRIMARY KEY (pack_id, custom, reason)
+            ) WITHOUT ROWID;
+            CREATE TABLE {pack_daily} (
+                pack_id TEXT NOT NULL,
+                day TEXT NOT NULL,
+                interested INTEGER NOT NULL,
+                declined INTEGER NOT NULL,
+                PRIMARY KEY (pack_id, day)
+            ) WITHOUT ROWID;",
+            TABLES,
+        )
+    }
+    fn filter(&self) -> SubscriptionFilter {
+        SubscriptionFilter::StreamPrefix(vec![streams::PACK.into()])
+    }
+    fn batch(&self, t: &Tables) -> Box<dyn ProjectionBatch> {
+        Box::new(StatsBatch {
+            select: t.sql(
+                "SELECT account_id, pack_name, interested, declined, last_submission_at, last_submission_id \
+                 FROM {pack_stats} WHERE pack_id = ?1",
+                TABLES,
+            ),
+            upsert: t.sql(
+                "INSERT OR REPLACE INTO {pack_stats} (pack_id, account_id, pack_name, interested, declined, \
+                 last_submission_at, last_submission_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                TABLES,
+            ),
+            reason: t.sql(
+                "INSERT INTO {pack_reasons} (pack_id, custom, reason, count) VALUES (?1, ?2, ?3, ?4) \
+                 ON CONFLICT (pack_id, custom, reason) DO UPDATE SET count = count + excluded.count",
+                TABLES,
+            ),
+            daily: t.sql(
+                "INSERT INTO {pack_daily} (pack_id, day, interested, declined) VALUES (?1, ?2, ?3, ?4) \
+                 ON CONFLICT (pack_id, day) DO UPDATE SET interested = interested + excluded.interested, \
+                 declined = declined + excluded.declined",
+                TABLES,
+            ),
+            packs: HashMap::new(),
+            reasons: HashMap::new(),
+            days: HashMap::new(),
+        })
+    }
+}
+
+#[derive(Clone, Debug, Default)]
+struct PackRow {
+    account_id: String,
+    pack_name: String,
+    interested: i64,
+    declined: i64,
+    last_submission_at: Option<i64>,
+    last_submission_id: Option<String>,
+}
+
+struct StatsBatch {
+    select: String,
+    upsert: String,
+    reason: String,
+    daily: String,
+    packs: HashMap<String, PackRow>,
+    /// (pack, custom, code or label) → count added in this batch.
+    reasons: HashMap<(String, bool, String), i64>,
+    /// (pack, day) → (interested, declined) added in this batch.
+    days: HashMap<(String, String), (i64, i64)>,
+}
+
+impl StatsBatch {
+    fn pack(&mut self, tx: &Transaction<'_>, pack: &str) -> Result<&mut PackRow, ProjectionError> {
+        if !self.packs.contains_key(pack) {
+            let found = tx
+                .prepare_cached(&self.select)?
+                .query_row([pack], |r| {
+                    Ok(PackRow {
+                        account_id: r.get(0)?,
+                        pack_name: r.get(1)?,
+                        interested: r.get(2)?,
+                        declined: r.get(3)?,
+                        last_submission_at: r.get(4)?,
+                        last_submission_id: r.get(5)?,
+                    })
+                })
+                .optional()?;
+            self.packs.insert(pack.to_owned(), found.unwrap_or_default());
+        }
+        Ok(self.packs.get_mut(pack).expect("just inserted"))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn count(
+        &mut self,
+        tx: &Transaction<'_>,
+        pack: &str,
+        account: &str,
+        name: &str,
+        submission: String,
+        at: DateTime<Utc>,
+        declined: bool,
+    ) -> Result<(), ProjectionError> {
+        let day = at.format("%Y-%m-%d").to_string();
+        let d = self.days.entry((pack.to_owned(), day)).or_default();
+        if declined {
+            d.1 += 1;
+        } else {
+            d.0 += 1;
+        }
+        let row = self.pack(tx, pack)?;
+        row.account_id = account.to_owned();
+        row.pack_name = name.to_owned();
+        if declined {
+            row.declined += 1;
+        } else {
+            row.interested += 1;
+        }
+        row.last_submission_at = Some(micros(at));
+        row.last_submission_id = Some(submission);
+        Ok(())
+    }
+}
+
+impl ProjectionBatch for StatsBatch {
+    fn apply(&mut self, tx: &Transaction<'_>, envelope: &Envelope) -> Result<(), ProjectionError> {
+        match &envelope.event {
+            DomainEvent::CandidateInterested(e) => self.count(
+                tx,
+                e.pack_id.as_str(),
+                e.account_id.as_str(),
+                &e.pack_name,
+                e.submission_id.to_string(),
+                e.submitted_at,
+                false,
+            ),
+            DomainEvent::CandidateDeclined(e) => {
+                let key = match &e.reason {
+                    DeclineReason::Standard(r) => (e.pack_id.to_string(), false, r.code().to_owned()),
+                    DeclineReason::Custom(label) => (e.pack_id.to_string(), true, label.clone()),
+                };
+                *self.reasons.entry(key).or_default() += 1;
+                self.count(
+                    tx,
+                    e.pack_id.as_str(),
+                    e.account_id.as_str(),
+                    &e.pack_name,
+                    e.submission_id.to_string(),
+                    e.submitted_at,
+                    true,
+                )
+            }
+            _ => Ok(()),
+        }
+    }
+
+    fn flush(&mut self, tx: &Transaction<'_>) -> Result<(), ProjectionError> {
+        let mut upsert = tx.prepare_cached(&self.upsert)?;
+        for (pack, r) in &self.packs {
+            upsert.execute(params![
+                pack,
+                r.account_id,
+                r.pack_name,
+                r.interested,
+                r.declined,
+                r.last_submission_at,
+                r.last_submission_id
+            ])?;
+        }
+        let mut reason = tx.prepare_cached(&self.reason)?;
+        for ((pack, custom, label), count) in &self.reasons {
+            reason.execute(params![pack, custom, label, count])?;
+        }
+        let mut daily = tx.prepare_cached(&self.daily)?;
+        for ((pack, day), (interested, declined)) in &self.days {
+            daily.execute(params![pack, day, interested, declined])?;
+        }
+        self.packs.clear();
+        self.reasons.clear();
+        self.days.clear();
+        Ok(())
+    }
+}
+
+/// One decline reason and how often it was given.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct ReasonCount {
+    /// The standard code (`compensation`, …), or `None` for a custom reason.
+    pub code: Option<String>,
+    /// The label shown to people: the standard label, or the pack's custom text.
+    pub label: String,
+    pub custom: bool,
+    pub count: u64,
+}
+
+/// Submissions on one day (UTC).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct DayCount {
+    /// `YYYY-MM-DD`.
+    pub day: String,
+    pub interested: u64,
+    pub declined: u64,
+}
+
+/// The latest submission.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct LastSubmission {
+    pub at: DateTime<Utc>,
+    pub submission_id: String,
+}
+
+/// Statistics of one pack, or the totals of an account.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct Stats {
+    pub interested: u64,
+    pub declined: u64,
+    pub decline_reasons: Vec<ReasonCount>,
+    pub per_day: Vec<DayCount>,
+    pub last_submission: Option<LastSubmission>,
+}
+
+/// `GET /v1/packs/{pack}/stats`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct PackStats {
+    pub pack_id: String,
+    pub account_id: String,
+    pub pack_name: String,
+    #[serde(flatten)]
+    pub stats: Stats,
+}
+
+/// `GET /v1/accounts/{account}/stats`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct AccountStats {
+    pub account_id: String,
+    pub packs: u64,
+    #[serde(flatten)]
+    pub stats: Stats,
+}
+
+fn reasons(rows: Vec<(bool, String, i64)>) -> Vec<ReasonCount> {
+    let mut out: Vec<ReasonCount> = rows
+        .into_iter()
+        .map(|(custom, reason, count)| {
+            let standard = (!custom)
+                .then(|| packhooks_domain::submission::StandardReason::ALL.into_iter().find(|r| r.code() == reason))
+                .flatten();
+            ReasonCount {
+                code: (!custom).then(|| reason.clone()),
+                label: standard.map(|r| r.label().to_owned()).unwrap_or(reason),
+                custom,
+                count: count as u64,
+            }
+        })
+        .collect();
+    out.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.label.cmp(&b.label)));
+    out
+}
+
+/// Which packs a stats query covers.
+enum Scope<'a> {
+    Pack(&'a str),
+    Account(&'a str),
+}
+
+fn stats(conn: &rusqlite::Connection, t: &Tables, scope: Scope<'_>) -> Result<(Stats, u64), ProjectionError> {
+    let (filter, key) = match scope {
+        Scope::Pack(p) => ("s.pack_id = ?1", p),
+        Scope::Account(a) => ("s.account_id = ?1", a),
+    };
+    let (packs, interested, declined): (i64, i64, i64) = conn
+        .prepare_cached(&t.sql(
+            &format!(
+                "SELECT COUNT(*), COALESCE(SUM(interested), 0), COALESCE(SUM(declined), 0) \
+                 FROM {{pack_stats}} s WHERE {filter}"
+            ),
+            TABLES,
+        ))?
+        .query_row([key], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+    let last = conn
+        .prepare_cached(&t.sql(
+            &format!(
+                "SELECT last_submission_at, last_submission_id FROM {{pack_stats}} s WHERE {filter} \
+                 AND last_submission_at IS NOT NULL ORDER BY last_submission_at DESC, last_submission_id DESC LIMIT 1"
+            ),
+            TABLES,
+        ))?
+        .query_row([key], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))
+        .optional()?;
+    let reason_rows = conn
+        .prepare_cached(&t.sql(
+            &format!(
+                "SELECT r.custom, r.reason, SUM(r.count) FROM {{pack_reasons}} r \
+                 JOIN {{pack_stats}} s ON s.pack_id = r.pack_id WHERE {filter} GROUP BY r.custom, r.reason"
+            ),
+            TABLES,
+        ))?
+        .query_map([key], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+        .collect::<Result<Vec<_>, _>>()?;
+    let per_day = conn
+        .prepare_cached(&t.sql(
+            &format!(
+                "SELECT d.day, SUM(d.interested), SUM(d.declined) FROM {{pack_daily}} d \
+                 JOIN {{pack_stats}} s ON s.pack_id = d.pack_id WHERE {filter} GROUP BY d.day ORDER BY d.day"
+            ),
+            TABLES,
+        ))?
+        .query_map([key], |r| {
+            Ok(DayCount { day: r.get(0)?, interested: r.get::<_, i64>(1)? as u64, declined: r.get::<_, i64>(2)? as u64 })
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((
+        Stats {
+            interested: interested as u64,
+            declined: declined as u64,
+            decline_reasons: reasons(reason_rows),
+            per_day,
+            last_submission: match last {
+                Some((at, id)) => Some(LastSubmission { at: from_micros(at)?, submission_id: id }),
+                None => None,
+            },
+        },
+        packs as u64,
+    ))
+}
+
+/// One pack's statistics, `None` when the pack has no submissions.
+pub fn pack(conn: &rusqlite::Connection, t: &Tables, pack_id: &str) -> Result<Option<PackStats>, ProjectionError> {
+    let head = conn
+        .prepare_cached(&t.sql("SELECT account_id, pack_name FROM {pack_stats} WHERE pack_id = ?1", TABLES))?
+        .query_row([pack_id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+        .optional()?;
+    let Some((account_id, pack_name)) = head else { return Ok(None) };
+    let (stats, _) = stats(conn, t, Scope::Pack(pack_id))?;
+    Ok(Some(PackStats { pack_id: pack_id.to_owned(), account_id, pack_name, stats }))
+}
+
+/// An account's totals over all its packs (zeros when it has none).
+pub fn account(conn: &rusqlite::Connection, t: &Tables, account_id: &str) -> Result<AccountStats, ProjectionError> {
+    let (stats, packs) = stats(conn, t, Scope::Account(account_id))?;
+    Ok(AccountStats { account_id: account_id.to_owned(), packs, stats })
+}
+

@@ -1,0 +1,238 @@
+//! Blue/green rebuilds: new table sets built from position 0 beside the serving ones, caught
+//! up, then swapped in one transaction; the old sets keep serving reads until the swap.
+//!
+//! One reader task pages through `$all` and decodes each event once; a blocking writer
+//! applies big batches to every projection being rebuilt, each batch with the checkpoints in
+//! one transaction. Reading and writing overlap, so the two cores are both busy. The same
+//! [`apply_batch`] as the live runner does the work, so a rebuild equals a live build.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use packhooks_store::{AllPosition, Direction, EventStore, Position};
+use rusqlite::TransactionBehavior;
+use serde::Serialize;
+use tokio::sync::mpsc;
+
+use crate::db::{self, SetState};
+use crate::projection::{apply_batch, stream_matches, Envelope, Projection};
+use crate::ProjectionError;
+
+/// A set still `building` whose heartbeat is older than this belongs to a rebuild that died;
+/// a new rebuild takes its place.
+const STALE_BUILD: Duration = Duration::from_secs(30);
+
+/// Knobs of a rebuild.
+#[derive(Clone, Debug)]
+pub struct RebuildOptions {
+    /// Events per `read_all` page.
+    pub page_size: usize,
+    /// Events (scanned) per read-model transaction.
+    pub batch_events: usize,
+}
+
+impl Default for RebuildOptions {
+    fn default() -> Self {
+        RebuildOptions { page_size: 4096, batch_events: 32_768 }
+    }
+}
+
+/// How far a rebuild has got; shown by the progress bar and `GET /v1/ops/projections`.
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct RebuildProgress {
+    pub projections: Vec<String>,
+    /// Events of `$all` scanned so far.
+    pub scanned: u64,
+    /// The head of `$all` when the rebuild started (the bar's length on SQLite, whose
+    /// positions are dense).
+    pub target: u64,
+    /// The last position applied.
+    pub position: Option<String>,
+    pub events_per_second: f64,
+    pub elapsed_seconds: f64,
+    /// `running`, `done` or `failed`.
+    pub state: String,
+    pub error: Option<String>,
+}
+
+/// What a finished rebuild did.
+#[derive(Clone, Debug, Serialize)]
+pub struct RebuildReport {
+    pub projections: Vec<String>,
+    pub scanned: u64,
+    pub applied: u64,
+    pub elapsed: Duration,
+    pub checkpoint: Option<Position>,
+}
+
+impl RebuildReport {
+    pub fn events_per_second(&self) -> f64 {
+        self.scanned as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+}
+
+/// Called with progress after every batch.
+pub type ProgressFn = Arc<dyn Fn(&RebuildProgress) + Send + Sync>;
+
+/// A page of decoded events, with the last scanned position of the page.
+struct Page {
+    events: Vec<Envelope>,
+    scanned: u64,
+    last: Position,
+}
+
+/// Rebuilds `projections` from position 0 into new table sets and swaps them in.
+pub async fn rebuild(
+    store: Arc<dyn EventStore>,
+    db_path: &Path,
+    projections: Vec<Arc<dyn Projection>>,
+    options: RebuildOptions,
+    progress: Option<ProgressFn>,
+) -> Result<RebuildReport, ProjectionError> {
+    let started = Instant::now();
+    let names: Vec<String> = projections.iter().map(|p| p.name().to_owned()).collect();
+    let target = store.head().await?.map(|p| p.commit).unwrap_or(0);
+    let path: PathBuf = db_path.to_owned();
+
+    // Claim: one building set per projection, created empty.
+    let claim_projections = projections.clone();
+    let (mut conn, generations) = tokio::task::spawn_blocking(move || -> Result<_, ProjectionError> {
+        let mut conn = db::open(&path)?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut generations = Vec::new();
+        for p in &claim_projections {
+            if let Some(old) = db::set_in_state(&tx, p.name(), SetState::Building)? {
+                let beat = chrono::DateTime::parse_from_rfc3339(&old.heartbeat_at).map(|t| t.with_timezone(&Utc));
+                let fresh = beat.is_ok_and(|t| Utc::now() - t < chrono::Duration::from_std(STALE_BUILD).expect("small"));
+                if fresh {
+                    return Err(ProjectionError::RebuildRunning(p.name().into()));
+                }
+                db::drop_set(&tx, p.as_ref(), old.generation)?;
+            }
+            generations.push(db::create_set(&tx, p.as_ref(), SetState::Building, Some(target))?.generation);
+        }
+        tx.commit()?;
+        Ok((conn, generations))
+    })
+    .await??;
+
+    let filters: Vec<_> = projections.iter().map(|p| p.filter()).collect();
+    let (pages_tx, mut pages_rx) = mpsc::channel::<Result<Page, ProjectionError>>(4);
+    let page_size = options.page_size.max(2);
+    let reader_store = store.clone();
+    let reader = tokio::spawn(async move {
+        let mut from = AllPosition::Start;
+        let mut last: Option<Position> = None;
+        loop {
+            let events = match reader_store.read_all(from, Direction::Forwards, page_size).await {
+                Ok(events) => events,
+                Err(e) => {
+                    let _ = pages_tx.send(Err(e.into())).await;
+                    return;
+                }
+            };
+            let full = events.len() == page_size;
+            let fresh: Vec<_> = events.into_iter().filter(|e| Some(e.position) > last).collect();
+            let Some(page_last) = fresh.last().map(|e| e.position) else { return };
+            let scanned = fresh.len() as u64;
+            let decoded = fresh
+                .iter()
+                .filter(|e| filters.iter().any(|f| stream_matches(f, &e.stream)))
+                .filter_map(Envelope::decode)
+                .collect();
+            if pages_tx.send(Ok(Page { events: decoded, scanned, last: page_last })).await.is_err() {
+                return;
+            }
+            last = Some(page_last);
+            from = AllPosition::Position(page_last);
+            if !full {
+                return;
+            }
+        }
+    });
+
+    let batch_events = options.batch_events.max(1);
+    let writer_projections = projections.clone();
+    let writer_names = names.clone();
+    let writer = tokio::task::spawn_blocking(move || -> Result<(u64, u64, Option<Position>), ProjectionError> {
+        let mut scanned = 0u64;
+        let mut applied = 0u64;
+        let mut checkpoint = None;
+        let mut pending: Vec<Page> = Vec::new();
+        let mut pending_scanned = 0usize;
+        let mut done = false;
+        while !done {
+            match pages_rx.blocking_recv() {
+                Some(page) => {
+                    let page = page?;
+                    pending_scanned += page.scanned as usize;
+                    pending.push(page);
+                }
+                None => done = true,
+            }
+            if pending.is_empty() || (!done && pending_scanned < batch_events) {
+                continue;
+            }
+            let last = pending.last().map(|p| p.last);
+            let events: Vec<&Envelope> = pending.iter().flat_map(|p| p.events.iter()).collect();
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            for (p, generation) in writer_projections.iter().zip(&generations) {
+                let still_ours = db::set_in_state(&tx, p.name(), SetState::Building)?
+                    .is_some_and(|s| s.generation == *generation);
+                if !still_ours {
+                    return Err(ProjectionError::RebuildLost(p.name().into()));
+                }
+                apply_batch(&tx, p.as_ref(), *generation, &events, last, true)?;
+            }
+            tx.commit()?;
+            applied += events.len() as u64;
+            scanned += pending_scanned as u64;
+            checkpoint = last;
+            pending.clear();
+            pending_scanned = 0;
+            if let Some(progress) = &progress {
+                let elapsed = started.elapsed().as_secs_f64();
+                progress(&RebuildProgress {
+                    projections: writer_names.clone(),
+                    scanned,
+                    target,
+                    position: checkpoint.map(|p| p.to_string()),
+                    events_per_second: scanned as f64 / elapsed.max(1e-9),
+                    elapsed_seconds: elapsed,
+                    state: "running".into(),
+                    error: None,
+                });
+            }
+        }
+        // Swap every rebuilt set in at once, then drop the sets they replace. Readers that
+        // began before the swap keep their snapshot of the old tables until they finish.
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut retired = Vec::new();
+        for (p, generation) in writer_projections.iter().zip(&generations) {
+            if let Some(old) = db::swap(&tx, p.name(), *generation)? {
+                retired.push((p.clone(), old));
+            }
+        }
+        tx.commit()?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        for (p, old) in retired {
+            db::drop_set(&tx, p.as_ref(), old)?;
+        }
+        tx.commit()?;
+        Ok((scanned, applied, checkpoint))
+    });
+
+    let written = writer.await?;
+    reader.abort();
+    let (scanned, applied, checkpoint) = written?;
+    let report = RebuildReport { projections: names, scanned, applied, elapsed: started.elapsed(), checkpoint };
+    tracing::info!(
+        projections = ?report.projections,
+        scanned,
+        events_per_second = report.events_per_second() as u64,
+        "rebuild finished"
+    );
+    Ok(report)
+}
