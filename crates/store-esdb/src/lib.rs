@@ -1,0 +1,1 @@
+//! The EventStoreDB backend of the packhooks event store.
