@@ -67,3 +67,48 @@ pub fn evolve(state: AccountState, event: &DomainEvent) -> AccountState {
         _ => state,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testkit::fixtures::{acc, plan_changed, t};
+    use crate::testkit::{given, given_nothing};
+
+    fn set(plan: Plan, at: i64) -> SetPlan {
+        SetPlan { account_id: acc("acc_7"), plan, now: t(at) }
+    }
+
+    #[test]
+    fn the_first_plan_has_no_previous() {
+        given_nothing::<AccountState>().when(|s| decide(s, set(Plan::Growth, 1))).then_expect(vec![plan_changed(
+            "acc_7",
+            Plan::Growth,
+            None,
+            1,
+        )]);
+    }
+
+    #[test]
+    fn a_change_records_the_previous_plan() {
+        given::<AccountState>([plan_changed("acc_7", Plan::Growth, None, 1)])
+            .when(|s| decide(s, set(Plan::Starter, 2)))
+            .then_expect(vec![plan_changed("acc_7", Plan::Starter, Some(Plan::Growth), 2)]);
+    }
+
+    #[test]
+    fn setting_the_same_plan_again_records_nothing() {
+        given::<AccountState>([
+            plan_changed("acc_7", Plan::Growth, None, 1),
+            plan_changed("acc_7", Plan::Scale, Some(Plan::Growth), 2),
+        ])
+        .when(|s| decide(s, set(Plan::Scale, 3)))
+        .then_no_events();
+    }
+
+    #[test]
+    fn only_growth_and_scale_allow_webhooks() {
+        assert!(!Plan::Starter.allows_webhooks());
+        assert!(Plan::Growth.allows_webhooks());
+        assert!(Plan::Scale.allows_webhooks());
+    }
+}

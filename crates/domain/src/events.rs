@@ -13,8 +13,8 @@ use crate::delivery::{
 };
 use crate::submission::{CandidateDeclined, CandidateInterested};
 use crate::webhook::{
-    TestEventRequested, WebhookCreated, WebhookDeleted, WebhookDisabled, WebhookEnabled,
-    WebhookSecretRotated, WebhookUpdated,
+    TestEventRequested, WebhookCreated, WebhookDeleted, WebhookDisabled, WebhookEnabled, WebhookSecretRotated,
+    WebhookUpdated,
 };
 
 /// Metadata every event carries.

@@ -143,9 +143,297 @@ impl Iterator for Route<'_> {
     fn next(&mut self) -> Option<WebhookId> {
         let (webhooks, kind) = (self.webhooks, self.kind);
         self.ids.by_ref().copied().find(|id| {
-            webhooks
-                .get(id)
-                .is_some_and(|w| w.is_enabled() && kind.is_none_or(|kind| w.subscribes_to(kind)))
+            webhooks.get(id).is_some_and(|w| w.is_enabled() && kind.is_none_or(|kind| w.subscribes_to(kind)))
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use uuid::Uuid;
+
+    use super::*;
+    use crate::submission::{
+        CandidateDeclined, CandidateInterested, DeclineReason, DeclinedCandidate, InterestedCandidate, StandardReason,
+    };
+    use crate::testkit::fixtures::{acc, created, plan_changed, secret, t, wh};
+    use crate::webhook::{
+        DisabledBy, TestEventRequested, WebhookDeleted, WebhookDisabled, WebhookEnabled, WebhookSecretRotated,
+        WebhookUpdated,
+    };
+    use crate::{PackId, SubmissionId, TestEventId};
+
+    const BOTH: &[EventType] = &[EventType::Interested, EventType::Declined];
+
+    fn interested(account: &str, n: u128) -> DomainEvent {
+        CandidateInterested {
+            submission_id: SubmissionId::from_uuid(Uuid::from_u128(n)),
+            account_id: acc(account),
+            pack_id: PackId::parse("pk_1").expect("pack"),
+            pack_name: "Pack".into(),
+            candidate: InterestedCandidate::default(),
+            submitted_at: t(n as i64),
+        }
+        .into()
+    }
+
+    fn declined(account: &str, n: u128) -> DomainEvent {
+        CandidateDeclined {
+            submission_id: SubmissionId::from_uuid(Uuid::from_u128(n)),
+            account_id: acc(account),
+            pack_id: PackId::parse("pk_1").expect("pack"),
+            pack_name: "Pack".into(),
+            candidate: DeclinedCandidate::default(),
+            reason: DeclineReason::Standard(StandardReason::Timing),
+            feedback: None,
+            submitted_at: t(n as i64),
+        }
+        .into()
+    }
+
+    fn disabled(id: WebhookId) -> DomainEvent {
+        WebhookDisabled { webhook_id: id, by: DisabledBy::Owner, reason: "off".into(), recorded_at: t(0) }.into()
+    }
+
+    fn enabled(id: WebhookId) -> DomainEvent {
+        WebhookEnabled { webhook_id: id, recorded_at: t(0) }.into()
+    }
+
+    fn deleted(id: WebhookId) -> DomainEvent {
+        WebhookDeleted { webhook_id: id, recorded_at: t(0) }.into()
+    }
+
+    fn test_event(id: WebhookId, account: &str, kind: EventType) -> DomainEvent {
+        TestEventRequested {
+            webhook_id: id,
+            account_id: acc(account),
+            test_id: TestEventId::from_uuid(Uuid::from_u128(77)),
+            event: kind,
+            recorded_at: t(0),
+        }
+        .into()
+    }
+
+    /// Follows a log as the dispatcher does: apply every event in order, and note where
+    /// each submission or test event was routed at its point of the log.
+    fn routes(log: &[DomainEvent]) -> Vec<Vec<WebhookId>> {
+        let mut registry = Registry::new();
+        let mut out = Vec::new();
+        for event in log {
+            if matches!(
+                event,
+                DomainEvent::CandidateInterested(_)
+                    | DomainEvent::CandidateDeclined(_)
+                    | DomainEvent::TestEventRequested(_)
+            ) {
+                out.push(registry.route_event(event).collect());
+            }
+            registry.apply(event);
+        }
+        out
+    }
+
+    fn registry(log: &[DomainEvent]) -> Registry {
+        let mut registry = Registry::new();
+        log.iter().for_each(|e| registry.apply(e));
+        registry
+    }
+
+    #[test]
+    fn routes_to_the_enabled_subscribed_webhooks_of_the_account() {
+        let r = registry(&[
+            plan_changed("acc_7", Plan::Growth, None, 0),
+            plan_changed("acc_8", Plan::Scale, None, 0),
+            created(wh(1), "acc_7", BOTH, 0),
+            created(wh(2), "acc_7", &[EventType::Declined], 0),
+            created(wh(3), "acc_7", &[EventType::Interested], 0),
+            created(wh(4), "acc_8", BOTH, 0),
+        ]);
+        assert_eq!(r.route(&acc("acc_7"), EventType::Interested).collect::<Vec<_>>(), vec![wh(1), wh(3)]);
+        assert_eq!(r.route(&acc("acc_7"), EventType::Declined).collect::<Vec<_>>(), vec![wh(1), wh(2)]);
+        assert_eq!(r.route(&acc("acc_8"), EventType::Declined).collect::<Vec<_>>(), vec![wh(4)]);
+        assert_eq!(r.route(&acc("acc_9"), EventType::Declined).count(), 0);
+        assert_eq!(r.route_event(&interested("acc_7", 1)).collect::<Vec<_>>(), vec![wh(1), wh(3)]);
+        assert_eq!(r.route_event(&declined("acc_8", 1)).collect::<Vec<_>>(), vec![wh(4)]);
+        assert_eq!(r.route_event(&plan_changed("acc_7", Plan::Growth, None, 0)).count(), 0);
+    }
+
+    #[test]
+    fn nothing_routes_for_an_account_without_a_webhook_plan() {
+        // A webhook can exist for an account whose plan packhooks never saw (or that moved to
+        // starter); it gets nothing until the plan allows webhooks.
+        let log = [
+            created(wh(1), "acc_7", BOTH, 0),
+            interested("acc_7", 1),
+            plan_changed("acc_7", Plan::Starter, None, 2),
+            interested("acc_7", 3),
+            plan_changed("acc_7", Plan::Growth, Some(Plan::Starter), 4),
+            interested("acc_7", 5),
+        ];
+        assert_eq!(routes(&log), vec![vec![], vec![], vec![wh(1)]]);
+    }
+
+    #[test]
+    fn a_move_to_starter_stops_routing_and_a_move_back_resumes_it() {
+        let log = [
+            plan_changed("acc_7", Plan::Scale, None, 0),
+            created(wh(1), "acc_7", BOTH, 0),
+            interested("acc_7", 1),
+            plan_changed("acc_7", Plan::Starter, Some(Plan::Scale), 2),
+            interested("acc_7", 3),
+            declined("acc_7", 4),
+            plan_changed("acc_7", Plan::Growth, Some(Plan::Starter), 5),
+            declined("acc_7", 6),
+        ];
+        assert_eq!(routes(&log), vec![vec![wh(1)], vec![], vec![], vec![wh(1)]]);
+    }
+
+    #[test]
+    fn disabling_stops_routing_and_enabling_resumes_it() {
+        let log = [
+            plan_changed("acc_7", Plan::Growth, None, 0),
+            created(wh(1), "acc_7", BOTH, 0),
+            created(wh(2), "acc_7", BOTH, 0),
+            interested("acc_7", 1),
+            disabled(wh(1)),
+            interested("acc_7", 2),
+            enabled(wh(1)),
+            interested("acc_7", 3),
+        ];
+        assert_eq!(routes(&log), vec![vec![wh(1), wh(2)], vec![wh(2)], vec![wh(1), wh(2)]]);
+    }
+
+    #[test]
+    fn deleting_stops_routing_for_good_and_frees_a_slot() {
+        let log = [
+            plan_changed("acc_7", Plan::Growth, None, 0),
+            created(wh(1), "acc_7", BOTH, 0),
+            created(wh(2), "acc_7", BOTH, 0),
+            interested("acc_7", 1),
+            deleted(wh(1)),
+            interested("acc_7", 2),
+            // Events after deletion change nothing.
+            enabled(wh(1)),
+            interested("acc_7", 3),
+        ];
+        assert_eq!(routes(&log), vec![vec![wh(1), wh(2)], vec![wh(2)], vec![wh(2)]]);
+        let r = registry(&log);
+        assert_eq!(r.live_webhooks(&acc("acc_7")), 1);
+        assert!(r.webhook(&wh(1)).is_none());
+        assert_eq!(r.webhooks_of(&acc("acc_7")).map(|w| w.id).collect::<Vec<_>>(), vec![wh(2)]);
+        assert_eq!(r.webhooks().count(), 1);
+    }
+
+    #[test]
+    fn a_webhook_created_later_gets_only_later_submissions() {
+        let log = [
+            plan_changed("acc_7", Plan::Growth, None, 0),
+            created(wh(1), "acc_7", BOTH, 0),
+            declined("acc_7", 1),
+            created(wh(2), "acc_7", &[EventType::Declined], 2),
+            declined("acc_7", 3),
+        ];
+        assert_eq!(routes(&log), vec![vec![wh(1)], vec![wh(1), wh(2)]]);
+    }
+
+    #[test]
+    fn changing_the_event_types_changes_the_route_from_that_point() {
+        let log = [
+            plan_changed("acc_7", Plan::Growth, None, 0),
+            created(wh(1), "acc_7", BOTH, 0),
+            interested("acc_7", 1),
+            WebhookUpdated {
+                webhook_id: wh(1),
+                url: "https://x.example.com/".into(),
+                events: vec![EventType::Declined],
+                description: None,
+                recorded_at: t(2),
+            }
+            .into(),
+            interested("acc_7", 3),
+            declined("acc_7", 4),
+        ];
+        assert_eq!(routes(&log), vec![vec![wh(1)], vec![], vec![wh(1)]]);
+        assert_eq!(registry(&log).webhook(&wh(1)).expect("exists").url, "https://x.example.com/");
+    }
+
+    #[test]
+    fn a_test_event_goes_to_its_webhook_whatever_it_subscribes_to_while_routable() {
+        let log = [
+            plan_changed("acc_7", Plan::Growth, None, 0),
+            created(wh(1), "acc_7", &[EventType::Declined], 0),
+            created(wh(2), "acc_7", BOTH, 0),
+            test_event(wh(1), "acc_7", EventType::Interested),
+            disabled(wh(1)),
+            test_event(wh(1), "acc_7", EventType::Interested),
+            enabled(wh(1)),
+            plan_changed("acc_7", Plan::Starter, Some(Plan::Growth), 1),
+            test_event(wh(1), "acc_7", EventType::Declined),
+            plan_changed("acc_7", Plan::Growth, Some(Plan::Starter), 2),
+            deleted(wh(1)),
+            test_event(wh(1), "acc_7", EventType::Declined),
+        ];
+        assert_eq!(routes(&log), vec![vec![wh(1)], vec![], vec![], vec![]]);
+    }
+
+    #[test]
+    fn the_view_carries_account_url_events_status_and_both_secrets() {
+        let r = registry(&[
+            plan_changed("acc_7", Plan::Growth, None, 0),
+            plan_changed("acc_7", Plan::Scale, Some(Plan::Growth), 1),
+            created(wh(1), "acc_7", BOTH, 0),
+            WebhookSecretRotated {
+                webhook_id: wh(1),
+                secret: secret(2),
+                secret_version: 2,
+                previous_valid_until: t(500),
+                recorded_at: t(10),
+            }
+            .into(),
+            disabled(wh(1)),
+        ]);
+        assert_eq!(r.plan(&acc("acc_7")), Some(Plan::Scale));
+        assert_eq!(r.plan(&acc("acc_9")), None);
+        let view = r.webhook(&wh(1)).expect("exists");
+        assert_eq!(view.account_id, acc("acc_7"));
+        assert_eq!(view.url, "https://hooks.example.com/in");
+        assert_eq!(view.events, BOTH);
+        assert!(!view.is_enabled());
+        assert_eq!(view.secrets.current, secret(2));
+        let previous = view.secrets.previous.as_ref().expect("previous secret");
+        assert_eq!((previous.secret.clone(), previous.valid_until), (secret(1), t(500)));
+        assert_eq!(view.secrets.signing_at(t(499)).count(), 2);
+        assert_eq!(r.live_webhooks(&acc("acc_7")), 1);
+    }
+
+    #[test]
+    fn a_repeated_creation_is_ignored() {
+        let r = registry(&[
+            plan_changed("acc_7", Plan::Growth, None, 0),
+            created(wh(1), "acc_7", BOTH, 0),
+            disabled(wh(1)),
+            created(wh(1), "acc_7", BOTH, 0),
+        ]);
+        assert_eq!(r.live_webhooks(&acc("acc_7")), 1);
+        assert!(!r.webhook(&wh(1)).expect("exists").is_enabled(), "the duplicate must not reset the state");
+    }
+
+    #[test]
+    fn the_registry_agrees_with_the_stream_fold() {
+        let stream = [
+            created(wh(1), "acc_7", BOTH, 0),
+            WebhookSecretRotated {
+                webhook_id: wh(1),
+                secret: secret(2),
+                secret_version: 2,
+                previous_valid_until: t(500),
+                recorded_at: t(10),
+            }
+            .into(),
+            disabled(wh(1)),
+            enabled(wh(1)),
+        ];
+        let folded = crate::webhook::fold(&stream);
+        assert_eq!(registry(&stream).webhook(&wh(1)), folded.active());
     }
 }

@@ -192,11 +192,9 @@ pub fn decide(command: impl Into<SubmissionCommand>) -> Result<Vec<DomainEvent>,
             },
             reason: match c.reason {
                 DeclineReason::Standard(r) => DeclineReason::Standard(r),
-                DeclineReason::Custom(label) => DeclineReason::Custom(required_text(
-                    "reason.custom",
-                    label,
-                    MAX_REASON_LABEL,
-                )?),
+                DeclineReason::Custom(label) => {
+                    DeclineReason::Custom(required_text("reason.custom", label, MAX_REASON_LABEL)?)
+                }
             },
             feedback: check_text("feedback", c.feedback, MAX_TEXT)?,
             submitted_at: c.now,
@@ -215,11 +213,7 @@ fn required_text(field: &'static str, text: String, max: usize) -> Result<String
 }
 
 /// An optional text: trimmed, and when present not blank and at most `max` characters.
-pub(crate) fn check_text(
-    field: &'static str,
-    text: Option<String>,
-    max: usize,
-) -> Result<Option<String>, DomainError> {
+pub(crate) fn check_text(field: &'static str, text: Option<String>, max: usize) -> Result<Option<String>, DomainError> {
     let Some(text) = text else { return Ok(None) };
     let trimmed = text.trim();
     if trimmed.is_empty() {
@@ -238,7 +232,10 @@ fn check_email(field: &'static str, email: Option<String>) -> Result<Option<Stri
     if let Some(address) = &email {
         let valid = match address.split_once('@') {
             Some((local, domain)) => {
-                !local.is_empty() && !domain.is_empty() && !domain.contains('@') && !address.contains(char::is_whitespace)
+                !local.is_empty()
+                    && !domain.is_empty()
+                    && !domain.contains('@')
+                    && !address.contains(char::is_whitespace)
             }
             None => false,
         };
@@ -262,4 +259,236 @@ fn check_http_url(field: &'static str, raw: Option<String>) -> Result<Option<Str
         }
     }
     Ok(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use uuid::Uuid;
+
+    use super::*;
+    use crate::testkit::fixtures::{acc, t};
+    use crate::testkit::{given_nothing, Given};
+    use crate::webhook::WebhookState;
+
+    /// Submissions need no state; the given step is empty.
+    fn nothing() -> Given<WebhookState> {
+        given_nothing::<WebhookState>()
+    }
+
+    fn interest(candidate: InterestedCandidate) -> SubmitInterest {
+        SubmitInterest {
+            submission_id: SubmissionId::from_uuid(Uuid::from_u128(42)),
+            pack_id: PackId::parse("pk_42").expect("pack id"),
+            account_id: acc("acc_7"),
+            pack_name: "Senior Rust Engineer".into(),
+            candidate,
+            now: t(0),
+        }
+    }
+
+    fn decline(reason: DeclineReason, feedback: Option<&str>) -> SubmitDecline {
+        SubmitDecline {
+            submission_id: SubmissionId::from_uuid(Uuid::from_u128(43)),
+            pack_id: PackId::parse("pk_42").expect("pack id"),
+            account_id: acc("acc_7"),
+            pack_name: "Senior Rust Engineer".into(),
+            candidate: DeclinedCandidate { name: Some("Ada".into()), email: Some("ada@example.com".into()) },
+            reason,
+            feedback: feedback.map(str::to_owned),
+            now: t(0),
+        }
+    }
+
+    fn ada() -> InterestedCandidate {
+        InterestedCandidate {
+            name: Some("Ada".into()),
+            email: Some("ada@example.com".into()),
+            phone: Some("+31 6 1234 5678".into()),
+            linkedin_url: Some("https://www.linkedin.com/in/ada".into()),
+            resume_url: Some("http://cv.example.com/ada.pdf".into()),
+            message: Some("Hello!".into()),
+        }
+    }
+
+    #[test]
+    fn interest_records_the_candidate_trimmed() {
+        let sent = InterestedCandidate { name: Some("  Ada ".into()), message: Some("\nHello!\n".into()), ..ada() };
+        nothing().when(|_| decide(interest(sent))).then_expect(vec![CandidateInterested {
+            submission_id: SubmissionId::from_uuid(Uuid::from_u128(42)),
+            account_id: acc("acc_7"),
+            pack_id: PackId::parse("pk_42").expect("pack id"),
+            pack_name: "Senior Rust Engineer".into(),
+            candidate: ada(),
+            submitted_at: t(0),
+        }
+        .into()]);
+    }
+
+    #[test]
+    fn interest_with_nothing_collected_is_fine() {
+        let events = decide(interest(InterestedCandidate::default())).expect("valid");
+        assert!(
+            matches!(&events[..], [DomainEvent::CandidateInterested(e)] if e.candidate == InterestedCandidate::default())
+        );
+    }
+
+    #[test]
+    fn the_pack_name_is_1_to_200_characters() {
+        nothing()
+            .when(|_| decide(SubmitInterest { pack_name: " ".into(), ..interest(ada()) }))
+            .then_invalid_field("pack_name");
+        let e = nothing()
+            .when(|_| decide(SubmitInterest { pack_name: "n".repeat(201), ..interest(ada()) }))
+            .then_invalid_field("pack_name");
+        assert_eq!(e, DomainError::InvalidField { field: "pack_name", problem: FieldProblem::TooLong { max: 200 } });
+        assert!(decide(SubmitInterest { pack_name: "ñ".repeat(200), ..interest(ada()) }).is_ok());
+        nothing()
+            .when(|_| {
+                decide(SubmitDecline {
+                    pack_name: String::new(),
+                    ..decline(DeclineReason::Standard(StandardReason::Timing), None)
+                })
+            })
+            .then_invalid_field("pack_name");
+    }
+
+    /// Picks one field of a candidate.
+    type Field = fn(&mut InterestedCandidate) -> &mut Option<String>;
+
+    /// Each optional field with its JSON path and its longest accepted value.
+    fn fields() -> Vec<(&'static str, Field, String)> {
+        vec![
+            ("candidate.name", |c| &mut c.name, "n".repeat(1000)),
+            ("candidate.email", |c| &mut c.email, format!("{}@example.com", "e".repeat(988))),
+            ("candidate.phone", |c| &mut c.phone, "1".repeat(1000)),
+            ("candidate.linkedin_url", |c| &mut c.linkedin_url, format!("https://x.io/{}", "l".repeat(987))),
+            ("candidate.resume_url", |c| &mut c.resume_url, format!("https://x.io/{}", "r".repeat(987))),
+            ("candidate.message", |c| &mut c.message, "m".repeat(5000)),
+        ]
+    }
+
+    #[test]
+    fn every_candidate_field_when_present_is_not_blank() {
+        for (path, field, _) in fields() {
+            for blank in ["", "   ", "\t\n"] {
+                let mut candidate = ada();
+                *field(&mut candidate) = Some(blank.into());
+                let e = nothing().when(|_| decide(interest(candidate))).then_invalid_field(path);
+                assert_eq!(e, DomainError::InvalidField { field: path, problem: FieldProblem::Blank });
+            }
+        }
+    }
+
+    #[test]
+    fn every_candidate_field_has_a_length_limit() {
+        for (path, field, longest) in fields() {
+            let mut candidate = ada();
+            *field(&mut candidate) = Some(longest.clone());
+            assert!(decide(interest(candidate)).is_ok(), "{path} at its limit");
+            let mut candidate = ada();
+            *field(&mut candidate) = Some(format!("{longest}x"));
+            let e = nothing().when(|_| decide(interest(candidate))).then_invalid_field(path);
+            assert!(
+                matches!(e, DomainError::InvalidField { problem: FieldProblem::TooLong { .. }, .. }),
+                "{path}: {e:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_email_has_one_at_with_something_on_both_sides() {
+        for ok in ["a@b", "ada.lovelace+packs@example.co.uk"] {
+            let candidate = InterestedCandidate { email: Some(ok.into()), ..ada() };
+            assert!(decide(interest(candidate)).is_ok(), "{ok}");
+        }
+        for bad in ["ada", "@example.com", "ada@", "ada@b@c", "ada lovelace@example.com", "ada@exa mple.com"] {
+            let candidate = InterestedCandidate { email: Some(bad.into()), ..ada() };
+            let e = nothing().when(|_| decide(interest(candidate))).then_invalid_field("candidate.email");
+            assert_eq!(
+                e,
+                DomainError::InvalidField { field: "candidate.email", problem: FieldProblem::Email },
+                "{bad}"
+            );
+            let mut declined = decline(DeclineReason::Standard(StandardReason::Other), None);
+            declined.candidate.email = Some(bad.into());
+            nothing().when(|_| decide(declined)).then_invalid_field("candidate.email");
+        }
+    }
+
+    #[test]
+    fn profile_urls_are_http_or_https() {
+        for bad in ["linkedin.com/in/ada", "ftp://example.com/cv.pdf", "javascript:alert(1)", "https://"] {
+            let candidate = InterestedCandidate { linkedin_url: Some(bad.into()), ..ada() };
+            let e = nothing().when(|_| decide(interest(candidate))).then_invalid_field("candidate.linkedin_url");
+            assert_eq!(
+                e,
+                DomainError::InvalidField { field: "candidate.linkedin_url", problem: FieldProblem::Url },
+                "{bad}"
+            );
+            let candidate = InterestedCandidate { resume_url: Some(bad.into()), ..ada() };
+            nothing().when(|_| decide(interest(candidate))).then_invalid_field("candidate.resume_url");
+        }
+        // Data, never fetched: a private address is no reason to refuse.
+        let candidate = InterestedCandidate { resume_url: Some("http://10.0.0.1/cv.pdf".into()), ..ada() };
+        assert!(decide(interest(candidate)).is_ok());
+    }
+
+    #[test]
+    fn decline_with_a_standard_reason_and_feedback() {
+        let cmd = decline(DeclineReason::Standard(StandardReason::Compensation), Some(" Range too low. "));
+        nothing().when(|_| decide(cmd)).then_expect(vec![CandidateDeclined {
+            submission_id: SubmissionId::from_uuid(Uuid::from_u128(43)),
+            account_id: acc("acc_7"),
+            pack_id: PackId::parse("pk_42").expect("pack id"),
+            pack_name: "Senior Rust Engineer".into(),
+            candidate: DeclinedCandidate { name: Some("Ada".into()), email: Some("ada@example.com".into()) },
+            reason: DeclineReason::Standard(StandardReason::Compensation),
+            feedback: Some("Range too low.".into()),
+            submitted_at: t(0),
+        }
+        .into()]);
+    }
+
+    #[test]
+    fn a_custom_reason_label_is_1_to_200_characters() {
+        let events = decide(decline(DeclineReason::Custom(" Reason #2 ".into()), None)).expect("valid");
+        assert!(
+            matches!(&events[..], [DomainEvent::CandidateDeclined(e)] if e.reason == DeclineReason::Custom("Reason #2".into()))
+        );
+        assert!(decide(decline(DeclineReason::Custom("c".repeat(200)), None)).is_ok());
+        nothing()
+            .when(|_| decide(decline(DeclineReason::Custom(" ".into()), None)))
+            .then_invalid_field("reason.custom");
+        nothing()
+            .when(|_| decide(decline(DeclineReason::Custom("c".repeat(201)), None)))
+            .then_invalid_field("reason.custom");
+    }
+
+    #[test]
+    fn feedback_is_at_most_5000_characters_and_not_blank() {
+        assert!(decide(decline(DeclineReason::Standard(StandardReason::Other), Some(&"f".repeat(5000)))).is_ok());
+        nothing()
+            .when(|_| decide(decline(DeclineReason::Standard(StandardReason::Other), Some(&"f".repeat(5001)))))
+            .then_invalid_field("feedback");
+        nothing()
+            .when(|_| decide(decline(DeclineReason::Standard(StandardReason::Other), Some(""))))
+            .then_invalid_field("feedback");
+    }
+
+    #[test]
+    fn the_declined_candidate_name_is_checked_too() {
+        let mut cmd = decline(DeclineReason::Standard(StandardReason::Location), None);
+        cmd.candidate.name = Some("n".repeat(1001));
+        nothing().when(|_| decide(cmd)).then_invalid_field("candidate.name");
+    }
+
+    #[test]
+    fn every_standard_reason_has_a_distinct_code_and_label() {
+        let codes: std::collections::HashSet<_> = StandardReason::ALL.iter().map(|r| r.code()).collect();
+        let labels: std::collections::HashSet<_> = StandardReason::ALL.iter().map(|r| r.label()).collect();
+        assert_eq!((codes.len(), labels.len()), (7, 7));
+        for r in StandardReason::ALL {
+            assert_eq!(serde_json::to_value(r).expect("serialises"), serde_json::json!(r.code()));
+        }
+    }
 }

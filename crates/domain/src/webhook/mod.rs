@@ -16,13 +16,13 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 pub use self::decide::{
-    decide, CreateWebhook, DeleteWebhook, DisableWebhook, EnableWebhook, RequestTestEvent, RotateSecret,
-    UpdateWebhook, WebhookCommand, WebhookContext,
+    decide, CreateWebhook, DeleteWebhook, DisableWebhook, EnableWebhook, RequestTestEvent, RotateSecret, UpdateWebhook,
+    WebhookCommand, WebhookContext,
 };
 pub use self::state::{evolve, fold, fold_until, PreviousSecret, Secrets, Webhook, WebhookState, WebhookStatus};
 pub use self::url::{UrlPolicy, WebhookUrl};
-pub use crate::ip_policy::is_public_ip;
 use crate::error::{DomainError, SecretProblem};
+pub use crate::ip_policy::is_public_ip;
 use crate::{AccountId, TestEventId, WebhookId};
 
 /// The submission kinds a webhook can subscribe to.

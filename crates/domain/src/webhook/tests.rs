@@ -54,9 +54,8 @@ fn create_on_growth_or_scale_records_the_normalised_webhook_with_secret_version_
             events: vec![EventType::Declined],
             ..create_cmd()
         };
-        given_nothing::<WebhookState>()
-            .when(|s| decide(s, cmd, &ctx(Some(plan), 3)))
-            .then_expect(vec![WebhookCreated {
+        given_nothing::<WebhookState>().when(|s| decide(s, cmd, &ctx(Some(plan), 3))).then_expect(vec![
+            WebhookCreated {
                 webhook_id: wh(1),
                 account_id: acc("acc_7"),
                 url: "https://hooks.example.com/in".into(),
@@ -66,7 +65,8 @@ fn create_on_growth_or_scale_records_the_normalised_webhook_with_secret_version_
                 secret_version: 1,
                 recorded_at: t(0),
             }
-            .into()]);
+            .into(),
+        ]);
     }
 }
 
@@ -106,9 +106,7 @@ fn create_is_refused_when_the_id_exists_or_existed() {
 #[test]
 fn create_validates_the_url_under_the_configured_policy() {
     let private = CreateWebhook { url: "http://127.0.0.1:9000/hook".into(), ..create_cmd() };
-    let e = given_nothing::<WebhookState>()
-        .when(|s| decide(s, private.clone(), &growth()))
-        .then_error("invalid_url");
+    let e = given_nothing::<WebhookState>().when(|s| decide(s, private.clone(), &growth())).then_error("invalid_url");
     assert_eq!(e.field(), Some("url"));
     assert_eq!(e.kind(), ErrorKind::Invalid);
     let lax = WebhookContext { url_policy: UrlPolicy { allow_private_targets: true }, ..growth() };
@@ -136,8 +134,9 @@ fn create_needs_one_or_both_event_types_each_once() {
 #[test]
 fn create_limits_the_description_to_256_characters_and_drops_a_blank_one() {
     let ok = "é".repeat(256);
-    let events = decide(&WebhookState::None, CreateWebhook { description: Some(ok.clone()), ..create_cmd() }, &growth())
-        .expect("256 characters are fine, whatever their byte length");
+    let events =
+        decide(&WebhookState::None, CreateWebhook { description: Some(ok.clone()), ..create_cmd() }, &growth())
+            .expect("256 characters are fine, whatever their byte length");
     assert!(matches!(&events[..], [DomainEvent::WebhookCreated(e)] if e.description.as_ref() == Some(&ok)));
 
     let e = given_nothing::<WebhookState>()
@@ -162,13 +161,13 @@ fn create_refuses_malformed_secrets() {
         let e = given_nothing::<WebhookState>()
             .when(|s| decide(s, CreateWebhook { secret: bad, ..create_cmd() }, &growth()))
             .then_error("invalid_secret");
-        let matches = match (&e, problem) {
-            (DomainError::InvalidSecret(SecretProblem::Prefix), "prefix") => true,
-            (DomainError::InvalidSecret(SecretProblem::Encoding(_)), "encoding") => true,
-            (DomainError::InvalidSecret(SecretProblem::Length { .. }), "length") => true,
-            _ => false,
-        };
-        assert!(matches, "{problem}: {e:?}");
+        let expected = matches!(
+            (&e, problem),
+            (DomainError::InvalidSecret(SecretProblem::Prefix), "prefix")
+                | (DomainError::InvalidSecret(SecretProblem::Encoding(_)), "encoding")
+                | (DomainError::InvalidSecret(SecretProblem::Length { .. }), "length")
+        );
+        assert!(expected, "{problem}: {e:?}");
     }
 }
 
@@ -191,7 +190,8 @@ fn update_records_the_new_values_and_keeps_the_rest() {
     }
     .into()]);
 
-    let only_events = UpdateWebhook { events: Some(vec![EventType::Interested]), now: t(11), ..UpdateWebhook::default() };
+    let only_events =
+        UpdateWebhook { events: Some(vec![EventType::Interested]), now: t(11), ..UpdateWebhook::default() };
     given::<WebhookState>(existing()).when(|s| decide(s, only_events, &growth())).then_expect(vec![WebhookUpdated {
         webhook_id: wh(1),
         url: "https://hooks.example.com/in".into(),
@@ -264,8 +264,12 @@ fn commands_on_a_missing_webhook_are_not_found() {
         EnableWebhook { now: t(1) }.into(),
         DisableWebhook { by: DisabledBy::Owner, reason: String::new(), now: t(1) }.into(),
         DeleteWebhook { now: t(1) }.into(),
-        RequestTestEvent { test_id: TestEventId::from_uuid(uuid::Uuid::from_u128(9)), event: EventType::Interested, now: t(1) }
-            .into(),
+        RequestTestEvent {
+            test_id: TestEventId::from_uuid(uuid::Uuid::from_u128(9)),
+            event: EventType::Interested,
+            now: t(1),
+        }
+        .into(),
     ];
     for command in commands {
         let e = given_nothing::<WebhookState>().when(|s| decide(s, command, &growth())).then_error("webhook_not_found");
@@ -281,11 +285,17 @@ fn commands_on_a_deleted_webhook_are_refused_but_deleting_again_is_a_no_op() {
         RotateSecret { secret: secret(2), overlap: Duration::from_secs(60), now: t(6) }.into(),
         EnableWebhook { now: t(6) }.into(),
         DisableWebhook { by: DisabledBy::Auto, reason: "failing".into(), now: t(6) }.into(),
-        RequestTestEvent { test_id: TestEventId::from_uuid(uuid::Uuid::from_u128(9)), event: EventType::Declined, now: t(6) }
-            .into(),
+        RequestTestEvent {
+            test_id: TestEventId::from_uuid(uuid::Uuid::from_u128(9)),
+            event: EventType::Declined,
+            now: t(6),
+        }
+        .into(),
     ];
     for command in commands {
-        let e = given::<WebhookState>(history.clone()).when(|s| decide(s, command, &growth())).then_error("webhook_deleted");
+        let e = given::<WebhookState>(history.clone())
+            .when(|s| decide(s, command, &growth()))
+            .then_error("webhook_deleted");
         assert_eq!(e.kind(), ErrorKind::Gone);
     }
     given::<WebhookState>(history).when(|s| decide(s, DeleteWebhook { now: t(7) }, &growth())).then_no_events();
@@ -358,21 +368,27 @@ fn secrets_encode_their_bytes_as_whsec_base64_and_decode_back() {
 #[test]
 fn disable_records_who_and_why() {
     let cmd = DisableWebhook { by: DisabledBy::Owner, reason: " maintenance ".into(), now: t(3) };
-    given::<WebhookState>(existing())
-        .when(|s| decide(s, cmd, &growth()))
-        .then_expect(vec![disabled(DisabledBy::Owner, "maintenance", 3)]);
+    given::<WebhookState>(existing()).when(|s| decide(s, cmd, &growth())).then_expect(vec![disabled(
+        DisabledBy::Owner,
+        "maintenance",
+        3,
+    )]);
     let auto = DisableWebhook { by: DisabledBy::Auto, reason: "failing for 7 days".into(), now: t(4) };
-    given::<WebhookState>(existing())
-        .when(|s| decide(s, auto, &growth()))
-        .then_expect(vec![disabled(DisabledBy::Auto, "failing for 7 days", 4)]);
+    given::<WebhookState>(existing()).when(|s| decide(s, auto, &growth())).then_expect(vec![disabled(
+        DisabledBy::Auto,
+        "failing for 7 days",
+        4,
+    )]);
 }
 
 #[test]
 fn disable_without_a_reason_says_who_disabled_it() {
     let cmd = DisableWebhook { by: DisabledBy::Owner, reason: "  ".into(), now: t(3) };
-    given::<WebhookState>(existing())
-        .when(|s| decide(s, cmd, &growth()))
-        .then_expect(vec![disabled(DisabledBy::Owner, "disabled by the owner", 3)]);
+    given::<WebhookState>(existing()).when(|s| decide(s, cmd, &growth())).then_expect(vec![disabled(
+        DisabledBy::Owner,
+        "disabled by the owner",
+        3,
+    )]);
 }
 
 #[test]
@@ -489,5 +505,8 @@ fn the_serialised_state_never_shows_a_secret() {
     assert!(!text.contains(secret(1).expose()) && !text.contains(secret(2).expose()), "{text}");
     assert_eq!(json["state"], "active");
     assert_eq!(json["status"]["status"], "enabled");
-    assert_eq!(json["secrets"], serde_json::json!({"version": 2, "previous": {"version": 1, "valid_until": "2026-11-28T09:01:40Z"}}));
+    assert_eq!(
+        json["secrets"],
+        serde_json::json!({"version": 2, "previous": {"version": 1, "valid_until": "2026-11-28T09:01:40Z"}})
+    );
 }
