@@ -1,1 +1,5 @@
-fn main() {}
+//! The `packhooks` binary: parses the command line and runs it (see `packhooks::cli`).
+
+fn main() -> std::process::ExitCode {
+    packhooks::cli::main()
+}

@@ -1,0 +1,612 @@
+//! Settings: the committed default file, then `--config <file>`, then `PACKHOOKS_*`
+//! environment variables, then flags; validated once, at load.
+//!
+//! One table, [`VARIABLES`], names every overridable setting with its environment variable,
+//! its flag and its key in the file, so the three can never drift apart. Secrets (the API
+//! tokens, an EventStoreDB connection string) never appear in `Debug` output or errors.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Arg, ArgMatches, Args, Command, FromArgMatches};
+use packhooks_api::auth::{InvalidToken, Role, Token, UnknownRole};
+use serde::Deserialize;
+
+/// The committed defaults, `config/packhooks.toml`, built into the binary.
+pub const DEFAULT_TOML: &str = include_str!("../../../config/packhooks.toml");
+
+/// Everything `packhooks` is configured with.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    pub listen: SocketAddr,
+    /// Holds `events.sqlite` and `api-token`; created if missing.
+    pub data_dir: PathBuf,
+    pub store: StoreSetting,
+    pub api: ApiSettings,
+    /// Webhook URLs (and deliveries) may target non-public addresses: tests and demos only.
+    pub allow_private_targets: bool,
+    /// The most webhooks one account may have.
+    pub max_webhooks: usize,
+    /// How long the previous secret keeps signing after a rotation.
+    pub secret_rotation_overlap: Duration,
+    pub delivery: DeliverySettings,
+    pub log: LogSettings,
+}
+
+/// Which event store backend to use.
+#[derive(Clone)]
+pub enum StoreSetting {
+    /// The embedded store, `<data_dir>/events.sqlite`.
+    Sqlite,
+    /// An EventStoreDB connection string (`esdb://…`, `esdb+discover://…`); it may hold a
+    /// password, so `Debug` shows only the scheme.
+    EventStoreDb(String),
+}
+
+impl fmt::Debug for StoreSetting {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StoreSetting::Sqlite => f.write_str("Sqlite"),
+            StoreSetting::EventStoreDb(url) => {
+                let scheme = url.split("://").next().unwrap_or("esdb");
+                write!(f, "EventStoreDb({scheme}://[redacted])")
+            }
+        }
+    }
+}
+
+/// Who may call the API.
+#[derive(Clone, Debug, Default)]
+pub struct ApiSettings {
+    /// The token with every role; `None` means "use or create `<data_dir>/api-token`".
+    pub token: Option<Token>,
+    /// More tokens, each with its own roles.
+    pub tokens: Vec<ExtraToken>,
+}
+
+#[derive(Clone, Debug)]
+pub struct ExtraToken {
+    pub token: Token,
+    pub roles: Vec<Role>,
+}
+
+/// What the delivery side is configured with (see `packhooks_delivery::DeliveryConfig`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct DeliverySettings {
+    /// Attempts per delivery in total, the first included (at least 1).
+    pub max_attempts: u32,
+    /// The delay before attempt 2, 3, …; the last one repeats.
+    pub retry_delays: Vec<Duration>,
+    /// Spread of each delay as a fraction of it, 0 to 1.
+    pub retry_jitter: f64,
+    pub attempt_timeout: Duration,
+    /// A webhook failing with no success this long is disabled automatically.
+    pub auto_disable_after: Duration,
+    /// Disable a webhook at once on `410 Gone`.
+    pub disable_on_gone: bool,
+    pub in_flight_per_webhook: usize,
+    /// A `DeliveryCheckpoint` after this many events of a `deliveries-` stream.
+    pub checkpoint_every: u32,
+    pub shard: Shard,
+}
+
+/// This instance's share of the webhooks: `index/count`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Shard {
+    pub index: u32,
+    pub count: u32,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LogSettings {
+    /// A tracing `EnvFilter` directive, e.g. `info` or `packhooks=debug,info`.
+    pub filter: String,
+    pub format: LogFormat,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Why the settings could not be loaded. Values are never echoed: they may be secrets.
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    #[error("cannot read the settings file {path}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the settings in {origin} are not valid")]
+    Parse {
+        origin: String,
+        #[source]
+        source: toml::de::Error,
+    },
+    #[error("{variable} (--{flag}) must be {expected}")]
+    Override { variable: &'static str, flag: &'static str, expected: &'static str },
+    #[error("setting {key} is not a valid duration")]
+    Duration {
+        key: &'static str,
+        #[source]
+        source: humantime::DurationError,
+    },
+    #[error("setting {key} is not a valid token")]
+    Token {
+        key: &'static str,
+        #[source]
+        source: InvalidToken,
+    },
+    #[error("setting {key} names an unknown role")]
+    Role {
+        key: &'static str,
+        #[source]
+        source: UnknownRole,
+    },
+    #[error("setting {key} {problem}")]
+    Invalid { key: &'static str, problem: &'static str },
+}
+
+/// The kind of value a variable holds, for turning its text into a TOML value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Text,
+    Bool,
+    Integer,
+    Float,
+}
+
+/// One overridable setting.
+#[derive(Clone, Copy, Debug)]
+pub struct Variable {
+    pub env: &'static str,
+    pub flag: &'static str,
+    /// Its key in the file: `listen`, `delivery.max_attempts`, …
+    pub key: &'static str,
+    pub kind: Kind,
+    pub help: &'static str,
+}
+
+macro_rules! variables {
+    ($($env:literal, $flag:literal, $key:literal, $kind:ident, $help:literal;)*) => {
+        /// Every setting that an environment variable or a flag can override.
+        pub const VARIABLES: &[Variable] = &[
+            $(Variable { env: $env, flag: $flag, key: $key, kind: Kind::$kind, help: $help },)*
+        ];
+    };
+}
+
+variables! {
+    "PACKHOOKS_LISTEN", "listen", "listen", Text, "Address and port to listen on [default: 127.0.0.1:8080]";
+    "PACKHOOKS_DATA_DIR", "data-dir", "data_dir", Text, "Data directory [default: ./data]";
+    "PACKHOOKS_STORE", "store", "store", Text, "sqlite, or an esdb://… connection string [default: sqlite]";
+    "PACKHOOKS_API_TOKEN", "api-token", "api.token", Text, "The bearer token with every role [default: <data-dir>/api-token, created on first start]";
+    "PACKHOOKS_ALLOW_PRIVATE_TARGETS", "allow-private-targets", "allow_private_targets", Bool, "Allow non-public webhook targets (tests, demos) [default: false]";
+    "PACKHOOKS_MAX_WEBHOOKS", "max-webhooks", "max_webhooks", Integer, "Most webhooks per account [default: 4]";
+    "PACKHOOKS_SECRET_ROTATION_OVERLAP", "secret-rotation-overlap", "secret_rotation_overlap", Text, "How long the previous secret keeps signing [default: 24h]";
+    "PACKHOOKS_MAX_ATTEMPTS", "max-attempts", "delivery.max_attempts", Integer, "Attempts per delivery in total [default: 3]";
+    "PACKHOOKS_RETRY_DELAYS", "retry-delays", "delivery.retry_delays", Text, "Delays before retries, a humantime list [default: 1m,10m]";
+    "PACKHOOKS_RETRY_JITTER", "retry-jitter", "delivery.retry_jitter", Float, "Spread of each retry delay, 0 to 1 [default: 0.2]";
+    "PACKHOOKS_ATTEMPT_TIMEOUT", "attempt-timeout", "delivery.attempt_timeout", Text, "Timeout of one attempt [default: 10s]";
+    "PACKHOOKS_AUTO_DISABLE_AFTER", "auto-disable-after", "delivery.auto_disable_after", Text, "Disable a webhook failing this long [default: 7d]";
+    "PACKHOOKS_DISABLE_ON_GONE", "disable-on-gone", "delivery.disable_on_gone", Bool, "Disable a webhook on 410 Gone [default: true]";
+    "PACKHOOKS_IN_FLIGHT_PER_WEBHOOK", "in-flight-per-webhook", "delivery.in_flight_per_webhook", Integer, "Attempts in flight per webhook [default: 16]";
+    "PACKHOOKS_CHECKPOINT_EVERY", "checkpoint-every", "delivery.checkpoint_every", Integer, "Checkpoint a deliveries stream every N events [default: 100]";
+    "PACKHOOKS_SHARD", "shard", "delivery.shard", Text, "This instance's share of the webhooks, index/count [default: 0/1]";
+    "PACKHOOKS_LOG", "log", "log.filter", Text, "Log filter [default: info]";
+    "PACKHOOKS_LOG_FORMAT", "log-format", "log.format", Text, "Log format, text or json [default: text]";
+}
+
+/// Values given by environment variables or flags (clap reads both: a flag wins over its
+/// variable), keyed by variable name; plus `--config`.
+#[derive(Clone, Debug, Default)]
+pub struct Overrides {
+    pub config: Option<PathBuf>,
+    values: BTreeMap<&'static str, String>,
+}
+
+impl Overrides {
+    /// Sets one variable by its environment name, e.g. in tests.
+    pub fn set(mut self, env: &str, value: impl Into<String>) -> Self {
+        let variable = VARIABLES.iter().find(|v| v.env == env).expect("a known PACKHOOKS_ variable");
+        self.values.insert(variable.env, value.into());
+        self
+    }
+}
+
+impl FromArgMatches for Overrides {
+    fn from_arg_matches(matches: &ArgMatches) -> Result<Self, clap::Error> {
+        let mut overrides = Overrides { config: matches.get_one::<PathBuf>("config").cloned(), values: BTreeMap::new() };
+        for variable in VARIABLES {
+            if let Some(value) = matches.get_one::<String>(variable.flag) {
+                overrides.values.insert(variable.env, value.clone());
+            }
+        }
+        Ok(overrides)
+    }
+
+    fn update_from_arg_matches(&mut self, matches: &ArgMatches) -> Result<(), clap::Error> {
+        *self = Self::from_arg_matches(matches)?;
+        Ok(())
+    }
+}
+
+impl Args for Overrides {
+    fn augment_args(command: Command) -> Command {
+        let command = command.arg(
+            Arg::new("config")
+                .long("config")
+                .value_name("FILE")
+                .value_parser(clap::value_parser!(PathBuf))
+                .help("A settings file whose keys override the built-in defaults"),
+        );
+        VARIABLES.iter().fold(command, |command, v| {
+            command.arg(
+                Arg::new(v.flag)
+                    .long(v.flag)
+                    .env(v.env)
+                    // Values may be secrets: `--help` must not print what the environment holds.
+                    .hide_env_values(true)
+                    .value_name(if v.kind == Kind::Bool { "BOOL" } else { "VALUE" })
+                    .help(v.help),
+            )
+        })
+    }
+
+    fn augment_args_for_update(command: Command) -> Command {
+        Self::augment_args(command)
+    }
+}
+
+/// The file's shape. Unknown keys are errors, so a typo does not go unnoticed.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Raw {
+    listen: String,
+    data_dir: PathBuf,
+    store: String,
+    allow_private_targets: bool,
+    max_webhooks: usize,
+    secret_rotation_overlap: String,
+    #[serde(default)]
+    api: RawApi,
+    delivery: RawDelivery,
+    log: RawLog,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawApi {
+    token: Option<String>,
+    #[serde(default)]
+    tokens: Vec<RawToken>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawToken {
+    token: String,
+    roles: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDelivery {
+    max_attempts: u32,
+    retry_delays: String,
+    retry_jitter: f64,
+    attempt_timeout: String,
+    auto_disable_after: String,
+    disable_on_gone: bool,
+    in_flight_per_webhook: usize,
+    checkpoint_every: u32,
+    shard: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLog {
+    filter: String,
+    format: String,
+}
+
+impl Settings {
+    /// The built-in defaults, with nothing from the environment.
+    pub fn defaults() -> Result<Settings, SettingsError> {
+        Settings::load(&Overrides::default())
+    }
+
+    /// Defaults, then the `--config` file, then the overrides (environment and flags).
+    pub fn load(overrides: &Overrides) -> Result<Settings, SettingsError> {
+        let mut tree = parse_toml(DEFAULT_TOML, "the built-in defaults")?;
+        if let Some(path) = &overrides.config {
+            let text = std::fs::read_to_string(path).map_err(|source| SettingsError::Read { path: path.clone(), source })?;
+            merge(&mut tree, parse_toml(&text, &path.display().to_string())?);
+        }
+        for variable in VARIABLES {
+            if let Some(text) = overrides.values.get(variable.env) {
+                set(&mut tree, variable.key, override_value(variable, text)?);
+            }
+        }
+        let raw: Raw = toml::Value::Table(tree)
+            .try_into()
+            .map_err(|source| SettingsError::Parse { origin: "the merged settings".into(), source })?;
+        raw.validate()
+    }
+
+    /// The SQLite file of the embedded store.
+    pub fn sqlite_path(&self) -> PathBuf {
+        self.data_dir.join("events.sqlite")
+    }
+
+    /// Where the generated API token is kept.
+    pub fn token_path(&self) -> PathBuf {
+        self.data_dir.join("api-token")
+    }
+}
+
+fn parse_toml(text: &str, origin: &str) -> Result<toml::Table, SettingsError> {
+    text.parse::<toml::Table>().map_err(|source| SettingsError::Parse { origin: origin.to_owned(), source })
+}
+
+/// Deep-merges `over` into `base`: tables merge key by key, anything else is replaced.
+fn merge(base: &mut toml::Table, over: toml::Table) {
+    for (key, value) in over {
+        match (base.get_mut(&key), value) {
+            (Some(toml::Value::Table(b)), toml::Value::Table(o)) => merge(b, o),
+            (_, value) => {
+                base.insert(key, value);
+            }
+        }
+    }
+}
+
+/// Sets a dotted `key` in the tree, creating tables on the way.
+fn set(tree: &mut toml::Table, key: &str, value: toml::Value) {
+    match key.split_once('.') {
+        Some((head, rest)) => {
+            let entry = tree.entry(head).or_insert_with(|| toml::Value::Table(toml::Table::new()));
+            if !entry.is_table() {
+                *entry = toml::Value::Table(toml::Table::new());
+            }
+            set(entry.as_table_mut().expect("made a table above"), rest, value);
+        }
+        None => {
+            tree.insert(key.to_owned(), value);
+        }
+    }
+}
+
+fn override_value(v: &Variable, text: &str) -> Result<toml::Value, SettingsError> {
+    let refuse = |expected| SettingsError::Override { variable: v.env, flag: v.flag, expected };
+    let text = text.trim();
+    Ok(match v.kind {
+        Kind::Text => toml::Value::String(text.to_owned()),
+        Kind::Bool => match text.to_ascii_lowercase().as_str() {
+            "true" | "1" | "yes" | "on" => toml::Value::Boolean(true),
+            "false" | "0" | "no" | "off" => toml::Value::Boolean(false),
+            _ => return Err(refuse("true or false")),
+        },
+        Kind::Integer => toml::Value::Integer(text.parse::<u32>().map_err(|_| refuse("a whole number"))?.into()),
+        Kind::Float => toml::Value::Float(text.parse::<f64>().map_err(|_| refuse("a number"))?),
+    })
+}
+
+fn duration(key: &'static str, text: &str) -> Result<Duration, SettingsError> {
+    humantime::parse_duration(text.trim()).map_err(|source| SettingsError::Duration { key, source })
+}
+
+fn token(key: &'static str, text: String) -> Result<Token, SettingsError> {
+    Token::parse(text).map_err(|source| SettingsError::Token { key, source })
+}
+
+impl Raw {
+    fn validate(self) -> Result<Settings, SettingsError> {
+        let invalid = |key, problem| SettingsError::Invalid { key, problem };
+        let listen = self
+            .listen
+            .trim()
+            .parse::<SocketAddr>()
+            .map_err(|_| invalid("listen", "must be an IP address and port, like 127.0.0.1:8080"))?;
+        if self.data_dir.as_os_str().is_empty() {
+            return Err(invalid("data_dir", "must not be empty"));
+        }
+        let store = match self.store.trim() {
+            "sqlite" => StoreSetting::Sqlite,
+            url if url.starts_with("esdb://") || url.starts_with("esdb+discover://") => {
+                StoreSetting::EventStoreDb(url.to_owned())
+            }
+            _ => return Err(invalid("store", "must be sqlite or an esdb:// connection string")),
+        };
+        if self.max_webhooks == 0 {
+            return Err(invalid("max_webhooks", "must be at least 1"));
+        }
+        let api = ApiSettings {
+            // An empty value (`PACKHOOKS_API_TOKEN=`) means "not set".
+            token: self.api.token.filter(|t| !t.trim().is_empty()).map(|t| token("api.token", t)).transpose()?,
+            tokens: self
+                .api
+                .tokens
+                .into_iter()
+                .map(|t| {
+                    let roles = t
+                        .roles
+                        .iter()
+                        .map(|r| r.parse::<Role>().map_err(|source| SettingsError::Role { key: "api.tokens.roles", source }))
+                        .collect::<Result<Vec<_>, _>>()?;
+                    if roles.is_empty() {
+                        return Err(invalid("api.tokens.roles", "must name at least one role"));
+                    }
+                    Ok(ExtraToken { token: token("api.tokens.token", t.token)?, roles })
+                })
+                .collect::<Result<_, _>>()?,
+        };
+        let d = self.delivery;
+        let retry_delays = d
+            .retry_delays
+            .split(',')
+            .map(|part| duration("delivery.retry_delays", part))
+            .collect::<Result<Vec<_>, _>>()?;
+        if d.max_attempts == 0 {
+            return Err(invalid("delivery.max_attempts", "must be at least 1"));
+        }
+        if !(0.0..=1.0).contains(&d.retry_jitter) {
+            return Err(invalid("delivery.retry_jitter", "must be between 0 and 1"));
+        }
+        let attempt_timeout = duration("delivery.attempt_timeout", &d.attempt_timeout)?;
+        if attempt_timeout.is_zero() {
+            return Err(invalid("delivery.attempt_timeout", "must be more than zero"));
+        }
+        if d.in_flight_per_webhook == 0 {
+            return Err(invalid("delivery.in_flight_per_webhook", "must be at least 1"));
+        }
+        if d.checkpoint_every == 0 {
+            return Err(invalid("delivery.checkpoint_every", "must be at least 1"));
+        }
+        let shard = d
+            .shard
+            .trim()
+            .split_once('/')
+            .and_then(|(i, n)| Some(Shard { index: i.parse().ok()?, count: n.parse().ok()? }))
+            .filter(|s| s.count >= 1 && s.index < s.count)
+            .ok_or(invalid("delivery.shard", "must be index/count with index < count, like 0/1"))?;
+        let format = match self.log.format.trim() {
+            "text" => LogFormat::Text,
+            "json" => LogFormat::Json,
+            _ => return Err(invalid("log.format", "must be text or json")),
+        };
+        if tracing_subscriber::EnvFilter::try_new(&self.log.filter).is_err() {
+            return Err(invalid("log.filter", "is not a valid log filter (like info or packhooks=debug,info)"));
+        }
+        Ok(Settings {
+            listen,
+            data_dir: self.data_dir,
+            store,
+            api,
+            allow_private_targets: self.allow_private_targets,
+            max_webhooks: self.max_webhooks,
+            secret_rotation_overlap: duration("secret_rotation_overlap", &self.secret_rotation_overlap)?,
+            delivery: DeliverySettings {
+                max_attempts: d.max_attempts,
+                retry_delays,
+                retry_jitter: d.retry_jitter,
+                attempt_timeout,
+                auto_disable_after: duration("delivery.auto_disable_after", &d.auto_disable_after)?,
+                disable_on_gone: d.disable_on_gone,
+                in_flight_per_webhook: d.in_flight_per_webhook,
+                checkpoint_every: d.checkpoint_every,
+                shard,
+            },
+            log: LogSettings { filter: self.log.filter, format },
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write as _;
+
+    use super::*;
+
+    #[test]
+    fn the_defaults_are_those_of_the_design() {
+        let s = Settings::defaults().unwrap();
+        assert_eq!(s.listen, "127.0.0.1:8080".parse().unwrap());
+        assert_eq!(s.data_dir, PathBuf::from("./data"));
+        assert!(matches!(s.store, StoreSetting::Sqlite));
+        assert!(s.api.token.is_none());
+        assert!(!s.allow_private_targets);
+        assert_eq!(s.max_webhooks, 4);
+        assert_eq!(s.secret_rotation_overlap, Duration::from_secs(24 * 3600));
+        let d = &s.delivery;
+        assert_eq!(d.max_attempts, 3);
+        assert_eq!(d.retry_delays, vec![Duration::from_secs(60), Duration::from_secs(600)]);
+        assert_eq!(d.retry_jitter, 0.2);
+        assert_eq!(d.attempt_timeout, Duration::from_secs(10));
+        assert_eq!(d.auto_disable_after, Duration::from_secs(7 * 24 * 3600));
+        assert!(d.disable_on_gone);
+        assert_eq!(d.in_flight_per_webhook, 16);
+        assert_eq!(d.checkpoint_every, 100);
+        assert_eq!(d.shard, Shard { index: 0, count: 1 });
+        assert_eq!(s.log, LogSettings { filter: "info".into(), format: LogFormat::Text });
+    }
+
+    #[test]
+    fn every_variable_names_a_key_of_the_default_file() {
+        let tree = parse_toml(DEFAULT_TOML, "defaults").unwrap();
+        for v in VARIABLES.iter().filter(|v| v.key != "api.token") {
+            let found = v.key.split('.').try_fold(&tree, |t, k| match t.get(k) {
+                Some(toml::Value::Table(inner)) => Some(inner),
+                Some(_) => Some(t),
+                None => None,
+            });
+            assert!(found.is_some(), "{} names {}, which the default file lacks", v.env, v.key);
+        }
+    }
+
+    #[test]
+    fn a_file_then_variables_override_the_defaults() {
+        let mut file = tempfile::NamedTempFile::new().unwrap();
+        writeln!(file, "max_webhooks = 7\n[delivery]\nmax_attempts = 5\nretry_delays = \"5s\"").unwrap();
+        let overrides = Overrides { config: Some(file.path().to_owned()), ..Overrides::default() }
+            .set("PACKHOOKS_MAX_ATTEMPTS", "9")
+            .set("PACKHOOKS_RETRY_DELAYS", "50ms, 100ms")
+            .set("PACKHOOKS_ALLOW_PRIVATE_TARGETS", "true")
+            .set("PACKHOOKS_SHARD", "1/3")
+            .set("PACKHOOKS_LOG_FORMAT", "json");
+        let s = Settings::load(&overrides).unwrap();
+        assert_eq!(s.max_webhooks, 7, "from the file");
+        assert_eq!(s.delivery.max_attempts, 9, "the variable beats the file");
+        assert_eq!(s.delivery.retry_delays, vec![Duration::from_millis(50), Duration::from_millis(100)]);
+        assert!(s.allow_private_targets);
+        assert_eq!(s.delivery.shard, Shard { index: 1, count: 3 });
+        assert_eq!(s.log.format, LogFormat::Json);
+        assert_eq!(s.delivery.attempt_timeout, Duration::from_secs(10), "untouched defaults stay");
+    }
+
+    #[test]
+    fn bad_values_are_refused_with_the_setting_named() {
+        let refused = |env: &str, value: &str| Settings::load(&Overrides::default().set(env, value)).unwrap_err().to_string();
+        assert!(refused("PACKHOOKS_LISTEN", "nowhere").contains("listen"));
+        assert!(refused("PACKHOOKS_MAX_ATTEMPTS", "three").contains("PACKHOOKS_MAX_ATTEMPTS"));
+        assert!(refused("PACKHOOKS_MAX_ATTEMPTS", "0").contains("delivery.max_attempts"));
+        assert!(refused("PACKHOOKS_RETRY_DELAYS", "1m,soon").contains("delivery.retry_delays"));
+        assert!(refused("PACKHOOKS_RETRY_JITTER", "1.5").contains("retry_jitter"));
+        assert!(refused("PACKHOOKS_SHARD", "2/2").contains("delivery.shard"));
+        assert!(refused("PACKHOOKS_STORE", "postgres://x").contains("store"));
+        assert!(refused("PACKHOOKS_LOG_FORMAT", "xml").contains("log.format"));
+        assert!(refused("PACKHOOKS_ALLOW_PRIVATE_TARGETS", "maybe").contains("true or false"));
+        assert!(refused("PACKHOOKS_API_TOKEN", "short").contains("api.token"));
+    }
+
+    #[test]
+    fn unknown_keys_in_a_file_are_errors() {
+        let mut file = tempfile::NamedTempFile::new().unwrap();
+        writeln!(file, "max_webhook = 7").unwrap();
+        let overrides = Overrides { config: Some(file.path().to_owned()), ..Overrides::default() };
+        let error = Settings::load(&overrides).unwrap_err();
+        assert!(matches!(error, SettingsError::Parse { .. }), "{error:?}");
+    }
+
+    #[test]
+    fn secrets_never_show_in_debug_output() {
+        let secret = "a-very-secret-token-1234567890";
+        let mut file = tempfile::NamedTempFile::new().unwrap();
+        writeln!(file, "[[api.tokens]]\ntoken = \"another-secret-token-0987654321\"\nroles = [\"auditor\"]").unwrap();
+        let overrides = Overrides { config: Some(file.path().to_owned()), ..Overrides::default() }
+            .set("PACKHOOKS_API_TOKEN", secret)
+            .set("PACKHOOKS_STORE", "esdb://admin:changeit@localhost:2113");
+        let s = Settings::load(&overrides).unwrap();
+        assert_eq!(s.api.tokens[0].roles, vec![Role::Auditor]);
+        let shown = format!("{s:?}");
+        assert!(!shown.contains(secret));
+        assert!(!shown.contains("another-secret"));
+        assert!(!shown.contains("changeit"));
+        assert_eq!(s.api.token.unwrap().expose(), secret);
+    }
+}

@@ -1,0 +1,222 @@
+//! The application: opens the store, resolves the API token, starts the background services
+//! and binds the HTTP server; [`Application::run_until_stopped`] serves until SIGTERM or SIGINT
+//! (or a test stops it) and then shuts down in order: stop accepting, finish the requests in
+//! flight, stop the background services, close the store (everything acknowledged is on disk).
+
+use std::fs::OpenOptions;
+use std::io::Write as _;
+use std::net::TcpListener;
+use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use actix_web::dev::{Server, ServerHandle};
+use actix_web::HttpServer;
+use futures::future::LocalBoxFuture;
+use packhooks_api::auth::{InvalidToken, Role, Token, TokenTable};
+use packhooks_api::{ApiConfig, ApiState};
+use packhooks_domain::clock::{Clock, SystemClock};
+use packhooks_store::sqlite::SqliteStore;
+use packhooks_store::{EventStore, StoreError};
+
+use crate::settings::{Settings, StoreSetting};
+
+/// How long a graceful stop waits for requests in flight.
+const SHUTDOWN_TIMEOUT_SECS: u64 = 30;
+
+/// Why the application could not start or did not stop cleanly.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error("cannot create the data directory {path}")]
+    DataDir {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot open the event store")]
+    Store(#[source] StoreError),
+    #[error("this binary has no EventStoreDB backend; use PACKHOOKS_STORE=sqlite")]
+    EventStoreDbUnavailable,
+    #[error("cannot read or create the API token file {path}")]
+    TokenFile {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the API token file {path} does not hold a valid token")]
+    InvalidTokenFile {
+        path: PathBuf,
+        #[source]
+        source: InvalidToken,
+    },
+    #[error("cannot listen on {address}")]
+    Bind {
+        address: std::net::SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot install the signal handlers")]
+    Signals(#[source] std::io::Error),
+    #[error("the HTTP server failed")]
+    Server(#[source] std::io::Error),
+    #[error("the event store did not close cleanly")]
+    Close(#[source] StoreError),
+}
+
+/// Stops one background service; run in order at shutdown, before the store closes.
+pub type Stopper = Box<dyn FnOnce() -> LocalBoxFuture<'static, ()>>;
+
+/// A built application, bound and ready to serve.
+pub struct Application {
+    port: u16,
+    token: Token,
+    server: Server,
+    store: Arc<dyn EventStore>,
+    stoppers: Vec<Stopper>,
+}
+
+impl Application {
+    /// Builds everything `serve` runs. Must be called inside an actix system (the delivery
+    /// actors live there); binds `settings.listen` (port 0 picks a free port).
+    pub async fn build(settings: Settings) -> Result<Application, StartupError> {
+        std::fs::create_dir_all(&settings.data_dir)
+            .map_err(|source| StartupError::DataDir { path: settings.data_dir.clone(), source })?;
+        let store = open_store(&settings)?;
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let token = api_token(&settings)?;
+        let tokens = settings
+            .api
+            .tokens
+            .iter()
+            .fold(TokenTable::new().with(&token, &Role::ALL), |table, extra| table.with(&extra.token, &extra.roles));
+        let config = ApiConfig {
+            tokens,
+            max_webhooks: settings.max_webhooks,
+            allow_private_targets: settings.allow_private_targets,
+            secret_rotation_overlap: settings.secret_rotation_overlap,
+        };
+        #[allow(unused_mut)] // the services below add extensions
+        let (mut state, registry) = ApiState::new(Arc::clone(&store), Arc::clone(&clock), config);
+        #[allow(unused_mut)]
+        let mut stoppers: Vec<Stopper> = vec![Box::new(move || {
+            Box::pin(async move {
+                registry.abort();
+            })
+        })];
+
+        // ── Background services ────────────────────────────────────────────────────────
+        // The delivery dispatcher and the projection runner start here, on this actix
+        // system, from `store`, `clock` and `settings` (`settings.delivery` is for delivery).
+        // A handle that routes need goes into the API state with
+        // `state = state.with_extension(Arc::new(handle))`; whatever must stop before the
+        // store closes goes into `stoppers` (they run in order, after the HTTP server).
+        // ───────────────────────────────────────────────────────────────────────────────
+
+        let listener = TcpListener::bind(settings.listen)
+            .map_err(|source| StartupError::Bind { address: settings.listen, source })?;
+        let port = listener.local_addr().map_err(StartupError::Server)?.port();
+        let server = HttpServer::new(move || packhooks_api::app(state.clone()))
+            .listen(listener)
+            .map_err(|source| StartupError::Bind { address: settings.listen, source })?
+            .disable_signals()
+            .shutdown_timeout(SHUTDOWN_TIMEOUT_SECS)
+            .run();
+        tracing::info!(address = %settings.listen, port, data_dir = %settings.data_dir.display(), "packhooks is listening");
+        Ok(Application { port, token, server, store, stoppers })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The token with every role (configured, or kept in `<data_dir>/api-token`).
+    pub fn token(&self) -> &Token {
+        &self.token
+    }
+
+    /// Stops the server from elsewhere (tests): `handle.stop(true)` is a graceful stop.
+    pub fn server_handle(&self) -> ServerHandle {
+        self.server.handle()
+    }
+
+    /// The store, e.g. for tests that check what was written.
+    pub fn store(&self) -> Arc<dyn EventStore> {
+        Arc::clone(&self.store)
+    }
+
+    /// Serves until SIGTERM, SIGINT or a stop through [`server_handle`](Self::server_handle),
+    /// then shuts down in order.
+    pub async fn run_until_stopped(self) -> Result<(), StartupError> {
+        use tokio::signal::unix::{signal, SignalKind};
+
+        let Application { server, store, stoppers, .. } = self;
+        let handle = server.handle();
+        let mut terminate = signal(SignalKind::terminate()).map_err(StartupError::Signals)?;
+        let mut interrupt = signal(SignalKind::interrupt()).map_err(StartupError::Signals)?;
+        let mut server = std::pin::pin!(server);
+        let served = tokio::select! {
+            served = &mut server => served,
+            _ = terminate.recv() => graceful_stop(&handle, "SIGTERM", &mut server).await,
+            _ = interrupt.recv() => graceful_stop(&handle, "SIGINT", &mut server).await,
+        };
+        for stop in stoppers {
+            stop().await;
+        }
+        let closed = store.close().await;
+        tracing::info!("packhooks stopped");
+        served.map_err(StartupError::Server)?;
+        closed.map_err(StartupError::Close)
+    }
+}
+
+/// Stops accepting connections, lets the requests in flight finish, waits for the server.
+async fn graceful_stop(
+    handle: &ServerHandle,
+    signal: &str,
+    server: &mut std::pin::Pin<&mut Server>,
+) -> std::io::Result<()> {
+    tracing::info!(signal, "shutting down: finishing requests in flight");
+    // The stop is carried out by polling the server, so both are awaited together.
+    let (_, served) = futures::join!(handle.stop(true), server);
+    served
+}
+
+fn open_store(settings: &Settings) -> Result<Arc<dyn EventStore>, StartupError> {
+    match &settings.store {
+        StoreSetting::Sqlite => Ok(Arc::new(SqliteStore::open(settings.sqlite_path()).map_err(StartupError::Store)?)),
+        // The EventStoreDB backend plugs in here.
+        StoreSetting::EventStoreDb(_) => Err(StartupError::EventStoreDbUnavailable),
+    }
+}
+
+/// The token with every role: `PACKHOOKS_API_TOKEN`, else the one in `<data_dir>/api-token`,
+/// else a new one written there (owner-only) and printed once to stdout.
+fn api_token(settings: &Settings) -> Result<Token, StartupError> {
+    if let Some(token) = &settings.api.token {
+        return Ok(token.clone());
+    }
+    let path = settings.token_path();
+    let file_error = |source| StartupError::TokenFile { path: path.clone(), source };
+    match OpenOptions::new().write(true).create_new(true).mode(0o600).open(&path) {
+        Ok(mut file) => {
+            let token = Token::generate();
+            writeln!(file, "{}", token.expose()).map_err(file_error)?;
+            file.sync_all().map_err(file_error)?;
+            println!(
+                "packhooks: created an API token with every role in {} (shown only this once):\n{}",
+                path.display(),
+                token.expose()
+            );
+            Ok(token)
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            let text = std::fs::read_to_string(&path).map_err(file_error)?;
+            let mode = std::fs::metadata(&path).map_err(file_error)?.permissions().mode();
+            if mode & 0o077 != 0 {
+                tracing::warn!(path = %path.display(), mode = format!("{:o}", mode & 0o777), "the API token file is readable by others; chmod 600 it");
+            }
+            Token::parse(text.trim()).map_err(|source| StartupError::InvalidTokenFile { path: path.clone(), source })
+        }
+        Err(e) => Err(file_error(e)),
+    }
+}
