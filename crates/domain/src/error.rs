@@ -179,3 +179,70 @@ pub enum FieldProblem {
     #[error("must be at most {max_seconds} seconds")]
     DurationTooLong { max_seconds: u64 },
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+    use std::error::Error as _;
+
+    use super::*;
+
+    fn one_of_each() -> Vec<DomainError> {
+        vec![
+            DomainError::PlanNotEligible { plan: Some(Plan::Starter) },
+            DomainError::WebhookLimitReached { max: 4 },
+            DomainError::WebhookNotFound,
+            DomainError::WebhookDeleted,
+            DomainError::WebhookExists,
+            DomainError::WebhookDisabled,
+            DomainError::InvalidUrl(UrlRefusal::Scheme),
+            DomainError::InvalidEvents(EventsProblem::Empty),
+            DomainError::InvalidSecret(SecretProblem::Prefix),
+            DomainError::InvalidField { field: "candidate.email", problem: FieldProblem::Email },
+        ]
+    }
+
+    #[test]
+    fn codes_are_stable_and_distinct() {
+        let codes: Vec<_> = one_of_each().iter().map(DomainError::code).collect();
+        assert_eq!(
+            codes,
+            [
+                "plan_not_eligible",
+                "webhook_limit_reached",
+                "webhook_not_found",
+                "webhook_deleted",
+                "webhook_exists",
+                "webhook_disabled",
+                "invalid_url",
+                "invalid_events",
+                "invalid_secret",
+                "invalid_field",
+            ]
+        );
+        assert_eq!(codes.iter().collect::<HashSet<_>>().len(), codes.len());
+    }
+
+    #[test]
+    fn input_errors_name_their_field_and_state_errors_do_not() {
+        for e in one_of_each() {
+            assert_eq!(e.field().is_some(), e.kind() == ErrorKind::Invalid, "{e:?}");
+        }
+        let e = DomainError::InvalidField { field: "candidate.email", problem: FieldProblem::Email };
+        assert_eq!(e.field(), Some("candidate.email"));
+        assert_eq!(e.to_string(), "invalid candidate.email: must be an email address");
+    }
+
+    #[test]
+    fn causes_are_kept_as_sources() {
+        let parse = url::Url::parse("no url").expect_err("malformed");
+        let e = DomainError::InvalidUrl(UrlRefusal::Malformed(parse));
+        let refusal = e.source().expect("the refusal");
+        assert_eq!(refusal.to_string(), "not a URL");
+        assert!(refusal.source().is_some(), "the url crate's error is kept");
+        assert_eq!(
+            DomainError::PlanNotEligible { plan: None }.to_string(),
+            "webhooks need the growth or scale plan (account is on no plan)"
+        );
+    }
+}

@@ -154,3 +154,40 @@ pub struct NewEvent {
     pub event: DomainEvent,
     pub metadata: EventMetadata,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::account::Plan;
+    use crate::testkit::fixtures::{created, plan_changed, secret, t, wh};
+    use crate::webhook::EventType;
+
+    #[test]
+    fn events_round_trip_through_their_stored_type_and_body() {
+        let rotated: DomainEvent = WebhookSecretRotated {
+            webhook_id: wh(1),
+            secret: secret(2),
+            secret_version: 2,
+            previous_valid_until: t(60),
+            recorded_at: t(1),
+        }
+        .into();
+        for event in
+            [plan_changed("acc_7", Plan::Growth, None, 0), created(wh(1), "acc_7", &[EventType::Declined], 0), rotated]
+        {
+            let back = DomainEvent::decode(event.event_type(), &event.to_json()).expect("decodes");
+            assert_eq!(back, event);
+        }
+        assert!(matches!(DomainEvent::decode("Nope", b"{}"), Err(DecodeError::UnknownType(_))));
+        assert!(matches!(DomainEvent::decode("WebhookCreated", b"{}"), Err(DecodeError::Malformed { .. })));
+    }
+
+    #[test]
+    fn redaction_hides_the_secret_and_recorded_at_reads_every_kind() {
+        let event = created(wh(1), "acc_7", &[EventType::Interested], 5);
+        let redacted = event.to_redacted_json();
+        assert_eq!(redacted["secret"], "whsec_[redacted]");
+        assert!(!redacted.to_string().contains(secret(1).expose()));
+        assert_eq!(event.recorded_at(), t(5));
+    }
+}

@@ -214,10 +214,22 @@ fn required_text(field: &'static str, text: String, max: usize) -> Result<String
 
 /// An optional text: trimmed, and when present not blank and at most `max` characters.
 pub(crate) fn check_text(field: &'static str, text: Option<String>, max: usize) -> Result<Option<String>, DomainError> {
+    match text {
+        Some(text) if text.trim().is_empty() => Err(DomainError::invalid_field(field, FieldProblem::Blank)),
+        text => text_or_none(field, text, max),
+    }
+}
+
+/// An optional text where blank means none: trimmed, at most `max` characters.
+pub(crate) fn text_or_none(
+    field: &'static str,
+    text: Option<String>,
+    max: usize,
+) -> Result<Option<String>, DomainError> {
     let Some(text) = text else { return Ok(None) };
     let trimmed = text.trim();
     if trimmed.is_empty() {
-        return Err(DomainError::invalid_field(field, FieldProblem::Blank));
+        return Ok(None);
     }
     if trimmed.chars().count() > max {
         return Err(DomainError::invalid_field(field, FieldProblem::TooLong { max }));

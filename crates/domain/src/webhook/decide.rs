@@ -22,7 +22,7 @@ use super::{
 };
 use crate::account::Plan;
 use crate::error::{DomainError, EventsProblem, FieldProblem};
-use crate::submission::check_text;
+use crate::submission::text_or_none;
 use crate::{AccountId, DomainEvent, TestEventId, WebhookId};
 
 /// The longest description, in characters.
@@ -196,14 +196,10 @@ pub fn decide(
             if !webhook.is_enabled() {
                 return Ok(vec![]);
             }
-            let reason = match check_text("reason", Some(c.reason), MAX_REASON) {
-                Ok(Some(reason)) => reason,
-                Ok(None) | Err(DomainError::InvalidField { problem: FieldProblem::Blank, .. }) => match c.by {
-                    DisabledBy::Owner => "disabled by the owner".to_owned(),
-                    DisabledBy::Auto => "disabled automatically".to_owned(),
-                },
-                Err(e) => return Err(e),
-            };
+            let reason = text_or_none("reason", Some(c.reason), MAX_REASON)?.unwrap_or_else(|| match c.by {
+                DisabledBy::Owner => "disabled by the owner".to_owned(),
+                DisabledBy::Auto => "disabled automatically".to_owned(),
+            });
             WebhookDisabled { webhook_id, by: c.by, reason, recorded_at: c.now }.into()
         }
         WebhookCommand::Delete(c) => WebhookDeleted { webhook_id, recorded_at: c.now }.into(),
@@ -269,8 +265,5 @@ fn check_events(events: Vec<EventType>) -> Result<Vec<EventType>, DomainError> {
 
 /// Trimmed; a blank description is no description.
 fn check_description(description: Option<String>) -> Result<Option<String>, DomainError> {
-    match check_text("description", description, MAX_DESCRIPTION) {
-        Err(DomainError::InvalidField { problem: FieldProblem::Blank, .. }) => Ok(None),
-        other => other,
-    }
+    text_or_none("description", description, MAX_DESCRIPTION)
 }
