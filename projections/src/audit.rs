@@ -1,1 +1,201 @@
-//! placeholder
+//! Audit views of the event history, shared by `packhooks audit …` and `/v1/audit/…`:
+//! events of one stream or of `$all`, paged in either direction with a cursor; a webhook's
+//! state folded from its events up to a time; and an export of `$all` as JSON lines.
+//!
+//! Every view redacts secrets: bodies go through [`DomainEvent::to_redacted_json`], and any
+//! other body (an event type this version does not know) has every `secret` field replaced.
+
+use chrono::{DateTime, Utc};
+use packhooks_domain::webhook::{fold_until, WebhookState};
+use packhooks_domain::{DomainEvent, WebhookId};
+use packhooks_store::{AllPosition, Direction, EventStore, Position, RecordedEvent, StoreError, StreamPosition};
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::ProjectionError;
+
+/// The most events one page holds.
+pub const MAX_PAGE: usize = 1000;
+
+/// The redacted form of a secret.
+const REDACTED: &str = "whsec_[redacted]";
+
+/// One event as auditors see it.
+#[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct AuditEvent {
+    /// Its `$all` position.
+    pub position: String,
+    pub stream: String,
+    pub revision: u64,
+    pub event_id: String,
+    pub event_type: String,
+    /// When the store wrote it.
+    pub created: DateTime<Utc>,
+    /// The body, secrets redacted.
+    #[schema(value_type = Object)]
+    pub data: Value,
+    /// Correlation and causation ids.
+    #[schema(value_type = Object)]
+    pub metadata: Value,
+}
+
+fn redact(value: &mut Value) {
+    match value {
+        Value::Object(map) => {
+            for (key, v) in map.iter_mut() {
+                if key == "secret" {
+                    *v = Value::String(REDACTED.into());
+                } else {
+                    redact(v);
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(redact),
+        _ => {}
+    }
+}
+
+impl AuditEvent {
+    pub fn from_recorded(e: &RecordedEvent) -> AuditEvent {
+        let mut data = match DomainEvent::decode(&e.event_type, &e.data) {
+            Ok(event) => event.to_redacted_json(),
+            Err(_) => serde_json::from_slice(&e.data)
+                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&e.data).into_owned())),
+        };
+        redact(&mut data);
+        let metadata = serde_json::from_slice(&e.metadata).unwrap_or(Value::Null);
+        AuditEvent {
+            position: e.position.to_string(),
+            stream: e.stream.clone(),
+            revision: e.revision,
+            event_id: e.id.to_string(),
+            event_type: e.event_type.clone(),
+            created: e.created,
+            data,
+            metadata,
+        }
+    }
+}
+
+/// A page of events with the cursor of the next page.
+#[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct AuditPage {
+    pub events: Vec<AuditEvent>,
+    /// Pass as `from` (same direction) for the next page; `None` at the end. For a stream it
+    /// is a revision, for `$all` a position.
+    pub next: Option<String>,
+}
+
+fn page(mut events: Vec<RecordedEvent>, limit: usize, cursor: impl Fn(&RecordedEvent) -> String) -> AuditPage {
+    let next = (events.len() > limit).then(|| cursor(&events[limit]));
+    events.truncate(limit);
+    AuditPage { events: events.iter().map(AuditEvent::from_recorded).collect(), next }
+}
+
+/// Events of one stream from revision `from` (inclusive; the start or the end, by
+/// direction, when `None`).
+pub async fn stream_page(
+    store: &dyn EventStore,
+    stream: &str,
+    from: Option<u64>,
+    direction: Direction,
+    limit: usize,
+) -> Result<AuditPage, ProjectionError> {
+    let limit = limit.clamp(1, MAX_PAGE);
+    let start = match (from, direction) {
+        (Some(r), _) => StreamPosition::Revision(r),
+        (None, Direction::Forwards) => StreamPosition::Start,
+        (None, Direction::Backwards) => StreamPosition::End,
+    };
+    let events = store.read_stream(stream, start, direction, limit + 1).await?;
+    Ok(page(events, limit, |e| e.revision.to_string()))
+}
+
+/// Events of `$all` from `from` (inclusive; the start or the end, by direction, when `None`).
+pub async fn all_page(
+    store: &dyn EventStore,
+    from: Option<Position>,
+    direction: Direction,
+    limit: usize,
+) -> Result<AuditPage, ProjectionError> {
+    let limit = limit.clamp(1, MAX_PAGE);
+    let start = match (from, direction) {
+        (Some(p), _) => AllPosition::Position(p),
+        (None, Direction::Forwards) => AllPosition::Start,
+        (None, Direction::Backwards) => AllPosition::End,
+    };
+    let events = store.read_all(start, direction, limit + 1).await?;
+    Ok(page(events, limit, |e| e.position.to_string()))
+}
+
+/// A webhook as it was at a time.
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct WebhookAt {
+    pub webhook_id: String,
+    pub at: DateTime<Utc>,
+    /// Lifecycle events folded (those recorded up to `at`).
+    pub events: u64,
+    /// `state`: `none` (not created yet), `active` or `deleted`, with url, event types,
+    /// status and secret version; never a secret.
+    #[schema(value_type = Object)]
+    pub state: WebhookState,
+}
+
+/// Folds the `webhook-{id}` stream up to `at` with the domain's own fold.
+pub async fn webhook_at(store: &dyn EventStore, webhook: WebhookId, at: DateTime<Utc>) -> Result<WebhookAt, ProjectionError> {
+    let stream = webhook.stream();
+    let mut events = Vec::new();
+    let mut from = StreamPosition::Start;
+    loop {
+        let batch = match store.read_stream(&stream, from, Direction::Forwards, 512).await {
+            Ok(batch) => batch,
+            Err(StoreError::StreamNotFound(_)) => Vec::new(),
+            Err(e) => return Err(e.into()),
+        };
+        let full = batch.len() == 512;
+        let next = batch.last().map(|e| e.revision + 1);
+        events.extend(batch.iter().filter_map(|e| DomainEvent::decode(&e.event_type, &e.data).ok()));
+        match next {
+            Some(n) if full => from = StreamPosition::Revision(n),
+            _ => break,
+        }
+    }
+    let folded = events.iter().take_while(|e| e.recorded_at() <= at).count() as u64;
+    Ok(WebhookAt { webhook_id: webhook.to_string(), at, events: folded, state: fold_until(&events, at) })
+}
+
+/// Writes every event of `$all` from `from` (inclusive; all when `None`) to `out`, one redacted JSON
+/// object per line, calling `progress` with the count so far after every page.
+pub async fn export(
+    store: &dyn EventStore,
+    from: Option<Position>,
+    out: &mut (dyn std::io::Write + Send),
+    progress: &(dyn Fn(u64, Position) + Send + Sync),
+) -> Result<u64, ProjectionError> {
+    const PAGE: usize = 4096;
+    let mut start = from.map(AllPosition::Position).unwrap_or(AllPosition::Start);
+    let mut last: Option<Position> = None;
+    let mut written = 0u64;
+    loop {
+        let events = store.read_all(start, Direction::Forwards, PAGE).await?;
+        let full = events.len() == PAGE;
+        for e in events.iter().filter(|e| Some(e.position) > last) {
+            serde_json::to_writer(&mut *out, &AuditEvent::from_recorded(e)).map_err(std::io::Error::from)?;
+            out.write_all(b"\n")?;
+            written += 1;
+        }
+        match events.last() {
+            Some(e) => {
+                last = Some(e.position);
+                start = AllPosition::Position(e.position);
+                progress(written, e.position);
+            }
+            None => break,
+        }
+        if !full {
+            break;
+        }
+    }
+    out.flush()?;
+    Ok(written)
+}
