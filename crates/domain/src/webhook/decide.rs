@@ -70,7 +70,7 @@ pub struct UpdateWebhook {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RotateSecret {
     pub secret: Secret,
-    /// How long the old secret keeps signing; at most [`MAX_SECRET_OVERLAP`].
+    /// How long the old secret keeps signing; at most [`MAX_SECRET_OVERLAP`](crate::webhook::MAX_SECRET_OVERLAP).
     pub overlap: Duration,
     pub now: DateTime<Utc>,
 }

@@ -1,9 +1,9 @@
 //! Webhooks: the endpoints an account registers, their lifecycle events and rules.
 //!
 //! - this file: the events of a `webhook-{id}` stream and the types they carry;
-//! - [`url`]: validated webhook URLs and the private-target policy;
-//! - [`state`]: a webhook's state folded from its events (`evolve`, `fold_until`);
-//! - [`decide`]: the commands and the rules that turn them into events.
+//! - `url.rs`: validated webhook URLs ([`WebhookUrl`]) and the private-target policy;
+//! - `state.rs`: a webhook's state folded from its events ([`evolve`], [`fold_until`]);
+//! - `decide.rs`: the commands and the rules that turn them into events ([`decide`]).
 
 mod decide;
 mod state;
@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 
 pub use self::decide::{
     decide, CreateWebhook, DeleteWebhook, DisableWebhook, EnableWebhook, RequestTestEvent, RotateSecret, UpdateWebhook,
-    WebhookCommand, WebhookContext,
+    WebhookCommand, WebhookContext, MAX_DESCRIPTION, MAX_REASON, MAX_SECRET_OVERLAP,
 };
 pub use self::state::{evolve, fold, fold_until, PreviousSecret, Secrets, Webhook, WebhookState, WebhookStatus};
 pub use self::url::{UrlPolicy, WebhookUrl};
