@@ -141,15 +141,15 @@ pub fn decide(
     let command = command.into();
     let webhook = match (state, &command) {
         (WebhookState::None, WebhookCommand::Create(c)) => return create(c, ctx),
-        (_, WebhookCommand::Create(_)) => return Err(DomainError::WebhookExists),
         (WebhookState::None, _) => return Err(DomainError::WebhookNotFound),
+        (WebhookState::Deleted { .. }, WebhookCommand::Create(_)) => return Err(DomainError::WebhookExists),
         (WebhookState::Deleted { .. }, WebhookCommand::Delete(_)) => return Ok(vec![]),
         (WebhookState::Deleted { .. }, _) => return Err(DomainError::WebhookDeleted),
         (WebhookState::Active(webhook), _) => webhook,
     };
     let webhook_id = webhook.id;
     let event: DomainEvent = match command {
-        WebhookCommand::Create(_) => unreachable!("handled above"),
+        WebhookCommand::Create(_) => return Err(DomainError::WebhookExists),
         WebhookCommand::Update(c) => {
             let url = match c.url {
                 Some(raw) => WebhookUrl::parse(&raw, &ctx.url_policy)?.into(),
