@@ -53,6 +53,7 @@ impl Projection for WebhookHealthProjection {
                 status_changed_by TEXT,
                 last_attempt_at INTEGER,
                 last_attempt_delivery TEXT,
+                last_attempt_number INTEGER,
                 last_attempt_success INTEGER,
                 last_attempt_status INTEGER,
                 last_success_at INTEGER,
@@ -87,7 +88,7 @@ impl Projection for WebhookHealthProjection {
             upsert: t.sql(
                 &format!(
                     "INSERT OR REPLACE INTO {{health}} ({ROW_COLUMNS}) VALUES \
-                     (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21,?22,?23)"
+                     (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21,?22,?23,?24)"
                 ),
                 TABLES,
             ),
@@ -104,7 +105,7 @@ impl Projection for WebhookHealthProjection {
 }
 
 const ROW_COLUMNS: &str = "webhook_id, account_id, status, disabled_by, disabled_reason, failing_since, \
-    status_changed_at, status_changed_by, last_attempt_at, last_attempt_delivery, last_attempt_success, \
+    status_changed_at, status_changed_by, last_attempt_at, last_attempt_delivery, last_attempt_number, last_attempt_success, \
     last_attempt_status, last_success_at, last_failure_at, last_failure_code, last_failure_status, \
     consecutive_failures, attempts, successes, failures, deliveries, abandoned, deleted";
 
@@ -122,6 +123,7 @@ struct Row {
     status_changed_by: Option<String>,
     last_attempt_at: Option<i64>,
     last_attempt_delivery: Option<String>,
+    last_attempt_number: Option<u32>,
     last_attempt_success: Option<bool>,
     last_attempt_status: Option<i64>,
     last_success_at: Option<i64>,
@@ -159,19 +161,20 @@ impl Row {
             status_changed_by: r.get(7)?,
             last_attempt_at: r.get(8)?,
             last_attempt_delivery: r.get(9)?,
-            last_attempt_success: r.get(10)?,
-            last_attempt_status: r.get(11)?,
-            last_success_at: r.get(12)?,
-            last_failure_at: r.get(13)?,
-            last_failure_code: r.get(14)?,
-            last_failure_status: r.get(15)?,
-            consecutive_failures: r.get(16)?,
-            attempts: r.get(17)?,
-            successes: r.get(18)?,
-            failures: r.get(19)?,
-            deliveries: r.get(20)?,
-            abandoned: r.get(21)?,
-            deleted: r.get(22)?,
+            last_attempt_number: r.get(10)?,
+            last_attempt_success: r.get(11)?,
+            last_attempt_status: r.get(12)?,
+            last_success_at: r.get(13)?,
+            last_failure_at: r.get(14)?,
+            last_failure_code: r.get(15)?,
+            last_failure_status: r.get(16)?,
+            consecutive_failures: r.get(17)?,
+            attempts: r.get(18)?,
+            successes: r.get(19)?,
+            failures: r.get(20)?,
+            deliveries: r.get(21)?,
+            abandoned: r.get(22)?,
+            deleted: r.get(23)?,
         })
     }
 }
@@ -238,6 +241,7 @@ impl ProjectionBatch for HealthBatch {
                 row.deliveries += i64::from(e.attempt == 1);
                 row.last_attempt_at = Some(at);
                 row.last_attempt_delivery = Some(e.delivery_id.to_string());
+                row.last_attempt_number = Some(e.attempt);
                 row.last_attempt_success = Some(success);
                 row.last_attempt_status = e.outcome.status().map(i64::from);
                 match &e.outcome {
@@ -287,6 +291,7 @@ impl ProjectionBatch for HealthBatch {
                 r.status_changed_by,
                 r.last_attempt_at,
                 r.last_attempt_delivery,
+                r.last_attempt_number,
                 r.last_attempt_success,
                 r.last_attempt_status,
                 r.last_success_at,
@@ -344,6 +349,8 @@ pub struct DisabledInfo {
 pub struct LastDelivery {
     pub at: DateTime<Utc>,
     pub delivery_id: String,
+    /// 1 for the first attempt.
+    pub attempt: u32,
     pub success: bool,
     pub status: Option<u16>,
 }
@@ -438,6 +445,7 @@ pub fn get(
             (Some(at), Some(delivery)) => Some(LastDelivery {
                 at: from_micros(at)?,
                 delivery_id: delivery.clone(),
+                attempt: r.last_attempt_number.unwrap_or(1),
                 success: r.last_attempt_success.unwrap_or(false),
                 status: r.last_attempt_status.map(|s| s as u16),
             }),

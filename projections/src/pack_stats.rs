@@ -273,8 +273,9 @@ pub struct Stats {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct PackStats {
     pub pack_id: String,
-    pub account_id: String,
-    pub pack_name: String,
+    /// `None` until the pack's first submission.
+    pub account_id: Option<String>,
+    pub pack_name: Option<String>,
     #[serde(flatten)]
     pub stats: Stats,
 }
@@ -374,15 +375,22 @@ fn stats(conn: &rusqlite::Connection, t: &Tables, scope: Scope<'_>) -> Result<(S
     ))
 }
 
-/// One pack's statistics, `None` when the pack has no submissions.
-pub fn pack(conn: &rusqlite::Connection, t: &Tables, pack_id: &str) -> Result<Option<PackStats>, ProjectionError> {
+/// One pack's statistics (zeros for a pack without submissions).
+pub fn pack(conn: &rusqlite::Connection, t: &Tables, pack_id: &str) -> Result<PackStats, ProjectionError> {
     let head = conn
         .prepare_cached(&t.sql("SELECT account_id, pack_name FROM {pack_stats} WHERE pack_id = ?1", TABLES))?
         .query_row([pack_id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
         .optional()?;
-    let Some((account_id, pack_name)) = head else { return Ok(None) };
     let (stats, _) = stats(conn, t, Scope::Pack(pack_id))?;
-    Ok(Some(PackStats { pack_id: pack_id.to_owned(), account_id, pack_name, stats }))
+    let (account_id, pack_name) = head.unzip();
+    Ok(PackStats { pack_id: pack_id.to_owned(), account_id, pack_name, stats })
+}
+
+impl Stats {
+    /// No submissions at all.
+    pub fn empty() -> Stats {
+        Stats { interested: 0, declined: 0, decline_reasons: Vec::new(), per_day: Vec::new(), last_submission: None }
+    }
 }
 
 /// An account's totals over all its packs (zeros when it has none).

@@ -93,11 +93,11 @@ impl ReadModels {
         .await
     }
 
-    /// A pack's statistics (`None` when it has no submissions).
-    pub async fn pack_stats(self: &Arc<Self>, pack_id: String) -> Result<Option<PackStats>, ProjectionError> {
+    /// A pack's statistics (zeros when it has no submissions).
+    pub async fn pack_stats(self: &Arc<Self>, pack_id: String) -> Result<PackStats, ProjectionError> {
         self.read(pack_stats::NAME, move |c, t| match t {
             Some(t) => pack_stats::pack(c, &t, &pack_id),
-            None => Ok(None),
+            None => Ok(PackStats { pack_id, account_id: None, pack_name: None, stats: pack_stats::Stats::empty() }),
         })
         .await
     }
@@ -106,17 +106,7 @@ impl ReadModels {
     pub async fn account_stats(self: &Arc<Self>, account_id: String) -> Result<AccountStats, ProjectionError> {
         self.read(pack_stats::NAME, move |c, t| match t {
             Some(t) => pack_stats::account(c, &t, &account_id),
-            None => Ok(AccountStats {
-                account_id,
-                packs: 0,
-                stats: pack_stats::Stats {
-                    interested: 0,
-                    declined: 0,
-                    decline_reasons: Vec::new(),
-                    per_day: Vec::new(),
-                    last_submission: None,
-                },
-            }),
+            None => Ok(AccountStats { account_id, packs: 0, stats: pack_stats::Stats::empty() }),
         })
         .await
     }

@@ -111,9 +111,9 @@ async fn pack_statistics_count_submissions_reasons_and_days_but_never_tests() {
     let runner = projections.start();
     wait_caught_up(&projections).await;
     let read = projections.read_models();
-    let s = read.pack_stats("pk_1".into()).await.unwrap().expect("pack stats");
+    let s = read.pack_stats("pk_1".into()).await.unwrap();
     assert_eq!((s.stats.interested, s.stats.declined), (2, 3));
-    assert_eq!(s.account_id, "acc_7");
+    assert_eq!(s.account_id.as_deref(), Some("acc_7"));
     let reasons: Vec<_> = s.stats.decline_reasons.iter().map(|r| (r.code.as_deref(), r.label.as_str(), r.custom, r.count)).collect();
     assert_eq!(reasons, vec![(Some("compensation"), "Compensation", false, 2), (None, "Reason #2", true, 1)]);
     let days: Vec<_> = s.stats.per_day.iter().map(|d| (d.day.as_str(), d.interested, d.declined)).collect();
@@ -122,7 +122,8 @@ async fn pack_statistics_count_submissions_reasons_and_days_but_never_tests() {
     let a = read.account_stats("acc_7".into()).await.unwrap();
     assert_eq!((a.packs, a.stats.interested, a.stats.declined), (2, 3, 3));
     assert_eq!(a.stats.per_day[0].interested, 2);
-    assert!(read.pack_stats("pk_404".into()).await.unwrap().is_none());
+    let none = read.pack_stats("pk_404".into()).await.unwrap();
+    assert_eq!((none.account_id, none.stats.interested), (None, 0));
     let h = read.webhook_health(wh.to_string(), day2).await.unwrap().unwrap();
     assert_eq!(h.counts.attempts, 0, "test deliveries never count in health");
     assert_eq!(h.last_delivery, None);
