@@ -1,1 +1,8 @@
-//! End-to-end tests live in tests/tests/.
+//! Helpers for the end-to-end tests in tests/tests/ (and the benchmarks).
+//!
+//! - [`app`]: `spawn_app()` starts the real application on port 0 with a fresh data
+//!   directory and gives a `TestApp` with typed request helpers;
+//! - [`receiver`]: a `TestReceiver` webhook endpoint with scripted answers.
+
+pub mod app;
+pub mod receiver;

@@ -480,7 +480,6 @@ impl Actor for WebhookActor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
-        ctx.set_mailbox_capacity(usize::MAX);
         let (store, id) = (self.store.clone(), self.id);
         let load = async move { ResumeState::load(&*store, id).await };
         ctx.wait(load.into_actor(self).map(|loaded, act, ctx| match loaded {

@@ -1,0 +1,378 @@
+//! Delivery end to end: real SQLite store, the real dispatcher and webhook actors, real HTTP
+//! to a `TestReceiver` on 127.0.0.1. Time-dependent rules run on short configured delays and
+//! every wait is a bounded poll.
+
+#[path = "delivery/harness.rs"]
+mod harness;
+
+use std::collections::{BTreeSet, HashMap};
+use std::time::{Duration, Instant};
+
+use harness::{test_config, verify_with_reference_library, Env, Hook};
+use packhooks_domain::account::Plan;
+use packhooks_domain::delivery::{AttemptOutcome, FailureCode};
+use packhooks_domain::payload::timestamp;
+use packhooks_domain::submission::{DeclineReason, InterestedCandidate, StandardReason};
+use packhooks_domain::webhook::{DisabledBy, EventType};
+use packhooks_domain::DomainEvent;
+use packhooks_tests::receiver::{Received, Reply};
+use serde_json::json;
+
+const WAIT: Duration = Duration::from_secs(20);
+
+fn msg_id(uuid: uuid::Uuid) -> String {
+    format!("msg_{}", uuid.simple())
+}
+
+fn attempts(events: &[DomainEvent]) -> Vec<&packhooks_domain::delivery::DeliveryAttempted> {
+    events.iter().filter_map(|e| if let DomainEvent::DeliveryAttempted(a) = e { Some(a) } else { None }).collect()
+}
+
+fn count(events: &[DomainEvent], event_type: &str) -> usize {
+    events.iter().filter(|e| e.event_type() == event_type).count()
+}
+
+fn signature_case(hook: &Hook, r: &Received) -> serde_json::Value {
+    json!({
+        "secret": hook.secret.expose(),
+        "id": r.header("webhook-id"),
+        "timestamp": r.header("webhook-timestamp"),
+        "signature": r.header("webhook-signature"),
+        "body": String::from_utf8(r.body.to_vec()).expect("utf-8 body"),
+    })
+}
+
+#[actix_rt::test]
+async fn every_expected_pair_arrives_once_with_exact_bodies_and_valid_signatures() {
+    let mut env = Env::new(test_config());
+    env.set_plan("acc_7", Plan::Growth).await;
+    let (a, _) = env.create_webhook("acc_7", "/a", &[EventType::Interested]).await;
+    let (b, _) = env.create_webhook("acc_7", "/b", &[EventType::Interested]).await;
+    let (c, _) = env.create_webhook("acc_7", "/c", &[EventType::Declined]).await;
+    let (d, _) = env.create_webhook("acc_7", "/d", &[EventType::Interested, EventType::Declined]).await;
+    env.start();
+
+    let mut expected_pairs = BTreeSet::new();
+    let mut expected_bodies = HashMap::new();
+    for i in 0..1_000 {
+        if i % 2 == 0 {
+            let candidate = InterestedCandidate {
+                name: Some(format!("Ada {i}")),
+                email: Some("ada@example.com".into()),
+                phone: (i % 4 == 0).then(|| "+31 6 1234 5678".to_owned()),
+                ..InterestedCandidate::default()
+            };
+            let (e, _) = env.interested("acc_7", "pk_42", candidate).await;
+            let id = msg_id(e.submission_id.uuid());
+            for hook in ["/a", "/b", "/d"] {
+                expected_pairs.insert((hook.to_owned(), id.clone()));
+            }
+            let at = timestamp(e.submitted_at);
+            expected_bodies.insert(id.clone(), json!({
+                "type": "candidate.interested", "id": id, "timestamp": at, "test": false,
+                "data": {"account_id": "acc_7", "submission_id": e.submission_id.to_string(), "submitted_at": at,
+                         "pack": {"id": "pk_42", "name": "Pack pk_42"},
+                         "candidate": {"name": format!("Ada {i}"), "email": "ada@example.com",
+                                       "phone": if i % 4 == 0 { json!("+31 6 1234 5678") } else { json!(null) },
+                                       "linkedin_url": null, "resume_url": null, "message": null}}
+            }));
+        } else {
+            let (reason, reason_json) = if i % 3 == 0 {
+                (DeclineReason::Custom(format!("Reason #{i}")), json!({"code": null, "label": format!("Reason #{i}"), "custom": true}))
+            } else {
+                (DeclineReason::Standard(StandardReason::NotLooking), json!({"code": "not_looking", "label": "Not looking right now", "custom": false}))
+            };
+            let feedback = (i % 5 == 0).then_some("Thanks, but no.");
+            let (e, _) = env.declined("acc_7", "pk_42", reason, feedback).await;
+            let id = msg_id(e.submission_id.uuid());
+            for hook in ["/c", "/d"] {
+                expected_pairs.insert((hook.to_owned(), id.clone()));
+            }
+            let at = timestamp(e.submitted_at);
+            expected_bodies.insert(id.clone(), json!({
+                "type": "candidate.declined", "id": id, "timestamp": at, "test": false,
+                "data": {"account_id": "acc_7", "submission_id": e.submission_id.to_string(), "submitted_at": at,
+                         "pack": {"id": "pk_42", "name": "Pack pk_42"},
+                         "candidate": {"name": "Ada", "email": null},
+                         "reason": reason_json, "feedback": feedback}
+            }));
+        }
+    }
+    assert!(env.receiver.wait_for(None, expected_pairs.len(), WAIT).await, "only {} of {} arrived", env.receiver.count(), expected_pairs.len());
+    // Give a stray extra delivery a moment to show up before asserting there is none.
+    env.stop().await;
+    let requests = env.receiver.requests();
+    let got: Vec<(String, String)> =
+        requests.iter().map(|r| (r.path.clone(), r.webhook_id().expect("webhook-id").to_owned())).collect();
+    let got_set: BTreeSet<_> = got.iter().cloned().collect();
+    assert_eq!(got.len(), got_set.len(), "a pair arrived twice");
+    assert_eq!(got_set, expected_pairs);
+
+    let hooks: HashMap<&str, &Hook> = [("/a", &a), ("/b", &b), ("/c", &c), ("/d", &d)].into_iter().collect();
+    let mut cases = Vec::new();
+    for r in &requests {
+        let id = r.webhook_id().expect("webhook-id");
+        assert_eq!(r.json(), expected_bodies[id], "body of {id}");
+        assert_eq!(r.header("content-type"), Some("application/json"));
+        assert!(r.header("user-agent").is_some_and(|ua| ua.starts_with("packhooks/")));
+        let ts: i64 = r.header("webhook-timestamp").expect("timestamp").parse().expect("unix seconds");
+        assert!((chrono::Utc::now().timestamp() - ts).abs() < 60);
+        cases.push(signature_case(hooks[r.path.as_str()], r));
+    }
+    verify_with_reference_library(&cases);
+}
+
+#[actix_rt::test]
+async fn a_failing_endpoint_gets_three_attempts_then_is_flagged_failing_and_recovers() {
+    let mut env = Env::new(test_config());
+    env.set_plan("acc_1", Plan::Scale).await;
+    let (hook, _) = env.create_webhook("acc_1", "/fail", &[EventType::Interested]).await;
+    env.receiver.on("/fail", |_| Reply::status(500).body("boom"));
+    env.start();
+    let (first, _) = env.interested("acc_1", "pk_1", InterestedCandidate::default()).await;
+    let (second, _) = env.interested("acc_1", "pk_1", InterestedCandidate::default()).await;
+
+    let stream = packhooks_delivery::deliveries_stream(hook.id);
+    let events = env.wait_stream(&stream, WAIT, |e| count(e, "DeliveryAbandoned") == 2).await;
+    let tries = attempts(&events);
+    assert_eq!(tries.len(), 6, "exactly 3 attempts per delivery");
+    assert_eq!(count(&events, "WebhookFlaggedFailing"), 1, "flagged once");
+    for submission in [&first, &second] {
+        let id = msg_id(submission.submission_id.uuid());
+        let got: Vec<&Received> = Vec::new();
+        let _ = got;
+        let arrivals: Vec<Instant> =
+            env.receiver.requests_to("/fail").iter().filter(|r| r.webhook_id() == Some(id.as_str())).map(|r| r.at).collect();
+        assert_eq!(arrivals.len(), 3, "3 POSTs for {id}");
+        // Delays 50 ms then 100 ms, jitter ±10 %.
+        assert!(arrivals[1] - arrivals[0] >= Duration::from_millis(44), "{:?}", arrivals[1] - arrivals[0]);
+        assert!(arrivals[2] - arrivals[1] >= Duration::from_millis(89), "{:?}", arrivals[2] - arrivals[1]);
+        let mine: Vec<_> = tries.iter().filter(|a| a.source.message_id == id).collect();
+        assert_eq!(mine.iter().map(|a| a.attempt).collect::<Vec<_>>(), vec![1, 2, 3]);
+        assert!(mine[..2].iter().all(|a| a.next_attempt_at.is_some()) && mine[2].next_attempt_at.is_none());
+        assert!(mine.iter().all(|a| matches!(a.outcome, AttemptOutcome::Failure { code: FailureCode::Status, status: Some(500), .. })));
+        assert_eq!(mine[0].response_body.as_deref(), Some("boom"));
+    }
+
+    env.receiver.on("/fail", |_| Reply::ok());
+    env.interested("acc_1", "pk_1", InterestedCandidate::default()).await;
+    let events = env.wait_stream(&stream, WAIT, |e| count(e, "WebhookRecovered") == 1).await;
+    assert_eq!(count(&events, "WebhookFlaggedFailing"), 1);
+    assert!(matches!(events.iter().rev().find(|e| e.event_type() == "DeliveryAttempted"),
+        Some(DomainEvent::DeliveryAttempted(a)) if a.outcome.is_success()));
+}
+
+#[actix_rt::test]
+async fn failing_longer_than_the_auto_disable_period_disables_the_webhook_with_a_reason() {
+    let mut config = test_config();
+    config.auto_disable_after = Duration::from_millis(300);
+    let mut env = Env::new(config);
+    env.set_plan("acc_1", Plan::Growth).await;
+    let (hook, _) = env.create_webhook("acc_1", "/down", &[EventType::Interested]).await;
+    env.receiver.on("/down", |_| Reply::status(503));
+    env.start();
+    env.interested("acc_1", "pk_1", InterestedCandidate::default()).await;
+    let events = env
+        .wait_stream(&hook.id.stream(), WAIT, |e| e.iter().any(|e| e.event_type() == "WebhookDisabled"))
+        .await;
+    let Some(DomainEvent::WebhookDisabled(disabled)) = events.last() else { panic!("{events:?}") };
+    assert_eq!(disabled.by, DisabledBy::Auto);
+    assert!(disabled.reason.contains("no successful delivery"), "{}", disabled.reason);
+    let flagged = env.deliveries(hook.id).await.into_iter().find_map(|e| match e {
+        DomainEvent::WebhookFlaggedFailing(f) => Some(f.failing_since),
+        _ => None,
+    });
+    assert!(disabled.recorded_at - flagged.expect("flagged first") >= chrono::Duration::milliseconds(300));
+
+    // Disabled: a new submission is not delivered.
+    let before = env.receiver.count();
+    let (later, _) = env.interested("acc_1", "pk_1", InterestedCandidate::default()).await;
+    let marker = env.create_webhook("acc_1", "/marker", &[EventType::Interested]).await.0;
+    env.interested("acc_1", "pk_1", InterestedCandidate::default()).await;
+    assert!(env.receiver.wait_for(Some(&marker.path), 1, WAIT).await);
+    assert_eq!(env.receiver.requests_to("/down").len(), before);
+    assert!(!env.receiver.requests().iter().any(|r| r.webhook_id() == Some(msg_id(later.submission_id.uuid()).as_str()) && r.path == "/down"));
+}
+
+#[actix_rt::test]
+async fn gone_disables_the_webhook_at_once() {
+    let mut env = Env::new(test_config());
+    env.set_plan("acc_1", Plan::Growth).await;
+    let (hook, _) = env.create_webhook("acc_1", "/gone", &[EventType::Interested]).await;
+    env.receiver.on("/gone", |_| Reply::status(410));
+    env.start();
+    env.interested("acc_1", "pk_1", InterestedCandidate::default()).await;
+    let events = env
+        .wait_stream(&hook.id.stream(), WAIT, |e| e.iter().any(|e| e.event_type() == "WebhookDisabled"))
+        .await;
+    let Some(DomainEvent::WebhookDisabled(disabled)) = events.last() else { panic!() };
+    assert_eq!(disabled.by, DisabledBy::Auto);
+    assert!(disabled.reason.contains("410"));
+    assert_eq!(env.receiver.requests_to("/gone").len(), 1, "no retry after 410");
+}
+
+#[actix_rt::test]
+async fn retry_after_on_429_is_honoured() {
+    let mut env = Env::new(test_config());
+    env.set_plan("acc_1", Plan::Growth).await;
+    env.create_webhook("acc_1", "/busy", &[EventType::Interested]).await;
+    env.receiver.on("/busy", |call| if call.seen == 0 { Reply::status(429).retry_after("1") } else { Reply::ok() });
+    env.start();
+    env.interested("acc_1", "pk_1", InterestedCandidate::default()).await;
+    assert!(env.receiver.wait_for(Some("/busy"), 2, WAIT).await);
+    let got = env.receiver.requests_to("/busy");
+    let waited = got[1].at - got[0].at;
+    assert!(waited >= Duration::from_millis(990), "retried after {waited:?}, asked 1 s");
+    assert!(waited < Duration::from_millis(1500), "retried after {waited:?}");
+}
+
+#[actix_rt::test]
+async fn a_slow_endpoint_does_not_slow_another_webhook() {
+    let mut env = Env::new(test_config());
+    env.set_plan("acc_1", Plan::Growth).await;
+    env.create_webhook("acc_1", "/slow", &[EventType::Interested]).await;
+    env.create_webhook("acc_1", "/fast", &[EventType::Interested]).await;
+    env.receiver.on("/slow", |_| Reply::ok().delayed(Duration::from_secs(5)));
+    env.start();
+    // 200 submissions/s for 2 s.
+    let started = Instant::now();
+    let mut sent = HashMap::new();
+    for i in 0..400u32 {
+        let due = started + Duration::from_millis(5 * u64::from(i));
+        if let Some(wait) = due.checked_duration_since(Instant::now()) {
+            tokio::time::sleep(wait).await;
+        }
+        let (e, _) = env.interested("acc_1", "pk_1", InterestedCandidate::default()).await;
+        sent.insert(msg_id(e.submission_id.uuid()), Instant::now());
+    }
+    assert!(env.receiver.wait_for(Some("/fast"), 400, WAIT).await);
+    let mut latencies: Vec<Duration> = env
+        .receiver
+        .requests_to("/fast")
+        .iter()
+        .map(|r| r.at.saturating_duration_since(sent[r.webhook_id().expect("id")]))
+        .collect();
+    latencies.sort();
+    let p99 = latencies[latencies.len() * 99 / 100];
+    assert!(p99 < Duration::from_millis(100), "fast webhook p99 {p99:?}");
+    assert!(env.receiver.requests_to("/slow").len() <= 16 + 16, "the slow one is held to its in-flight limit");
+}
+
+#[actix_rt::test]
+async fn routing_follows_the_log_and_a_restart_changes_nothing() {
+    let mut env = Env::new(test_config());
+    env.set_plan("acc_1", Plan::Growth).await;
+    env.set_plan("acc_s", Plan::Growth).await;
+    let (early, _) = env.create_webhook("acc_1", "/early", &[EventType::Interested]).await;
+    let (starter, _) = env.create_webhook("acc_s", "/starter", &[EventType::Interested]).await;
+    env.set_plan("acc_s", Plan::Starter).await;
+    let mut sent = Vec::new();
+    for _ in 0..5 {
+        sent.push(env.interested("acc_1", "pk_1", InterestedCandidate::default()).await);
+        env.interested("acc_s", "pk_s", InterestedCandidate::default()).await;
+    }
+    env.start();
+    let (late, created_at) = env.create_webhook("acc_1", "/late", &[EventType::Interested]).await;
+    for _ in 0..5 {
+        sent.push(env.interested("acc_1", "pk_1", InterestedCandidate::default()).await);
+    }
+    assert!(env.receiver.wait_for(Some("/late"), 5, WAIT).await);
+    assert!(env.receiver.wait_for(Some("/early"), 10, WAIT).await);
+    env.stop().await;
+
+    // Changes while delivery is down, then a restart in the middle of it all.
+    let disabled_at = env.disable(early.id).await;
+    for _ in 0..5 {
+        sent.push(env.interested("acc_1", "pk_1", InterestedCandidate::default()).await);
+    }
+    env.start();
+    let deleted_at = env.delete(late.id).await;
+    for _ in 0..5 {
+        sent.push(env.interested("acc_1", "pk_1", InterestedCandidate::default()).await);
+    }
+    let (marker, _) = env.create_webhook("acc_1", "/marker", &[EventType::Interested]).await;
+    sent.push(env.interested("acc_1", "pk_1", InterestedCandidate::default()).await);
+    assert!(env.receiver.wait_for(Some(&marker.path), 1, WAIT).await);
+    env.stop().await;
+
+    let ids_to = |path: &str| -> Vec<String> {
+        env.receiver.requests_to(path).iter().map(|r| r.webhook_id().expect("id").to_owned()).collect()
+    };
+    let expect = |from: Option<_>, until: Option<_>| -> Vec<String> {
+        sent.iter()
+            .filter(|(_, p)| from.is_none_or(|f| *p > f) && until.is_none_or(|u| *p < u))
+            .map(|(e, _)| msg_id(e.submission_id.uuid()))
+            .collect()
+    };
+    let sorted = |mut v: Vec<String>| {
+        v.sort();
+        v
+    };
+    assert_eq!(sorted(ids_to("/early")), sorted(expect(None, Some(disabled_at))), "early: everything until disabled, once");
+    assert_eq!(sorted(ids_to("/late")), sorted(expect(Some(created_at), Some(deleted_at))), "late: after creation, until deleted, once");
+    assert!(ids_to("/starter").is_empty(), "a starter account receives nothing");
+    let _ = starter;
+}
+
+#[actix_rt::test]
+async fn test_events_are_delivered_once_marked_test_and_never_change_health() {
+    let mut env = Env::new(test_config());
+    env.set_plan("acc_1", Plan::Growth).await;
+    let (hook, _) = env.create_webhook("acc_1", "/t", &[EventType::Declined]).await;
+    env.receiver.on("/t", |_| Reply::status(500));
+    env.start();
+    let test_id = env.request_test(&hook, "acc_1").await;
+    let stream = packhooks_delivery::deliveries_stream(hook.id);
+    let events = env.wait_stream(&stream, WAIT, |e| !attempts(e).is_empty()).await;
+    let got = env.receiver.requests_to("/t");
+    assert_eq!(got.len(), 1);
+    let body = got[0].json();
+    assert_eq!(body["test"], json!(true));
+    assert_eq!(body["id"], json!(msg_id(test_id.uuid())));
+    let tries = attempts(&events);
+    assert!(tries[0].source.test && tries[0].next_attempt_at.is_none());
+    // Nothing else follows: no retry, no abandon, no health change (bounded check).
+    let marker = env.create_webhook("acc_1", "/m", &[EventType::Declined]).await.0;
+    env.declined("acc_1", "pk", DeclineReason::Standard(StandardReason::Timing), None).await;
+    assert!(env.receiver.wait_for(Some(&marker.path), 1, WAIT).await);
+    let events = env.deliveries(hook.id).await;
+    assert_eq!(count(&events, "WebhookFlaggedFailing") + count(&events, "DeliveryAbandoned"), 0, "{events:?}");
+    assert_eq!(env.receiver.requests_to("/t").iter().filter(|r| r.json()["test"] == json!(true)).count(), 1);
+}
+
+#[actix_rt::test]
+async fn private_targets_are_refused_at_delivery_time() {
+    let mut config = test_config();
+    config.allow_private_targets = false;
+    config.retry.max_attempts = 1;
+    let mut env = Env::new(config);
+    env.set_plan("acc_1", Plan::Growth).await;
+    let (literal, _) = env.create_webhook("acc_1", "/x", &[EventType::Interested]).await;
+    // The same receiver by a name that resolves to loopback.
+    let named = {
+        let (hook, _) = env.create_webhook("acc_1", "/y", &[EventType::Interested]).await;
+        let url = env.receiver.url("/y").replace("127.0.0.1", "localhost");
+        env.append(
+            &hook.id.stream(),
+            packhooks_domain::webhook::WebhookUpdated {
+                webhook_id: hook.id,
+                url,
+                events: vec![EventType::Interested],
+                description: None,
+                recorded_at: chrono::Utc::now(),
+            },
+        )
+        .await;
+        hook
+    };
+    env.start();
+    env.interested("acc_1", "pk_1", InterestedCandidate::default()).await;
+    for hook in [&literal, &named] {
+        let events = env.wait_stream(&packhooks_delivery::deliveries_stream(hook.id), WAIT, |e| !attempts(e).is_empty()).await;
+        assert!(
+            matches!(&attempts(&events)[0].outcome, AttemptOutcome::Failure { code: FailureCode::RefusedTarget, .. }),
+            "{events:?}"
+        );
+    }
+    assert_eq!(env.receiver.count(), 0, "nothing reached the private address");
+}
