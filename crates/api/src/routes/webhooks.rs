@@ -271,7 +271,9 @@ async fn list_webhooks(
     let account_id = account_id(&path)?;
     state.registry.ensure_current().await?;
     let tracked = state.registry.read().await;
-    let data = tracked.registry.webhooks_of(&account_id).map(WebhookOut::from_webhook).collect();
+    let mut data: Vec<WebhookOut> = tracked.registry.webhooks_of(&account_id).map(WebhookOut::from_webhook).collect();
+    drop(tracked);
+    super::deliveries::fill_health(&state, &mut data).await;
     Ok(HttpResponse::Ok().json(WebhookListOut { data }))
 }
 
@@ -292,7 +294,10 @@ async fn get_webhook(
     let id = webhook_id(&path)?;
     let loaded = command::load(state.store.as_ref(), &id.stream()).await?;
     let current = webhook::fold(&loaded.events);
-    Ok(HttpResponse::Ok().json(WebhookOut::from_webhook(active_or_404(&current, id)?)))
+    let mut out = [WebhookOut::from_webhook(active_or_404(&current, id)?)];
+    super::deliveries::fill_health(&state, &mut out).await;
+    let [out] = out;
+    Ok(HttpResponse::Ok().json(out))
 }
 
 /// Runs a single-webhook command: fold the stream, decide, append at the exact revision read.

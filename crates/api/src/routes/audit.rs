@@ -1,0 +1,123 @@
+//! The audit history (auditor role): one stream's events or `$all`, paged in either
+//! direction with a `next` cursor, and a webhook's state as it was at a time. Secrets are
+//! redacted in every answer.
+
+use actix_web::{get, web, HttpRequest, HttpResponse};
+use chrono::{DateTime, Utc};
+use packhooks_domain::WebhookId;
+use packhooks_projections::audit::{self, AuditEvent, AuditPage, WebhookAt};
+use packhooks_projections::ProjectionError;
+use packhooks_store::StoreError;
+
+use super::deliveries::{direction, failed, limit, position, query};
+use crate::auth::{Auditor, Authorized};
+use crate::{ApiError, ApiState};
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(stream_history).service(all_history).service(webhook_state);
+}
+
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(stream_history, all_history, webhook_state), components(schemas(AuditPage, AuditEvent, WebhookAt)))]
+pub struct Doc;
+
+const PROBLEM: &str = "application/problem+json";
+const DEFAULT_PAGE: usize = 100;
+
+/// One stream's events.
+#[utoipa::path(
+    get,
+    path = "/v1/audit/streams/{stream}",
+    tag = "audit",
+    params(
+        ("stream" = String, Path, description = "A stream name, e.g. `webhook-wh_…`"),
+        ("from" = Option<u64>, Query, description = "First revision (inclusive); the `next` of the previous page"),
+        ("direction" = Option<String>, Query, description = "`forwards` (default) or `backwards`"),
+        ("limit" = Option<usize>, Query, description = "Events per page, 1 to 1000 (default 100)"),
+    ),
+    responses(
+        (status = 200, body = AuditPage),
+        (status = 400, body = crate::error::Problem, content_type = PROBLEM),
+        (status = 404, body = crate::error::Problem, content_type = PROBLEM),
+    ),
+)]
+#[get("/v1/audit/streams/{stream}")]
+async fn stream_history(
+    _: Authorized<Auditor>,
+    state: web::Data<ApiState>,
+    path: web::Path<String>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let stream = path.into_inner();
+    if stream.is_empty() || stream.len() > 512 || stream.starts_with('$') {
+        return Err(ApiError::InvalidInput { field: "stream", reason: "is not a stream name" });
+    }
+    let q = query(&req)?;
+    let from = q
+        .get("from")
+        .map(|t| t.parse::<u64>().map_err(|_| ApiError::InvalidInput { field: "from", reason: "is not a revision" }))
+        .transpose()?;
+    let page = audit::stream_page(state.store.as_ref(), &stream, from, direction(&q)?, limit(&q, DEFAULT_PAGE, audit::MAX_PAGE)?)
+        .await
+        .map_err(|e| match e {
+            ProjectionError::Store(StoreError::StreamNotFound(_) | StoreError::StreamDeleted(_)) => {
+                ApiError::NotFound { what: format!("stream {stream}") }
+            }
+            other => failed(other),
+        })?;
+    Ok(HttpResponse::Ok().json(page))
+}
+
+/// Every event, in log order.
+#[utoipa::path(
+    get,
+    path = "/v1/audit/all",
+    tag = "audit",
+    params(
+        ("from" = Option<String>, Query, description = "First position (inclusive); the `next` of the previous page"),
+        ("direction" = Option<String>, Query, description = "`forwards` (default) or `backwards`"),
+        ("limit" = Option<usize>, Query, description = "Events per page, 1 to 1000 (default 100)"),
+    ),
+    responses((status = 200, body = AuditPage), (status = 400, body = crate::error::Problem, content_type = PROBLEM)),
+)]
+#[get("/v1/audit/all")]
+async fn all_history(_: Authorized<Auditor>, state: web::Data<ApiState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    let q = query(&req)?;
+    let page = audit::all_page(state.store.as_ref(), position(&q, "from")?, direction(&q)?, limit(&q, DEFAULT_PAGE, audit::MAX_PAGE)?)
+        .await
+        .map_err(failed)?;
+    Ok(HttpResponse::Ok().json(page))
+}
+
+/// A webhook as it was at `at`: url, event types, status, secret version; never a secret.
+#[utoipa::path(
+    get,
+    path = "/v1/audit/webhooks/{id}/state",
+    tag = "audit",
+    params(
+        ("id" = String, Path, description = "The webhook id, `wh_…`"),
+        ("at" = String, Query, description = "An RFC 3339 time"),
+    ),
+    responses(
+        (status = 200, body = WebhookAt),
+        (status = 400, body = crate::error::Problem, content_type = PROBLEM),
+        (status = 404, body = crate::error::Problem, content_type = PROBLEM),
+    ),
+)]
+#[get("/v1/audit/webhooks/{id}/state")]
+async fn webhook_state(
+    _: Authorized<Auditor>,
+    state: web::Data<ApiState>,
+    path: web::Path<String>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let id = WebhookId::parse(&path).map_err(|_| ApiError::NotFound { what: format!("webhook {}", path.as_str()) })?;
+    let q = query(&req)?;
+    let at = q
+        .get("at")
+        .ok_or(ApiError::InvalidInput { field: "at", reason: "is required" })?
+        .parse::<DateTime<Utc>>()
+        .map_err(|_| ApiError::InvalidInput { field: "at", reason: "is not an RFC 3339 time" })?;
+    let found = audit::webhook_at(state.store.as_ref(), id, at).await.map_err(failed)?;
+    Ok(HttpResponse::Ok().json(found))
+}
