@@ -1,0 +1,15 @@
+//! The HTTP API end to end: the real application on 127.0.0.1 with a fresh SQLite data
+//! directory per test, driven over HTTP with reqwest.
+
+#[path = "api/accounts.rs"]
+mod accounts;
+#[path = "api/auth.rs"]
+mod auth;
+#[path = "api/errors.rs"]
+mod errors;
+#[path = "api/health.rs"]
+mod health;
+#[path = "api/submissions.rs"]
+mod submissions;
+#[path = "api/webhooks.rs"]
+mod webhooks;

@@ -1,0 +1,90 @@
+//! Bearer tokens: 401 without or with a wrong token, 403 without the route's role; the token
+//! file is created owner-only on first start and reused after.
+
+use std::os::unix::fs::PermissionsExt as _;
+
+use packhooks::settings::ExtraToken;
+use packhooks_api::auth::{Role, Token};
+use packhooks_tests::app::{assert_problem, spawn_app, spawn_app_with, wrong_token};
+use reqwest::Method;
+use serde_json::json;
+
+#[actix_web::test]
+async fn no_token_or_a_wrong_one_is_401_with_a_challenge() {
+    let app = spawn_app().await;
+    let path = "/v1/accounts/acc_1/webhooks";
+    let response = app.anonymous(Method::GET, path).send().await.unwrap();
+    assert_eq!(response.headers()["www-authenticate"], "Bearer");
+    assert_problem(response, 401, "unauthorized").await;
+
+    let response = app.anonymous(Method::GET, path).bearer_auth(wrong_token().expose()).send().await.unwrap();
+    assert_problem(response, 401, "unauthorized").await;
+
+    let response = app.anonymous(Method::GET, path).header("authorization", format!("Basic {}", app.token)).send().await.unwrap();
+    assert_problem(response, 401, "unauthorized").await;
+    app.stop().await;
+}
+
+#[actix_web::test]
+async fn authentication_comes_before_reading_the_body() {
+    let app = spawn_app().await;
+    let response = app
+        .anonymous(Method::PUT, "/v1/accounts/acc_1/plan")
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_problem(response, 401, "unauthorized").await;
+    app.stop().await;
+}
+
+#[actix_web::test]
+async fn tokens_without_the_frontend_role_are_403_on_frontend_routes() {
+    let auditor = Token::parse("auditor-token-for-tests-0001").unwrap();
+    let ops = Token::parse("ops-token-for-tests-000000001").unwrap();
+    let frontend = Token::parse("frontend-token-for-tests-0001").unwrap();
+    let app = spawn_app_with(|s| {
+        s.api.tokens = vec![
+            ExtraToken { token: auditor.clone(), roles: vec![Role::Auditor] },
+            ExtraToken { token: ops.clone(), roles: vec![Role::Ops] },
+            ExtraToken { token: frontend.clone(), roles: vec![Role::Frontend] },
+        ];
+    })
+    .await;
+    let put_plan = |token: &Token| {
+        app.anonymous(Method::PUT, "/v1/accounts/acc_1/plan").bearer_auth(token.expose()).json(&json!({"plan": "growth"})).send()
+    };
+    for token in [&auditor, &ops] {
+        let body = assert_problem(put_plan(token).await.unwrap(), 403, "forbidden").await;
+        assert!(body["detail"].as_str().unwrap().contains("frontend"), "{body}");
+    }
+    assert_eq!(put_plan(&frontend).await.unwrap().status(), 200);
+    app.stop().await;
+}
+
+#[actix_web::test]
+async fn the_token_file_is_created_owner_only_and_reused_after_a_restart() {
+    let app = spawn_app().await;
+    let path = app.data_dir.path().join("api-token");
+    let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "mode {mode:o}");
+    let first = app.token.clone();
+    assert_eq!(std::fs::read_to_string(&path).unwrap().trim(), first);
+    app.set_plan("acc_1", "growth").await;
+
+    let app = app.restart(|_| {}).await;
+    assert_eq!(app.token, first, "the same token after a restart");
+    app.set_plan("acc_1", "scale").await;
+    app.stop().await;
+}
+
+#[actix_web::test]
+async fn a_configured_token_is_used_and_no_file_is_written() {
+    let configured = Token::parse("configured-token-0123456789").unwrap();
+    let app = spawn_app_with(|s| s.api.token = Some(configured.clone())).await;
+    assert_eq!(app.token, configured.expose());
+    assert!(!app.data_dir.path().join("api-token").exists());
+    app.set_plan("acc_1", "growth").await;
+    app.stop().await;
+}
