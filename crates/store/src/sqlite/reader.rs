@@ -78,7 +78,7 @@ pub(crate) fn event_from_row(row: &Row<'_>) -> rusqlite::Result<RecordedEvent> {
     })
 }
 
-/// What the `streams` table says about one stream.
+/// The state of one stream, as the events and `deleted_streams` give it.
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct StreamRow {
     /// Revision of the last event ever written, deleted or not.
@@ -100,19 +100,17 @@ impl StreamRow {
     }
 }
 
-pub(crate) fn stream_row(conn: &Connection, stream: &str) -> Result<Option<StreamRow>, StoreError> {
-    let mut stmt =
-        conn.prepare_cached("SELECT last_revision, deleted_before, tombstoned FROM streams WHERE name = ?1")?;
-    let row = stmt
-        .query_row([stream], |r| {
-            Ok(StreamRow {
-                last: r.get::<_, Option<i64>>(0)?.map(|l| l as u64),
-                deleted_before: r.get::<_, i64>(1)? as u64,
-                tombstoned: r.get(2)?,
-            })
-        })
+/// What the file says about one stream (all defaults when it never existed).
+pub(crate) fn stream_row(conn: &Connection, stream: &str) -> Result<StreamRow, StoreError> {
+    let last: Option<i64> = conn
+        .prepare_cached("SELECT MAX(revision) FROM events WHERE stream = ?1")?
+        .query_row([stream], |r| r.get(0))?;
+    let deleted = conn
+        .prepare_cached("SELECT deleted_before, tombstoned FROM deleted_streams WHERE name = ?1")?
+        .query_row([stream], |r| Ok((r.get::<_, i64>(0)? as u64, r.get::<_, bool>(1)?)))
         .optional()?;
-    Ok(row)
+    let (deleted_before, tombstoned) = deleted.unwrap_or_default();
+    Ok(StreamRow { last: last.map(|l| l as u64), deleted_before, tombstoned })
 }
 
 fn limit(max_count: usize) -> i64 {
@@ -132,7 +130,7 @@ pub(crate) fn read_stream(
 ) -> Result<Vec<RecordedEvent>, StoreError> {
     // One read transaction, so the stream's state and its events come from one snapshot.
     let tx = conn.transaction()?;
-    let row = stream_row(&tx, stream)?.unwrap_or_default();
+    let row = stream_row(&tx, stream)?;
     if row.tombstoned {
         return Err(StoreError::StreamDeleted(stream.to_owned()));
     }

@@ -8,9 +8,10 @@ use rusqlite::{Connection, OpenFlags};
 use crate::StoreError;
 
 /// One row per event. `position` is the dense `$all` position (commit = prepare), assigned
-/// by the single writer. `event_id` is indexed (not unique) for the idempotency checks.
-/// `streams` keeps what the events alone cannot say: soft deletes (`deleted_before`, the
-/// first revision still visible) and tombstones.
+/// by the single writer. `event_id` is indexed (not unique) for the idempotency checks. A
+/// stream's last revision is the top of `events_stream_revision`, so an append writes only
+/// its events; `deleted_streams` keeps what the events cannot say: soft deletes
+/// (`deleted_before`, the first revision still visible) and tombstones.
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS events (
     position   INTEGER PRIMARY KEY,
@@ -24,13 +25,15 @@ CREATE TABLE IF NOT EXISTS events (
 );
 CREATE UNIQUE INDEX IF NOT EXISTS events_stream_revision ON events (stream, revision);
 CREATE INDEX IF NOT EXISTS events_event_id ON events (event_id);
-CREATE TABLE IF NOT EXISTS streams (
+CREATE TABLE IF NOT EXISTS deleted_streams (
     name           TEXT    PRIMARY KEY,
-    last_revision  INTEGER,
-    deleted_before INTEGER NOT NULL DEFAULT 0,
-    tombstoned     INTEGER NOT NULL DEFAULT 0
+    deleted_before INTEGER NOT NULL,
+    tombstoned     INTEGER NOT NULL
 ) WITHOUT ROWID;
 ";
+
+/// The layout version this code writes (`PRAGMA user_version`).
+const VERSION: i64 = 2;
 
 /// Opens the writer's connection: WAL, and `synchronous=FULL` so that a committed
 /// transaction is on disk (the WAL is fsynced at every commit) before anyone is answered.
@@ -49,9 +52,36 @@ pub(crate) fn open_writer(path: &Path) -> Result<Connection, StoreError> {
          PRAGMA foreign_keys = OFF;
          PRAGMA cache_size = -16384;",
     )?;
-    conn.execute_batch(SCHEMA)?;
+    migrate(&conn, path)?;
     conn.set_prepared_statement_cache_capacity(32);
     Ok(conn)
+}
+
+/// Creates the layout, or brings a file of the first layout (a `streams` table written at
+/// every append) up to date.
+fn migrate(conn: &Connection, path: &Path) -> Result<(), StoreError> {
+    let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if version > VERSION {
+        return Err(StoreError::InvalidArgument(format!(
+            "{} has store layout {version}; this build knows up to {VERSION}",
+            path.display()
+        )));
+    }
+    conn.execute_batch(&format!("BEGIN IMMEDIATE; {SCHEMA}"))?;
+    let old_streams: bool = conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'streams')",
+        [],
+        |r| r.get(0),
+    )?;
+    if old_streams {
+        conn.execute_batch(
+            "INSERT OR REPLACE INTO deleted_streams (name, deleted_before, tombstoned)
+                 SELECT name, deleted_before, tombstoned FROM streams WHERE deleted_before > 0 OR tombstoned;
+             DROP TABLE streams;",
+        )?;
+    }
+    conn.execute_batch(&format!("PRAGMA user_version = {VERSION}; COMMIT"))?;
+    Ok(())
 }
 
 /// Opens a read-only connection; in WAL mode it reads a snapshot and never blocks the writer.

@@ -5,6 +5,7 @@
 //! answers the callers. Each command checks its expectation before it writes anything, and
 //! writes inside a savepoint, so a failing command leaves its neighbours' writes intact.
 
+use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
@@ -44,7 +45,14 @@ pub(crate) struct Writer {
     max_batch: usize,
     live: broadcast::Sender<LiveBatch>,
     shared: Arc<Shared>,
+    /// Stream states as of the open transaction, so an append need not ask the file. Only
+    /// this thread writes, so it stays true; it is dropped whole when a commit fails, and
+    /// when it grows past [`STREAM_CACHE_LIMIT`].
+    streams: HashMap<String, StreamRow>,
 }
+
+/// Streams whose state the writer remembers before it starts over.
+const STREAM_CACHE_LIMIT: usize = 100_000;
 
 /// What an expectation check decided.
 enum Decision {
@@ -62,23 +70,14 @@ impl Writer {
         live: broadcast::Sender<LiveBatch>,
         shared: Arc<Shared>,
     ) -> Self {
-        Writer { conn, head, max_batch, live, shared }
+        Writer { conn, head, max_batch, live, shared, streams: HashMap::new() }
     }
 
     pub(crate) fn run(mut self, mut commands: mpsc::Receiver<Command>) {
         let mut close_reply = None;
-        while let Some(first) = commands.blocking_recv() {
-            let mut batch = vec![first];
-            while batch.len() < self.max_batch {
-                match commands.try_recv() {
-                    Ok(command) => batch.push(command),
-                    Err(_) => break,
-                }
-            }
-            close_reply = self.process(batch);
-            if close_reply.is_some() {
-                break;
-            }
+        while close_reply.is_none() {
+            let Some(first) = commands.blocking_recv() else { break };
+            close_reply = self.transaction(first, &mut commands);
         }
         // Refuse whatever is still queued, then flush the WAL into the database file.
         commands.close();
@@ -99,19 +98,25 @@ impl Writer {
         }
     }
 
-    /// Applies a batch in one transaction; returns the close request if the batch had one.
-    fn process(&mut self, batch: Vec<Command>) -> Option<Reply<()>> {
+    /// Runs one transaction: `first`, then every command queued meanwhile (commands that
+    /// arrive while earlier ones execute join the same commit), up to `max_batch`. Returns
+    /// the close request if one came; commands queued after it stay queued (and are refused).
+    fn transaction(&mut self, first: Command, commands: &mut mpsc::Receiver<Command>) -> Option<Reply<()>> {
         let now = Utc::now();
         let start_head = self.head;
-        let mut answers = Vec::with_capacity(batch.len());
+        let mut answers = Vec::new();
         let mut live = Vec::new();
         let mut close = None;
         let began = self.conn.execute_batch("BEGIN IMMEDIATE").map_err(Arc::new);
-        for command in batch {
+        let mut next = Some(first);
+        let mut taken = 0;
+        while let Some(command) = next.take().or_else(|| commands.try_recv().ok()) {
+            taken += 1;
             match command {
-                Command::Close { reply } if close.is_none() => close = Some(reply),
-                // Whatever was queued after the close request is refused.
-                command if close.is_some() => refuse(command),
+                Command::Close { reply } => {
+                    close = Some(reply);
+                    break;
+                }
                 command if began.is_err() => answer_failed(command, began.as_ref().unwrap_err()),
                 Command::Append { stream, expected, events, reply } => {
                     let result = self.append(stream, expected, events, now, &mut live);
@@ -121,7 +126,9 @@ impl Writer {
                     let result = self.delete(&stream, expected, tombstone);
                     answers.push(Answer::Delete(reply, result));
                 }
-                Command::Close { reply } => refuse(Command::Close { reply }),
+            }
+            if taken >= self.max_batch {
+                break;
             }
         }
         if let Err(error) = began {
@@ -158,6 +165,7 @@ impl Writer {
                     tracing::error!(error = %e, "rollback after a failed commit failed");
                 }
                 // Nothing of the batch is in the file; recount from what is.
+                self.streams.clear();
                 self.head = schema::head(&self.conn).unwrap_or(start_head);
                 for answer in answers {
                     let failed = || StoreError::Backend(Box::new(CommitFailed(error.clone())));
@@ -183,7 +191,7 @@ impl Writer {
         now: DateTime<Utc>,
         live: &mut Vec<RecordedEvent>,
     ) -> Result<AppendResult, StoreError> {
-        let row = stream_row(&self.conn, &stream)?.unwrap_or_default();
+        let row = self.stream(&stream)?;
         if row.tombstoned {
             return Err(StoreError::StreamDeleted(stream));
         }
@@ -202,6 +210,7 @@ impl Writer {
             }
         }
         let last_revision = first_revision + events.len() as u64 - 1;
+        self.remember(&stream, StreamRow { last: Some(last_revision), ..row });
         live.reserve(events.len());
         for (i, event) in events.into_iter().enumerate() {
             live.push(RecordedEvent {
@@ -238,15 +247,29 @@ impl Writer {
                 created,
             ])?;
         }
-        let last = first_revision + events.len() as u64 - 1;
-        self.conn
-            .prepare_cached(
-                "INSERT INTO streams (name, last_revision) VALUES (?1, ?2) \
-                 ON CONFLICT (name) DO UPDATE SET last_revision = excluded.last_revision",
-            )?
-            .execute(rusqlite::params![stream, last as i64])?;
         self.head = position;
         Ok(())
+    }
+
+    /// The stream's state in the open transaction.
+    fn stream(&mut self, stream: &str) -> Result<StreamRow, StoreError> {
+        if let Some(row) = self.streams.get(stream) {
+            return Ok(*row);
+        }
+        let row = stream_row(&self.conn, stream)?;
+        self.remember(stream, row);
+        Ok(row)
+    }
+
+    fn remember(&mut self, stream: &str, row: StreamRow) {
+        if let Some(known) = self.streams.get_mut(stream) {
+            *known = row;
+            return;
+        }
+        if self.streams.len() >= STREAM_CACHE_LIMIT {
+            self.streams.clear();
+        }
+        self.streams.insert(stream.to_owned(), row);
     }
 
     /// Checks `expected` against the stream, with EventStoreDB's idempotency by event id.
@@ -323,7 +346,7 @@ impl Writer {
     }
 
     fn delete(&mut self, stream: &str, expected: ExpectedRevision, tombstone: bool) -> Result<Position, StoreError> {
-        let row = stream_row(&self.conn, stream)?.unwrap_or_default();
+        let row = self.stream(stream)?;
         if row.tombstoned {
             return Err(StoreError::StreamDeleted(stream.to_owned()));
         }
@@ -341,18 +364,15 @@ impl Writer {
                 actual: visible.map_or(StreamState::NoStream, StreamState::Revision),
             });
         }
+        let deleted = StreamRow { deleted_before: row.next_revision(), tombstoned: tombstone, ..row };
         self.conn
             .prepare_cached(
-                "INSERT INTO streams (name, last_revision, deleted_before, tombstoned) VALUES (?1, ?2, ?3, ?4) \
+                "INSERT INTO deleted_streams (name, deleted_before, tombstoned) VALUES (?1, ?2, ?3) \
                  ON CONFLICT (name) DO UPDATE SET deleted_before = excluded.deleted_before, \
                  tombstoned = excluded.tombstoned",
             )?
-            .execute(rusqlite::params![
-                stream,
-                row.last.map(|l| l as i64),
-                row.next_revision() as i64,
-                tombstone,
-            ])?;
+            .execute(rusqlite::params![stream, deleted.deleted_before as i64, tombstone])?;
+        self.remember(stream, deleted);
         Ok(Position::at(self.head))
     }
 }
