@@ -1,1 +1,27 @@
 //! The EventStoreDB backend of the packhooks event store.
+//!
+//! [`EsdbStore`] implements [`packhooks_store::EventStore`] over the `eventstore` client
+//! (4.x), for a single node or a cluster. It passes the same conformance suite as the
+//! embedded SQLite store: over the wire test server in this crate's tests, and against a
+//! real server when `PACKHOOKS_TEST_ESDB` holds a connection string.
+//!
+//! The client's known traps (see `shared/EVENTSTOREDB.md`) are handled in
+//! [`connection`](crate::connection) (a client whose connection task ended is rebuilt with
+//! backoff; a crypto provider installed by someone else is refused with a clear error
+//! instead of a panic) and [`subscription`](crate::subscription) (own checkpoints and
+//! resubscription). This backend never writes `$maxAge` stream metadata.
+//!
+//! With the `wire-server` feature, [`wire_server`] is an EventStoreDB look-alike for tests:
+//! it speaks the client's gRPC subset over a SQLite store.
+
+mod connection;
+mod convert;
+mod error;
+mod store;
+mod subscription;
+
+#[cfg(feature = "wire-server")]
+pub mod wire_server;
+
+pub use error::EsdbError;
+pub use store::EsdbStore;
