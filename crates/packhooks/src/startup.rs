@@ -112,6 +112,16 @@ impl Application {
         // store closes goes into `stoppers` (they run in order, after the HTTP server).
         // ───────────────────────────────────────────────────────────────────────────────
 
+        let delivery = packhooks_delivery::Delivery::start(Arc::clone(&store), delivery_config(&settings), Arc::clone(&clock));
+        state = state.with_extension(Arc::new(packhooks_api::routes::test_events::TestEventWait(settings.delivery.attempt_timeout)));
+        stoppers.push(Box::new(move || {
+            Box::pin(async move {
+                if let Err(error) = delivery.stop().await {
+                    tracing::warn!(error = &error as &dyn std::error::Error, "delivery did not stop cleanly");
+                }
+            })
+        }));
+
         let listener = TcpListener::bind(settings.listen)
             .map_err(|source| StartupError::Bind { address: settings.listen, source })?;
         let port = listener.local_addr().map_err(StartupError::Server)?.port();
@@ -218,5 +228,27 @@ fn api_token(settings: &Settings) -> Result<Token, StartupError> {
             Token::parse(text.trim()).map_err(|source| StartupError::InvalidTokenFile { path: path.clone(), source })
         }
         Err(e) => Err(file_error(e)),
+    }
+}
+
+/// Delivery's configuration from the settings.
+fn delivery_config(settings: &Settings) -> packhooks_delivery::DeliveryConfig {
+    let d = &settings.delivery;
+    let defaults = packhooks_delivery::DeliveryConfig::default();
+    packhooks_delivery::DeliveryConfig {
+        retry: packhooks_domain::delivery::RetryPolicy {
+            max_attempts: d.max_attempts,
+            delays: d.retry_delays.clone(),
+            jitter: d.retry_jitter,
+            ..defaults.retry.clone()
+        },
+        attempt_timeout: d.attempt_timeout,
+        in_flight_per_webhook: d.in_flight_per_webhook,
+        checkpoint_every: d.checkpoint_every,
+        auto_disable_after: d.auto_disable_after,
+        disable_on_gone: d.disable_on_gone,
+        allow_private_targets: settings.allow_private_targets,
+        shard: packhooks_delivery::Shard { index: d.shard.index, count: d.shard.count },
+        ..defaults
     }
 }
