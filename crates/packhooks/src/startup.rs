@@ -55,6 +55,8 @@ pub enum StartupError {
         #[source]
         source: std::io::Error,
     },
+    #[error("cannot open the read models")]
+    Projections(#[source] packhooks_projections::ProjectionError),
     #[error("cannot install the signal handlers")]
     Signals(#[source] std::io::Error),
     #[error("the HTTP server failed")]
@@ -111,6 +113,15 @@ impl Application {
         // `state = state.with_extension(Arc::new(handle))`; whatever must stop before the
         // store closes goes into `stoppers` (they run in order, after the HTTP server).
         // ───────────────────────────────────────────────────────────────────────────────
+        let projections = packhooks_projections::Projections::new(
+            Arc::clone(&store),
+            &packhooks_projections::db_path(&settings.data_dir),
+            packhooks_projections::RunnerOptions::default(),
+        )
+        .map_err(StartupError::Projections)?;
+        let runner = projections.start();
+        stoppers.push(Box::new(move || Box::pin(runner.shutdown())));
+        state = state.with_extension(projections);
 
         let delivery = packhooks_delivery::Delivery::start(Arc::clone(&store), delivery_config(&settings), Arc::clone(&clock));
         state = state.with_extension(Arc::new(packhooks_api::routes::test_events::TestEventWait(settings.delivery.attempt_timeout)));
