@@ -187,7 +187,7 @@ impl EventStore for EsdbStore {
         filter: Option<SubscriptionFilter>,
     ) -> Result<Subscription, StoreError> {
         self.check_open()?;
-        Ok(crate::subscription::subscribe(Arc::clone(&self.connection), from, filter))
+        crate::subscription::subscribe(Arc::clone(&self.connection), from, filter).await
     }
 
     async fn delete_stream(&self, stream: &str, expected: ExpectedRevision) -> Result<Position, StoreError> {

@@ -22,15 +22,21 @@ use packhooks_store::{Position, StoreError, SubscribeFrom, Subscription, Subscri
 
 use crate::connection::Connection;
 use crate::convert::{from_client_event, from_client_position, to_client_position};
-use crate::error::{client_is_dead, map_client_error};
+use crate::error::{client_is_dead, map_client_error, EsdbError};
 
 /// Consecutive failed (re)subscriptions before the subscription ends with an error.
 const RESUBSCRIBE_ATTEMPTS: u32 = 8;
 /// The first wait before resubscribing; doubled per consecutive failure.
 const RESUBSCRIBE_BACKOFF: Duration = Duration::from_millis(100);
 
-pub(crate) fn subscribe(connection: Arc<Connection>, from: SubscribeFrom, filter: Option<SubscriptionFilter>) -> Subscription {
-    let state = Feed {
+/// Subscribes and waits for the server's confirmation, so the subscription's start is fixed
+/// when this returns (a subscription from the end sees everything appended after).
+pub(crate) async fn subscribe(
+    connection: Arc<Connection>,
+    from: SubscribeFrom,
+    filter: Option<SubscriptionFilter>,
+) -> Result<Subscription, StoreError> {
+    let mut feed = Feed {
         connection,
         filter: filter.map(to_client_filter),
         resume: from,
@@ -41,11 +47,12 @@ pub(crate) fn subscribe(connection: Arc<Connection>, from: SubscribeFrom, filter
         failures: 0,
         done: false,
     };
-    futures::stream::unfold(state, |mut feed| async move {
+    feed.confirm().await?;
+    Ok(futures::stream::unfold(feed, |mut feed| async move {
         let item = feed.next().await?;
         Some((item, feed))
     })
-    .boxed()
+    .boxed())
 }
 
 fn to_client_filter(filter: SubscriptionFilter) -> eventstore::SubscriptionFilter {
@@ -75,6 +82,29 @@ struct Feed {
 }
 
 impl Feed {
+    /// Opens the first subscription and waits for its confirmation (the first answer).
+    async fn confirm(&mut self) -> Result<(), StoreError> {
+        let lease = self.connection.lease().await;
+        self.generation = lease.generation;
+        let mut inner = lease.client.subscribe_to_all(&self.options()).await;
+        match inner.next_subscription_event().await {
+            Ok(eventstore::SubscriptionEvent::Confirmed(_)) => {
+                self.connection.succeeded(self.generation);
+                self.inner = Some(inner);
+                Ok(())
+            }
+            Ok(other) => Err(StoreError::Backend(Box::new(EsdbError::Protocol(format!(
+                "a subscription began with {other:?} instead of a confirmation"
+            ))))),
+            Err(error) => {
+                if client_is_dead(&error) {
+                    self.connection.client_died(self.generation);
+                }
+                Err(map_client_error("$all", None, error))
+            }
+        }
+    }
+
     async fn next(&mut self) -> Option<Result<SubscriptionEvent, StoreError>> {
         loop {
             if self.done {
