@@ -550,6 +550,14 @@ mod tests {
     }
 
     #[test]
+    fn the_readme_documents_every_variable() {
+        let readme = include_str!("../../../README.md");
+        for v in VARIABLES {
+            assert!(readme.contains(&format!("| `{}` |", v.env)), "README.md lacks a settings row for {}", v.env);
+        }
+    }
+
+    #[test]
     fn a_file_then_variables_override_the_defaults() {
         let mut file = tempfile::NamedTempFile::new().unwrap();
         writeln!(file, "max_webhooks = 7\n[delivery]\nmax_attempts = 5\nretry_delays = \"5s\"").unwrap();
