@@ -33,6 +33,7 @@ macro_rules! benchmarks {
 
 benchmarks! {
     store => Store,
+    rebuild => Rebuild,
 }
 
 #[derive(Parser)]
