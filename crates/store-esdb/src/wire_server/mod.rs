@@ -15,9 +15,11 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use packhooks_store::EventStore;
 use tokio::net::TcpListener;
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_stream::wrappers::TcpListenerStream;
 
@@ -41,9 +43,15 @@ pub mod proto {
     pub use event_store::client::{server_features, streams, uuid, Empty, StreamIdentifier, Uuid};
 }
 
-/// A running wire test server; stops when dropped.
+/// How long [`WireServer::stop`] waits for connections to close before cutting them.
+const STOP_GRACE: Duration = Duration::from_secs(5);
+
+/// A running wire test server; stops when dropped (abruptly) or with [`WireServer::stop`].
 pub struct WireServer {
     address: SocketAddr,
+    /// Set to true to stop: open subscriptions end with UNAVAILABLE (as when a real node
+    /// goes away) and the server stops accepting and closes its connections.
+    stopping: watch::Sender<bool>,
     task: JoinHandle<Result<(), tonic::transport::Error>>,
 }
 
@@ -58,14 +66,18 @@ impl WireServer {
     pub async fn start_on(address: SocketAddr, store: Arc<dyn EventStore>) -> std::io::Result<WireServer> {
         let listener = TcpListener::bind(address).await?;
         let address = listener.local_addr()?;
+        let (stopping, stopped) = watch::channel(false);
+        let mut signal = stopped.clone();
         let server = tonic::transport::Server::builder()
-            .add_service(proto::streams::streams_server::StreamsServer::new(streams::StreamsService::new(store)))
+            .add_service(proto::streams::streams_server::StreamsServer::new(streams::StreamsService::new(store, stopped)))
             .add_service(proto::server_features::server_features_server::ServerFeaturesServer::new(
                 features::FeaturesService,
             ))
-            .serve_with_incoming(TcpListenerStream::new(listener));
+            .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async move {
+                let _ = signal.wait_for(|stop| *stop).await;
+            });
         let task = tokio::spawn(server);
-        Ok(WireServer { address, task })
+        Ok(WireServer { address, stopping, task })
     }
 
     pub fn address(&self) -> SocketAddr {
@@ -78,8 +90,14 @@ impl WireServer {
         connection_string(self.address)
     }
 
-    /// Stops serving at once: open subscriptions end with a broken connection.
-    pub fn stop(self) {}
+    /// Stops like a node going away: subscriptions end with UNAVAILABLE, connections close,
+    /// and the port is free again when this returns.
+    pub async fn stop(mut self) {
+        let _ = self.stopping.send(true);
+        if tokio::time::timeout(STOP_GRACE, &mut self.task).await.is_err() {
+            self.task.abort();
+        }
+    }
 }
 
 /// The connection string the tests use for a wire server at `address`.
@@ -89,6 +107,7 @@ pub fn connection_string(address: SocketAddr) -> String {
 
 impl Drop for WireServer {
     fn drop(&mut self) {
+        let _ = self.stopping.send(true);
         self.task.abort();
     }
 }

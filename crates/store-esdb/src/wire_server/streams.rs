@@ -20,7 +20,7 @@ use packhooks_store::{
     AllPosition, Direction, EventData, EventStore, ExpectedRevision, Position, RecordedEvent, StoreError,
     StreamPosition, StreamState, SubscribeFrom, SubscriptionEvent, SubscriptionFilter,
 };
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tonic::metadata::MetadataValue;
 use tonic::{Request, Response, Status, Streaming};
 
@@ -38,11 +38,13 @@ type ReadAnswer = Pin<Box<dyn Stream<Item = Result<ReadResp, Status>> + Send>>;
 
 pub(super) struct StreamsService {
     store: Arc<dyn EventStore>,
+    /// Turns true when the server stops: subscriptions end with UNAVAILABLE.
+    stopping: watch::Receiver<bool>,
 }
 
 impl StreamsService {
-    pub(super) fn new(store: Arc<dyn EventStore>) -> Self {
-        StreamsService { store }
+    pub(super) fn new(store: Arc<dyn EventStore>, stopping: watch::Receiver<bool>) -> Self {
+        StreamsService { store, stopping }
     }
 }
 
@@ -201,11 +203,16 @@ impl StreamsService {
         });
         sender.send(Ok(ReadResp { content: Some(confirmation) })).await.ok();
         let store = Arc::clone(&self.store);
+        let mut stopping = self.stopping.clone();
         tokio::spawn(async move {
             let mut last: Option<Position> = None;
             loop {
                 let item = tokio::select! {
                     _ = sender.closed() => return,
+                    _ = async { stopping.wait_for(|stop| *stop).await.is_ok() } => {
+                        sender.send(Err(Status::unavailable("the server is stopping"))).await.ok();
+                        return;
+                    }
                     item = subscription.next() => item,
                 };
                 let content = match item {

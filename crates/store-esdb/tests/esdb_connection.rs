@@ -1,0 +1,130 @@
+//! The client's connection traps, over the wire test server on 127.0.0.1:
+//! - a client whose first connection fails stays dead: the store rebuilds it and works once
+//!   the server is up;
+//! - a subscription survives the server going away and coming back, resuming after the
+//!   last position it yielded, with no gap, no duplicate and one caught-up.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use packhooks_store::sqlite::SqliteStore;
+use packhooks_store::{
+    EventData, EventStore, ExpectedRevision, SubscribeFrom, SubscriptionEvent, SubscriptionFilter,
+};
+use packhooks_store_esdb::wire_server::{connection_string, WireServer};
+use packhooks_store_esdb::EsdbStore;
+use uuid::Uuid;
+
+/// The longest any condition below may take to come true.
+const DEADLINE: Duration = Duration::from_secs(20);
+
+fn event(n: usize) -> EventData {
+    EventData::json(Uuid::new_v4(), "Tested", format!(r#"{{"n":{n}}}"#), "{}")
+}
+
+/// A port on 127.0.0.1 that nothing listens on (for now).
+async fn free_address() -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    listener.local_addr().expect("address")
+}
+
+fn sqlite(dir: &tempfile::TempDir) -> Arc<dyn EventStore> {
+    Arc::new(SqliteStore::open(dir.path().join("events.sqlite")).expect("open sqlite"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_whose_first_connection_failed_is_rebuilt_once_the_server_is_up() {
+    let address = free_address().await;
+    let store = EsdbStore::connect(&connection_string(address)).expect("connect (lazily)");
+
+    let refused = store.append("pack-1", ExpectedRevision::Any, vec![event(0)]).await;
+    match &refused {
+        Err(error) => assert!(error.is_retryable(), "no server yet is retryable, got {error:?}"),
+        Ok(result) => panic!("nothing listens yet, got {result:?}"),
+    }
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let _server = WireServer::start_on(address, sqlite(&dir)).await.expect("start the server on that port");
+
+    // Without a rebuild the first client would answer ConnectionClosed for ever.
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    let written = loop {
+        match store.append("pack-1", ExpectedRevision::Any, vec![event(1)]).await {
+            Ok(written) => break written,
+            Err(error) if error.is_retryable() && tokio::time::Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            Err(error) => panic!("the store never recovered: {error:?}"),
+        }
+    };
+    assert_eq!(written.next_expected_revision, 0, "the refused append wrote nothing");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subscription_resumes_after_the_server_comes_back() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let backing = sqlite(&dir);
+    let server = WireServer::start(Arc::clone(&backing)).await.expect("start");
+    let address = server.address();
+    let store = EsdbStore::connect(&server.connection_string()).expect("connect");
+
+    let mut sent = Vec::new();
+    for n in 0..5 {
+        let e = event(n);
+        sent.push(e.id);
+        store.append("pack-a", ExpectedRevision::Any, vec![e]).await.expect("append");
+        store.append("noise-a", ExpectedRevision::Any, vec![event(n)]).await.expect("append");
+    }
+    let filter = SubscriptionFilter::StreamPrefix(vec!["pack-".into()]);
+    let mut subscription = store.subscribe_to_all(SubscribeFrom::Start, Some(filter)).await.expect("subscribe");
+    let mut seen = Vec::new();
+    let mut caught_up = 0;
+    while caught_up == 0 {
+        match next(&mut subscription).await {
+            SubscriptionEvent::Event(e) => seen.push(e.id),
+            SubscriptionEvent::CaughtUp => caught_up += 1,
+            SubscriptionEvent::Checkpoint(_) => {}
+        }
+    }
+    assert_eq!(seen, sent);
+
+    // The node goes away; events are written behind its back; it comes back on its port.
+    server.stop().await;
+    for n in 5..10 {
+        let e = event(n);
+        sent.push(e.id);
+        backing.append("pack-a", ExpectedRevision::Any, vec![e]).await.expect("append directly");
+    }
+    let _server = WireServer::start_on(address, Arc::clone(&backing)).await.expect("restart on the same port");
+
+    while seen.len() < sent.len() {
+        match next(&mut subscription).await {
+            SubscriptionEvent::Event(e) => seen.push(e.id),
+            SubscriptionEvent::CaughtUp => caught_up += 1,
+            SubscriptionEvent::Checkpoint(_) => {}
+        }
+    }
+    assert_eq!(seen, sent, "every event once, in order, across the outage");
+    assert_eq!(caught_up, 1, "caught-up is said once");
+
+    let live = event(99);
+    store.append("pack-a", ExpectedRevision::Any, vec![live.clone()]).await.expect("append after the outage");
+    loop {
+        if let SubscriptionEvent::Event(e) = next(&mut subscription).await {
+            assert_eq!(e.id, live.id);
+            break;
+        }
+    }
+}
+
+/// The next subscription item, failing the test if none comes within [`DEADLINE`].
+async fn next(subscription: &mut packhooks_store::Subscription) -> SubscriptionEvent {
+    match tokio::time::timeout(DEADLINE, subscription.next()).await {
+        Ok(Some(Ok(item))) => item,
+        Ok(Some(Err(error))) => panic!("the subscription failed: {error:?}"),
+        Ok(None) => panic!("the subscription ended"),
+        Err(_) => panic!("no subscription item within {DEADLINE:?}"),
+    }
+}
