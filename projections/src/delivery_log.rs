@@ -67,43 +67,80 @@ impl Projection for DeliveryLogProjection {
                  next_attempt_at, recorded_at) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15)",
                 TABLES,
             ),
+            rows: Vec::new(),
         })
     }
 }
 
 struct LogBatch {
     insert: String,
+    /// Rows of this batch, inserted with one prepared statement at flush.
+    rows: Vec<LogRow>,
+}
+
+struct LogRow {
+    webhook_id: String,
+    position: (i64, i64),
+    delivery_id: String,
+    attempt: u32,
+    test: bool,
+    source_stream: String,
+    message_id: String,
+    success: bool,
+    status: Option<u16>,
+    code: Option<&'static str>,
+    latency_ms: i64,
+    response_body: Option<String>,
+    next_attempt_at: Option<i64>,
+    recorded_at: i64,
 }
 
 impl ProjectionBatch for LogBatch {
-    fn apply(&mut self, tx: &Transaction<'_>, envelope: &Envelope) -> Result<(), ProjectionError> {
+    fn apply(&mut self, _tx: &Transaction<'_>, envelope: &Envelope) -> Result<(), ProjectionError> {
         let DomainEvent::DeliveryAttempted(e) = &envelope.event else { return Ok(()) };
-        let (commit, prepare) = pos_to_sql(envelope.position);
-        let code = match &e.outcome {
-            AttemptOutcome::Success { .. } => None,
-            AttemptOutcome::Failure { code, .. } => Some(code.as_str()),
-        };
-        tx.prepare_cached(&self.insert)?.execute(params![
-            e.webhook_id.to_string(),
-            commit,
-            prepare,
-            e.delivery_id.to_string(),
-            e.attempt,
-            e.source.test,
-            e.source.stream,
-            e.source.message_id,
-            e.outcome.is_success(),
-            e.outcome.status(),
-            code,
-            e.latency_ms as i64,
-            e.response_body,
-            e.next_attempt_at.map(micros),
-            micros(e.recorded_at),
-        ])?;
+        self.rows.push(LogRow {
+            webhook_id: e.webhook_id.to_string(),
+            position: pos_to_sql(envelope.position),
+            delivery_id: e.delivery_id.to_string(),
+            attempt: e.attempt,
+            test: e.source.test,
+            source_stream: e.source.stream.clone(),
+            message_id: e.source.message_id.clone(),
+            success: e.outcome.is_success(),
+            status: e.outcome.status(),
+            code: match &e.outcome {
+                AttemptOutcome::Success { .. } => None,
+                AttemptOutcome::Failure { code, .. } => Some(code.as_str()),
+            },
+            latency_ms: e.latency_ms as i64,
+            response_body: e.response_body.clone(),
+            next_attempt_at: e.next_attempt_at.map(micros),
+            recorded_at: micros(e.recorded_at),
+        });
         Ok(())
     }
 
-    fn flush(&mut self, _tx: &Transaction<'_>) -> Result<(), ProjectionError> {
+    fn flush(&mut self, tx: &Transaction<'_>) -> Result<(), ProjectionError> {
+        let mut insert = tx.prepare_cached(&self.insert)?;
+        for r in self.rows.drain(..) {
+            insert.execute(params![
+                r.webhook_id,
+                r.position.0,
+                r.position.1,
+                r.delivery_id,
+                r.attempt,
+                r.test,
+                r.source_stream,
+                r.message_id,
+                r.success,
+                r.status,
+                r.code,
+                r.latency_ms,
+                r.response_body,
+                r.next_attempt_at,
+                r.recorded_at,
+            ])?;
+        }
         Ok(())
     }
 }

@@ -5,13 +5,14 @@
 //! Fed by `webhook-` (created, disabled, enabled, deleted) and `deliveries-` streams. Test
 //! deliveries (`source.test`) are skipped entirely: tests never change health.
 
+use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use packhooks_domain::delivery::AttemptOutcome;
 use packhooks_domain::webhook::DisabledBy;
 use packhooks_domain::ids::streams;
-use packhooks_domain::DomainEvent;
+use packhooks_domain::{DomainEvent, WebhookId};
 use packhooks_store::SubscriptionFilter;
 use rusqlite::{params, OptionalExtension, Transaction};
 use serde::Serialize;
@@ -183,19 +184,21 @@ struct HealthBatch {
     select: String,
     upsert: String,
     hourly: String,
-    rows: HashMap<String, Row>,
+    rows: HashMap<WebhookId, Row>,
     /// (webhook, hour) → (attempts, successes) added in this batch.
-    buckets: HashMap<(String, i64), (i64, i64)>,
+    buckets: HashMap<(WebhookId, i64), (i64, i64)>,
 }
 
 impl HealthBatch {
-    fn row(&mut self, tx: &Transaction<'_>, webhook: String) -> Result<&mut Row, ProjectionError> {
-        if !self.rows.contains_key(&webhook) {
-            let found = tx.prepare_cached(&self.select)?.query_row([&webhook], Row::from_sql).optional()?;
-            let row = found.unwrap_or_else(|| Row { webhook_id: webhook.clone(), ..Row::default() });
-            self.rows.insert(webhook.clone(), row);
+    fn row(&mut self, tx: &Transaction<'_>, webhook: WebhookId) -> Result<&mut Row, ProjectionError> {
+        match self.rows.entry(webhook) {
+            Entry::Occupied(row) => Ok(row.into_mut()),
+            Entry::Vacant(slot) => {
+                let id = webhook.to_string();
+                let found = tx.prepare_cached(&self.select)?.query_row([&id], Row::from_sql).optional()?;
+                Ok(slot.insert(found.unwrap_or_else(|| Row { webhook_id: id, ..Row::default() })))
+            }
         }
-        Ok(self.rows.get_mut(&webhook).expect("just inserted"))
     }
 }
 
@@ -208,11 +211,11 @@ impl ProjectionBatch for HealthBatch {
     fn apply(&mut self, tx: &Transaction<'_>, envelope: &Envelope) -> Result<(), ProjectionError> {
         match &envelope.event {
             DomainEvent::WebhookCreated(e) => {
-                let row = self.row(tx, e.webhook_id.to_string())?;
+                let row = self.row(tx, e.webhook_id)?;
                 row.account_id = Some(e.account_id.to_string());
             }
             DomainEvent::WebhookDisabled(e) => {
-                let row = self.row(tx, e.webhook_id.to_string())?;
+                let row = self.row(tx, e.webhook_id)?;
                 row.disabled_by = Some(match e.by {
                     DisabledBy::Owner => "owner".into(),
                     DisabledBy::Auto => "auto".into(),
@@ -221,22 +224,21 @@ impl ProjectionBatch for HealthBatch {
                 status_change(row, e.recorded_at, None);
             }
             DomainEvent::WebhookEnabled(e) => {
-                let row = self.row(tx, e.webhook_id.to_string())?;
+                let row = self.row(tx, e.webhook_id)?;
                 row.disabled_by = None;
                 row.disabled_reason = None;
                 status_change(row, e.recorded_at, None);
             }
             DomainEvent::WebhookDeleted(e) => {
-                self.row(tx, e.webhook_id.to_string())?.deleted = true;
+                self.row(tx, e.webhook_id)?.deleted = true;
             }
             DomainEvent::DeliveryAttempted(e) if !e.source.test => {
                 let success = e.outcome.is_success();
                 let at = micros(e.recorded_at);
-                let webhook = e.webhook_id.to_string();
-                let bucket = self.buckets.entry((webhook.clone(), at.div_euclid(MICROS_PER_HOUR))).or_default();
+                let bucket = self.buckets.entry((e.webhook_id, at.div_euclid(MICROS_PER_HOUR))).or_default();
                 bucket.0 += 1;
                 bucket.1 += i64::from(success);
-                let row = self.row(tx, webhook)?;
+                let row = self.row(tx, e.webhook_id)?;
                 row.attempts += 1;
                 row.deliveries += i64::from(e.attempt == 1);
                 row.last_attempt_at = Some(at);
@@ -260,15 +262,15 @@ impl ProjectionBatch for HealthBatch {
                 }
             }
             DomainEvent::DeliveryAbandoned(e) if !e.source.test => {
-                self.row(tx, e.webhook_id.to_string())?.abandoned += 1;
+                self.row(tx, e.webhook_id)?.abandoned += 1;
             }
             DomainEvent::WebhookFlaggedFailing(e) => {
-                let row = self.row(tx, e.webhook_id.to_string())?;
+                let row = self.row(tx, e.webhook_id)?;
                 row.failing_since = Some(micros(e.failing_since));
                 status_change(row, e.recorded_at, Some(e.delivery_id.to_string()));
             }
             DomainEvent::WebhookRecovered(e) => {
-                let row = self.row(tx, e.webhook_id.to_string())?;
+                let row = self.row(tx, e.webhook_id)?;
                 row.failing_since = None;
                 status_change(row, e.recorded_at, Some(e.delivery_id.to_string()));
             }
@@ -309,7 +311,7 @@ impl ProjectionBatch for HealthBatch {
         }
         let mut hourly = tx.prepare_cached(&self.hourly)?;
         for ((webhook, hour), (attempts, successes)) in &self.buckets {
-            hourly.execute(params![webhook, hour, attempts, successes])?;
+            hourly.execute(params![webhook.to_string(), hour, attempts, successes])?;
         }
         self.rows.clear();
         self.buckets.clear();

@@ -9,7 +9,7 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use packhooks_domain::ids::streams;
-use packhooks_domain::submission::DeclineReason;
+use packhooks_domain::submission::{DeclineReason, StandardReason};
 use packhooks_domain::DomainEvent;
 use packhooks_store::SubscriptionFilter;
 use rusqlite::{params, OptionalExtension, Transaction};
@@ -91,8 +91,6 @@ impl Projection for PackStatsProjection {
                 TABLES,
             ),
             packs: HashMap::new(),
-            reasons: HashMap::new(),
-            days: HashMap::new(),
         })
     }
 }
@@ -105,6 +103,12 @@ struct PackRow {
     declined: i64,
     last_submission_at: Option<i64>,
     last_submission_id: Option<String>,
+    /// Added in this batch: standard reasons by their index in `StandardReason::ALL`.
+    standard: [i64; 7],
+    /// Added in this batch: custom labels.
+    custom: HashMap<String, i64>,
+    /// Added in this batch: day (days since the epoch) → (interested, declined).
+    days: HashMap<i64, (i64, i64)>,
 }
 
 struct StatsBatch {
@@ -113,14 +117,11 @@ struct StatsBatch {
     reason: String,
     daily: String,
     packs: HashMap<String, PackRow>,
-    /// (pack, custom, code or label) → count added in this batch.
-    reasons: HashMap<(String, bool, String), i64>,
-    /// (pack, day) → (interested, declined) added in this batch.
-    days: HashMap<(String, String), (i64, i64)>,
 }
 
 impl StatsBatch {
     fn pack(&mut self, tx: &Transaction<'_>, pack: &str) -> Result<&mut PackRow, ProjectionError> {
+        // Look up by `&str` first: the common case (a pack seen in this batch) allocates nothing.
         if !self.packs.contains_key(pack) {
             let found = tx
                 .prepare_cached(&self.select)?
@@ -132,6 +133,7 @@ impl StatsBatch {
                         declined: r.get(3)?,
                         last_submission_at: r.get(4)?,
                         last_submission_id: r.get(5)?,
+                        ..PackRow::default()
                     })
                 })
                 .optional()?;
@@ -140,7 +142,7 @@ impl StatsBatch {
         Ok(self.packs.get_mut(pack).expect("just inserted"))
     }
 
-    #[allow(clippy::too_many_arguments)]
+    /// Counts one submission; `reason` is `Some` for a decline.
     fn count(
         &mut self,
         tx: &Transaction<'_>,
@@ -149,22 +151,37 @@ impl StatsBatch {
         name: &str,
         submission: String,
         at: DateTime<Utc>,
-        declined: bool,
+        reason: Option<&DeclineReason>,
     ) -> Result<(), ProjectionError> {
-        let day = at.format("%Y-%m-%d").to_string();
-        let d = self.days.entry((pack.to_owned(), day)).or_default();
-        if declined {
-            d.1 += 1;
-        } else {
-            d.0 += 1;
-        }
         let row = self.pack(tx, pack)?;
-        row.account_id = account.to_owned();
-        row.pack_name = name.to_owned();
-        if declined {
-            row.declined += 1;
-        } else {
-            row.interested += 1;
+        if row.account_id != account {
+            row.account_id = account.to_owned();
+        }
+        if row.pack_name != name {
+            row.pack_name = name.to_owned();
+        }
+        let day = row.days.entry(at.timestamp().div_euclid(86_400)).or_default();
+        match reason {
+            None => {
+                row.interested += 1;
+                day.0 += 1;
+            }
+            Some(reason) => {
+                row.declined += 1;
+                day.1 += 1;
+                match reason {
+                    DeclineReason::Standard(r) => {
+                        let i = StandardReason::ALL.iter().position(|s| s == r).expect("every reason is in ALL");
+                        row.standard[i] += 1;
+                    }
+                    DeclineReason::Custom(label) => match row.custom.get_mut(label.as_str()) {
+                        Some(count) => *count += 1,
+                        None => {
+                            row.custom.insert(label.clone(), 1);
+                        }
+                    },
+                }
+            }
         }
         row.last_submission_at = Some(micros(at));
         row.last_submission_id = Some(submission);
@@ -182,31 +199,26 @@ impl ProjectionBatch for StatsBatch {
                 &e.pack_name,
                 e.submission_id.to_string(),
                 e.submitted_at,
-                false,
+                None,
             ),
-            DomainEvent::CandidateDeclined(e) => {
-                let key = match &e.reason {
-                    DeclineReason::Standard(r) => (e.pack_id.to_string(), false, r.code().to_owned()),
-                    DeclineReason::Custom(label) => (e.pack_id.to_string(), true, label.clone()),
-                };
-                *self.reasons.entry(key).or_default() += 1;
-                self.count(
-                    tx,
-                    e.pack_id.as_str(),
-                    e.account_id.as_str(),
-                    &e.pack_name,
-                    e.submission_id.to_string(),
-                    e.submitted_at,
-                    true,
-                )
-            }
+            DomainEvent::CandidateDeclined(e) => self.count(
+                tx,
+                e.pack_id.as_str(),
+                e.account_id.as_str(),
+                &e.pack_name,
+                e.submission_id.to_string(),
+                e.submitted_at,
+                Some(&e.reason),
+            ),
             _ => Ok(()),
         }
     }
 
     fn flush(&mut self, tx: &Transaction<'_>) -> Result<(), ProjectionError> {
         let mut upsert = tx.prepare_cached(&self.upsert)?;
-        for (pack, r) in &self.packs {
+        let mut reason = tx.prepare_cached(&self.reason)?;
+        let mut daily = tx.prepare_cached(&self.daily)?;
+        for (pack, r) in self.packs.drain() {
             upsert.execute(params![
                 pack,
                 r.account_id,
@@ -216,18 +228,18 @@ impl ProjectionBatch for StatsBatch {
                 r.last_submission_at,
                 r.last_submission_id
             ])?;
+            for (standard, count) in StandardReason::ALL.iter().zip(r.standard).filter(|(_, c)| *c > 0) {
+                reason.execute(params![pack, false, standard.code(), count])?;
+            }
+            for (label, count) in &r.custom {
+                reason.execute(params![pack, true, label, count])?;
+            }
+            for (day, (interested, declined)) in &r.days {
+                let date = DateTime::from_timestamp(day * 86_400, 0)
+                    .ok_or(ProjectionError::Corrupt { what: "submission day", value: day.to_string() })?;
+                daily.execute(params![pack, date.format("%Y-%m-%d").to_string(), interested, declined])?;
+            }
         }
-        let mut reason = tx.prepare_cached(&self.reason)?;
-        for ((pack, custom, label), count) in &self.reasons {
-            reason.execute(params![pack, custom, label, count])?;
-        }
-        let mut daily = tx.prepare_cached(&self.daily)?;
-        for ((pack, day), (interested, declined)) in &self.days {
-            daily.execute(params![pack, day, interested, declined])?;
-        }
-        self.packs.clear();
-        self.reasons.clear();
-        self.days.clear();
         Ok(())
     }
 }

@@ -75,11 +75,15 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
 
     let mut reads = Vec::new();
     let mut rebuilds = Vec::new();
+    let (mut read_cpu, mut rebuild_cpu) = (Vec::new(), Vec::new());
     for run in 0..args.runs {
         let started = Instant::now();
+        let cpu = process_cpu();
         let read = read_everything(store.as_ref()).await?;
         anyhow::ensure!(read == head, "read {read} events, expected {head}");
         reads.push(read as f64 / started.elapsed().as_secs_f64());
+        read_cpu.push(process_cpu() - cpu);
+        let cpu = process_cpu();
 
         let db = dir.path().join(format!("read-models-{run}.sqlite"));
         let report = packhooks_projections::rebuild::rebuild(
@@ -93,8 +97,14 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         .context("rebuild")?;
         anyhow::ensure!(report.scanned == head, "rebuild scanned {} events, expected {head}", report.scanned);
         rebuilds.push(report.events_per_second());
+        rebuild_cpu.push(process_cpu() - cpu);
         std::fs::remove_file(&db).ok();
     }
+    println!(
+        "  CPU seconds (all threads) per raw read: {}; per rebuild: {}",
+        read_cpu.iter().map(|c| format!("{c:.2}")).collect::<Vec<_>>().join(", "),
+        rebuild_cpu.iter().map(|c| format!("{c:.2}")).collect::<Vec<_>>().join(", ")
+    );
     let read = median(&reads);
     let rebuild = median(&rebuilds);
     println!("  {:<54} {read:>12.0} events/s   (runs: {})", "raw read of $all (read_all, pages of 4096)", runs(&reads));
@@ -108,6 +118,16 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     verdict(&format!("rebuild >= {TARGET_RATE:.0} events/s"), rebuild >= TARGET_RATE);
     verdict(&format!("rebuild >= {TARGET_RATIO} x raw read"), ratio >= TARGET_RATIO);
     Ok(())
+}
+
+/// CPU time (user + system) this process has used, in seconds (Linux; 0 elsewhere). Shows
+/// whether a slow number came from this work or from a busy machine.
+fn process_cpu() -> f64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else { return 0.0 };
+    let Some(rest) = stat.rfind(')').map(|i| &stat[i + 2..]) else { return 0.0 };
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok()).unwrap_or(0.0);
+    (ticks(11) + ticks(12)) / 100.0
 }
 
 fn verdict(what: &str, ok: bool) {
