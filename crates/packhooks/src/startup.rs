@@ -205,8 +205,11 @@ async fn graceful_stop(
 fn open_store(settings: &Settings) -> Result<Arc<dyn EventStore>, StartupError> {
     match &settings.store {
         StoreSetting::Sqlite => Ok(Arc::new(SqliteStore::open(settings.sqlite_path()).map_err(StartupError::Store)?)),
-        // The EventStoreDB backend plugs in here.
-        StoreSetting::EventStoreDb(_) => Err(StartupError::EventStoreDbUnavailable),
+        // Opened first, before anything else could install a rustls crypto provider.
+        StoreSetting::EventStoreDb(url) => Ok(Arc::new(
+            packhooks_store_esdb::EsdbStore::connect(url)
+                .map_err(|e| StartupError::Store(StoreError::Backend(Box::new(e))))?,
+        )),
     }
 }
 
