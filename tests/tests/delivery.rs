@@ -376,3 +376,41 @@ async fn private_targets_are_refused_at_delivery_time() {
     }
     assert_eq!(env.receiver.count(), 0, "nothing reached the private address");
 }
+
+#[actix_rt::test]
+async fn the_test_endpoint_sends_a_test_event_and_waits_for_its_outcome() {
+    let app = packhooks_tests::app::spawn_app().await;
+    let receiver = packhooks_tests::receiver::TestReceiver::start();
+    receiver.on("/bad", |_| Reply::status(500));
+    let good = app.given_webhook("acc_t", &receiver.url("/good")).await;
+    let bad = app.given_webhook("acc_t", &receiver.url("/bad")).await;
+    let test_path = |hook: &serde_json::Value, wait: bool| {
+        format!("/v1/webhooks/{}/test{}", hook["id"].as_str().expect("id"), if wait { "?wait=true" } else { "" })
+    };
+
+    let answer = app.post_json(&test_path(&good, true), &json!({"event": "declined"})).await;
+    assert_eq!(answer.status(), 200);
+    let body: serde_json::Value = answer.json().await.expect("json");
+    assert_eq!(body["status"], "delivered", "{body}");
+    assert_eq!(body["outcome"]["status"], 200);
+    assert!(body["outcome"]["error"].is_null());
+    let got = receiver.requests_to("/good");
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].json()["test"], json!(true));
+    assert_eq!(got[0].json()["type"], "candidate.declined");
+    assert_eq!(got[0].webhook_id(), body["message_id"].as_str());
+
+    let answer = app.post_json(&test_path(&bad, true), &json!({"event": "interested"})).await;
+    let body: serde_json::Value = answer.json().await.expect("json");
+    assert_eq!(body["status"], "failed", "{body}");
+    assert_eq!(body["outcome"]["status"], 500);
+    assert_eq!(body["outcome"]["error"], "status");
+
+    let answer = app.post_json(&test_path(&good, false), &json!({"event": "interested"})).await;
+    assert_eq!(answer.status(), 202);
+    assert!(receiver.wait_for(Some("/good"), 2, WAIT).await);
+    let answer = app.post_json(&test_path(&good, false), &json!({"event": "maybe"})).await;
+    assert_eq!(answer.status(), 400);
+    let answer = app.post_json("/v1/webhooks/wh_00000000000000000000000000000000/test", &json!({"event": "interested"})).await;
+    assert_eq!(answer.status(), 404);
+}
