@@ -40,7 +40,7 @@ async fn authentication_comes_before_reading_the_body() {
 }
 
 #[actix_web::test]
-async fn tokens_without_the_frontend_role_are_403_on_frontend_routes() {
+async fn each_role_opens_its_own_routes_and_403s_the_others() {
     let auditor = Token::parse("auditor-token-for-tests-0001").unwrap();
     let ops = Token::parse("ops-token-for-tests-000000001").unwrap();
     let frontend = Token::parse("frontend-token-for-tests-0001").unwrap();
@@ -60,6 +60,21 @@ async fn tokens_without_the_frontend_role_are_403_on_frontend_routes() {
         assert!(body["detail"].as_str().unwrap().contains("frontend"), "{body}");
     }
     assert_eq!(put_plan(&frontend).await.unwrap().status(), 200);
+
+    // Each role opens its own routes and no others.
+    let status = |token: &Token, path: &str| {
+        let request = app.anonymous(Method::GET, path).bearer_auth(token.expose());
+        async move { request.send().await.unwrap().status().as_u16() }
+    };
+    let routes = [("/v1/accounts/acc_1/webhooks", &frontend), ("/v1/audit/all", &auditor), ("/v1/ops/projections", &ops)];
+    for (path, owner) in routes {
+        for token in [&frontend, &auditor, &ops] {
+            let expected = if std::ptr::eq(token, owner) { 200 } else { 403 };
+            assert_eq!(status(token, path).await, expected, "{path}");
+        }
+        let all_roles = Token::parse(app.token.clone()).unwrap();
+        assert_eq!(status(&all_roles, path).await, 200, "the generated token has every role: {path}");
+    }
     app.stop().await;
 }
 
