@@ -11,7 +11,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use packhooks_store::{AllPosition, Direction, EventStore, Position};
+use futures::StreamExt;
+use packhooks_store::{AllPosition, Direction, EventStore, Position, RecordedEvent};
 use rusqlite::TransactionBehavior;
 use serde::Serialize;
 use tokio::sync::mpsc;
@@ -125,6 +126,10 @@ pub async fn rebuild(
     .await??;
 
     let filters: Vec<_> = projections.iter().map(|p| p.filter()).collect();
+    // Three stages, so that reading, decoding and writing overlap: the reader pages through
+    // `$all`, the decoder turns pages into envelopes (in the blocking pool, so it runs beside
+    // the reader even on a single-threaded runtime), the writer applies them.
+    let (raw_tx, raw_rx) = mpsc::channel::<Result<(Vec<RecordedEvent>, u64, Position), ProjectionError>>(4);
     let (pages_tx, mut pages_rx) = mpsc::channel::<Result<Page, ProjectionError>>(4);
     let page_size = options.page_size.max(2);
     let reader_store = store.clone();
@@ -135,7 +140,7 @@ pub async fn rebuild(
             let events = match reader_store.read_all(from, Direction::Forwards, page_size).await {
                 Ok(events) => events,
                 Err(e) => {
-                    let _ = pages_tx.send(Err(e.into())).await;
+                    let _ = raw_tx.send(Err(e.into())).await;
                     return;
                 }
             };
@@ -143,17 +148,40 @@ pub async fn rebuild(
             let fresh: Vec<_> = events.into_iter().filter(|e| Some(e.position) > last).collect();
             let Some(page_last) = fresh.last().map(|e| e.position) else { return };
             let scanned = fresh.len() as u64;
-            let decoded = fresh
-                .iter()
-                .filter(|e| filters.iter().any(|f| stream_matches(f, &e.stream)))
-                .filter_map(Envelope::decode)
-                .collect();
-            if pages_tx.send(Ok(Page { events: decoded, scanned, last: page_last })).await.is_err() {
+            if raw_tx.send(Ok((fresh, scanned, page_last))).await.is_err() {
                 return;
             }
             last = Some(page_last);
             from = AllPosition::Position(page_last);
             if !full {
+                return;
+            }
+        }
+    });
+    let filters = Arc::new(filters);
+    let decoder = tokio::spawn(async move {
+        // Two pages decode at once (in order), so decoding, the costliest stage, can use
+        // both cores while the reader and the writer wait on I/O.
+        let raw = futures::stream::unfold(raw_rx, |mut rx| async move { rx.recv().await.map(|r| (r, rx)) });
+        let mut pages = std::pin::pin!(raw
+            .map(|raw| {
+                let filters = filters.clone();
+                async move {
+                    let (events, scanned, last) = raw?;
+                    let events = tokio::task::spawn_blocking(move || {
+                        events
+                            .iter()
+                            .filter(|e| filters.iter().any(|f| stream_matches(f, &e.stream)))
+                            .filter_map(Envelope::decode)
+                            .collect::<Vec<_>>()
+                    })
+                    .await?;
+                    Ok(Page { events, scanned, last })
+                }
+            })
+            .buffered(2));
+        while let Some(page) = pages.next().await {
+            if pages_tx.send(page).await.is_err() {
                 return;
             }
         }
@@ -232,6 +260,7 @@ pub async fn rebuild(
 
     let written = writer.await?;
     reader.abort();
+    decoder.abort();
     let (scanned, applied, checkpoint) = written?;
     let report = RebuildReport { projections: names, scanned, applied, elapsed: started.elapsed(), checkpoint };
     tracing::info!(

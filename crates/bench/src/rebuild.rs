@@ -74,6 +74,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     );
 
     let mut reads = Vec::new();
+    let mut decodes = Vec::new();
     let mut rebuilds = Vec::new();
     let (mut read_cpu, mut rebuild_cpu) = (Vec::new(), Vec::new());
     for run in 0..args.runs {
@@ -83,6 +84,9 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         anyhow::ensure!(read == head, "read {read} events, expected {head}");
         reads.push(read as f64 / started.elapsed().as_secs_f64());
         read_cpu.push(process_cpu() - cpu);
+        let started = Instant::now();
+        read_pages(store.as_ref(), true).await?;
+        decodes.push(head as f64 / started.elapsed().as_secs_f64());
         let cpu = process_cpu();
 
         let db = dir.path().join(format!("read-models-{run}.sqlite"));
@@ -108,6 +112,12 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let read = median(&reads);
     let rebuild = median(&rebuilds);
     println!("  {:<54} {read:>12.0} events/s   (runs: {})", "raw read of $all (read_all, pages of 4096)", runs(&reads));
+    println!(
+        "  {:<54} {:>12.0} events/s   (runs: {})",
+        "read and decode (no projection work)",
+        median(&decodes),
+        runs(&decodes)
+    );
     println!(
         "  {:<54} {rebuild:>12.0} events/s   (runs: {})",
         "rebuild of all three projections (blue/green)",
@@ -135,6 +145,11 @@ fn verdict(what: &str, ok: bool) {
 }
 
 async fn read_everything(store: &dyn EventStore) -> anyhow::Result<u64> {
+    read_pages(store, false).await
+}
+
+/// Reads all of `$all`, decoding each event into a domain event when `decode` is set.
+async fn read_pages(store: &dyn EventStore, decode: bool) -> anyhow::Result<u64> {
     let mut from = AllPosition::Start;
     let mut last: Option<Position> = None;
     let mut count = 0u64;
@@ -142,6 +157,10 @@ async fn read_everything(store: &dyn EventStore) -> anyhow::Result<u64> {
         let page = store.read_all(from, Direction::Forwards, 4096).await?;
         let full = page.len() == 4096;
         count += page.iter().filter(|e| Some(e.position) > last).count() as u64;
+        if decode {
+            let decoded = page.iter().filter_map(packhooks_projections::Envelope::decode).count();
+            anyhow::ensure!(decoded == page.len(), "undecodable events");
+        }
         match page.last() {
             Some(e) => {
                 last = Some(e.position);
