@@ -34,6 +34,7 @@ macro_rules! benchmarks {
 benchmarks! {
     store => Store,
     rebuild => Rebuild,
+    e2e => E2e,
 }
 
 #[derive(Parser)]

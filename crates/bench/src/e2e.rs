@@ -1,0 +1,345 @@
+//! `scripts/bench e2e`: end-to-end delivery throughput and latency, against a raw ceiling.
+//!
+//! 1. Raw ceiling: the load generator (hyper 1 client, N keep-alive connections, one request
+//!    at a time on each) POSTs a webhook-sized body straight to the `TestReceiver`.
+//! 2. End to end: the same generator POSTs form submissions to a real packhooks (SQLite on a
+//!    real disk, every 2xx durable), which delivers each, signed, to the same receiver; the
+//!    rate counts until every delivery arrived and its `DeliveryAttempted` is on disk.
+//! 3. Latency: submissions at a fixed rate (open loop); submission sent → signed POST
+//!    arrived, p50 and p99.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::client::conn::http1;
+use hyper::Request;
+use hyper_util::rt::TokioIo;
+use packhooks::settings::Overrides;
+use packhooks::{Application, Settings};
+use packhooks_store::{Direction, EventStore, StoreError, StreamPosition};
+use packhooks_tests::receiver::{Recording, TestReceiver};
+
+use crate::measure;
+
+pub const ABOUT: &str = "End-to-end deliveries/s (HTTP submission → signed POST received, all durable) against the raw ceiling of the same generator POSTing straight to the receiver; p50/p99 submission→arrival latency at fixed rates";
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Seconds each throughput phase runs.
+    #[arg(long, default_value_t = 5.0)]
+    seconds: f64,
+    /// Concurrent keep-alive connections of the load generator.
+    #[arg(long, default_value_t = 64)]
+    connections: usize,
+    /// Webhooks on the account (each submission is delivered to every one).
+    #[arg(long, default_value_t = 1)]
+    webhooks: usize,
+    /// Fixed submission rates for the latency phase, per second.
+    #[arg(long, value_delimiter = ',', default_value = "200,1000")]
+    rates: Vec<u32>,
+    /// Seconds each latency phase runs.
+    #[arg(long, default_value_t = 5.0)]
+    latency_seconds: f64,
+    /// Server threads of the receiver.
+    #[arg(long, default_value_t = 1)]
+    receiver_threads: usize,
+    /// Where the data directory goes (default: a temp dir on a real disk).
+    #[arg(long)]
+    scratch: Option<PathBuf>,
+}
+
+const TOKEN: &str = "bench-token-0123456789abcdef";
+
+/// One kind of request the generator sends over and over.
+struct Shot {
+    addr: SocketAddr,
+    path: String,
+    headers: Vec<(&'static str, String)>,
+    body: Bytes,
+}
+
+impl Shot {
+    fn request(&self) -> Request<Full<Bytes>> {
+        let mut builder = Request::post(self.path.as_str()).header("host", self.addr.to_string());
+        for (name, value) in &self.headers {
+            builder = builder.header(*name, value.as_str());
+        }
+        builder.body(Full::new(self.body.clone())).expect("a valid request")
+    }
+}
+
+async fn connect(addr: SocketAddr) -> anyhow::Result<http1::SendRequest<Full<Bytes>>> {
+    let stream = tokio::net::TcpStream::connect(addr).await?;
+    stream.set_nodelay(true)?;
+    let (sender, connection) = http1::handshake(TokioIo::new(stream)).await?;
+    tokio::spawn(connection);
+    Ok(sender)
+}
+
+/// Sends `shot` on `connections` connections, one request at a time each, for `duration`;
+/// returns the 2xx answers and their bodies' count.
+async fn closed_loop(shot: Arc<Shot>, connections: usize, duration: Duration) -> anyhow::Result<(u64, Duration)> {
+    let done = Arc::new(AtomicU64::new(0));
+    let started = Instant::now();
+    let deadline = started + duration;
+    let mut tasks = Vec::new();
+    for _ in 0..connections {
+        let (shot, done) = (shot.clone(), done.clone());
+        let mut sender = connect(shot.addr).await?;
+        tasks.push(tokio::spawn(async move {
+            while Instant::now() < deadline {
+                let Ok(response) = sender.send_request(shot.request()).await else { break };
+                let ok = response.status().is_success();
+                let _ = response.into_body().collect().await;
+                if ok {
+                    done.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }));
+    }
+    for task in tasks {
+        task.await?;
+    }
+    Ok((done.load(Ordering::Relaxed), started.elapsed()))
+}
+
+/// The running server: its address, its store, and a way to stop it.
+struct Server {
+    addr: SocketAddr,
+    store: Arc<dyn EventStore>,
+    stop: actix_web::dev::ServerHandle,
+    thread: std::thread::JoinHandle<()>,
+}
+
+fn start_server(data_dir: PathBuf) -> anyhow::Result<Server> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let thread = std::thread::spawn(move || {
+        actix_rt::System::new().block_on(async move {
+            let overrides = Overrides::default()
+                .set("PACKHOOKS_LISTEN", "127.0.0.1:0")
+                .set("PACKHOOKS_DATA_DIR", data_dir.to_string_lossy())
+                .set("PACKHOOKS_API_TOKEN", TOKEN)
+                .set("PACKHOOKS_ALLOW_PRIVATE_TARGETS", "true");
+            let app = match Settings::load(&overrides).map_err(anyhow::Error::from) {
+                Ok(settings) => Application::build(settings).await.map_err(anyhow::Error::from),
+                Err(e) => Err(e),
+            };
+            match app {
+                Ok(app) => {
+                    let addr = SocketAddr::from(([127, 0, 0, 1], app.port()));
+                    let _ = tx.send(Ok((addr, app.store(), app.server_handle())));
+                    if let Err(e) = app.run_until_stopped().await {
+                        eprintln!("server stopped with an error: {e:#}");
+                    }
+                }
+                Err(e) => {
+                    let _ = tx.send(Err(e));
+                }
+            }
+        });
+    });
+    let (addr, store, stop) = rx.recv().context("the server thread ended")??;
+    Ok(Server { addr, store, stop, thread })
+}
+
+async fn call(client: &reqwest::Client, method: reqwest::Method, url: String, body: serde_json::Value) -> anyhow::Result<serde_json::Value> {
+    let response = client.request(method, url).bearer_auth(TOKEN).json(&body).send().await?;
+    let status = response.status();
+    let body: serde_json::Value = response.json().await.unwrap_or_default();
+    anyhow::ensure!(status.is_success(), "setup call failed: {status} {body}");
+    Ok(body)
+}
+
+fn submission_shot(addr: SocketAddr) -> Shot {
+    let body = serde_json::json!({
+        "account_id": "acc_bench",
+        "pack_name": "Senior Rust Engineer",
+        "candidate": {"name": "Ada", "email": "ada@example.com", "phone": "+31 6 1234 5678"}
+    });
+    Shot {
+        addr,
+        path: "/v1/packs/pk_bench/interest".into(),
+        headers: vec![("authorization", format!("Bearer {TOKEN}")), ("content-type", "application/json".into())],
+        body: Bytes::from(body.to_string()),
+    }
+}
+
+/// Counts `DeliveryAttempted` events over all the webhooks' `deliveries-` streams.
+async fn durable_attempts(store: &dyn EventStore, webhooks: &[String]) -> anyhow::Result<usize> {
+    let mut total = 0;
+    for id in webhooks {
+        let stream = format!("deliveries-{id}");
+        let mut from = StreamPosition::Start;
+        loop {
+            let page = match store.read_stream(&stream, from, Direction::Forwards, 4096).await {
+                Ok(page) => page,
+                Err(StoreError::StreamNotFound(_)) => break,
+                Err(e) => return Err(e.into()),
+            };
+            total += page.iter().filter(|e| e.event_type == "DeliveryAttempted").count();
+            match page.last() {
+                Some(last) if page.len() == 4096 => from = StreamPosition::Revision(last.revision + 1),
+                _ => break,
+            }
+        }
+    }
+    Ok(total)
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    sorted[((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1]
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.2} ms", d.as_secs_f64() * 1000.0)
+}
+
+pub async fn run(args: Args) -> anyhow::Result<()> {
+    let receiver = TestReceiver::with(Recording::Arrivals, args.receiver_threads);
+    let duration = Duration::from_secs_f64(args.seconds);
+
+    // 1. Raw ceiling.
+    let sample = Bytes::from(format!(
+        r#"{{"type":"candidate.interested","id":"msg_{0}","timestamp":"2026-11-28T09:00:00.123456Z","test":false,"data":{{"account_id":"acc_bench","submission_id":"sub_{0}","submitted_at":"2026-11-28T09:00:00.123456Z","pack":{{"id":"pk_bench","name":"Senior Rust Engineer"}},"candidate":{{"name":"Ada","email":"ada@example.com","phone":"+31 6 1234 5678","linkedin_url":null,"resume_url":null,"message":null}}}}}}"#,
+        "0".repeat(32)
+    ));
+    let raw_shot = Arc::new(Shot {
+        addr: receiver.addr(),
+        path: "/raw".into(),
+        headers: vec![
+            ("content-type", "application/json".into()),
+            ("webhook-id", format!("msg_{}", "0".repeat(32))),
+            ("webhook-timestamp", "1764320400".into()),
+            ("webhook-signature", format!("v1,{}", "A".repeat(44))),
+            ("user-agent", "packhooks/0.1.0".into()),
+        ],
+        body: sample,
+    });
+    let (raw_count, raw_elapsed) = closed_loop(raw_shot, args.connections, duration).await?;
+    let raw = measure::rate(raw_count, raw_elapsed);
+    println!("raw ceiling: {raw:.0} POSTs/s ({raw_count} in {:.2} s, {} connections)", raw_elapsed.as_secs_f64(), args.connections);
+    receiver.clear();
+
+    // 2. End to end.
+    let scratch = measure::scratch_root(args.scratch.clone())?;
+    let data_dir = tempfile::tempdir_in(&scratch)?;
+    println!("data directory on {}", measure::filesystem_of(data_dir.path()));
+    let server = start_server(data_dir.path().to_path_buf())?;
+    let base = format!("http://{}", server.addr);
+    let client = reqwest::Client::new();
+    call(&client, reqwest::Method::PUT, format!("{base}/v1/accounts/acc_bench/plan"), serde_json::json!({"plan": "scale"})).await?;
+    let mut webhook_ids = Vec::new();
+    for i in 0..args.webhooks {
+        let created = call(
+            &client,
+            reqwest::Method::POST,
+            format!("{base}/v1/accounts/acc_bench/webhooks"),
+            serde_json::json!({"url": receiver.url(&format!("/hook{i}")), "events": ["interested"]}),
+        )
+        .await?;
+        webhook_ids.push(created["id"].as_str().context("webhook id")?.to_owned());
+    }
+    let shot = Arc::new(submission_shot(server.addr));
+    let started = Instant::now();
+    let (submitted, submit_elapsed) = closed_loop(shot.clone(), args.connections, duration).await?;
+    let expected = submitted as usize * args.webhooks;
+    let wait_until = Instant::now() + Duration::from_secs(120);
+    while receiver.count() < expected && Instant::now() < wait_until {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let arrived_at = Instant::now();
+    let arrived = receiver.count();
+    while durable_attempts(server.store.as_ref(), &webhook_ids).await? < expected && Instant::now() < wait_until {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let durable_at = Instant::now();
+    let e2e = measure::rate(expected as u64, durable_at - started);
+    println!(
+        "submissions accepted: {:.0}/s ({submitted} in {:.2} s)",
+        measure::rate(submitted, submit_elapsed),
+        submit_elapsed.as_secs_f64()
+    );
+    println!(
+        "end to end: {e2e:.0} deliveries/s ({arrived} of {expected} arrived after {:.2} s, outcomes durable after {:.2} s)",
+        (arrived_at - started).as_secs_f64(),
+        (durable_at - started).as_secs_f64()
+    );
+    println!("ratio e2e/raw: {:.3} (target >= 0.33)", e2e / raw);
+
+    // 3. Latency at fixed rates.
+    for rate in &args.rates {
+        receiver.clear();
+        let (p50, p99, n) = fixed_rate(shot.clone(), *rate, Duration::from_secs_f64(args.latency_seconds), &receiver, args.webhooks).await?;
+        println!("latency at {rate} submissions/s: p50 {} p99 {} ({n} deliveries)", ms(p50), ms(p99));
+    }
+
+    server.stop.stop(true).await;
+    let _ = server.thread.join();
+    Ok(())
+}
+
+/// Sends submissions at `rate` per second (open loop, a few connections), then matches each
+/// delivery's arrival to its submission's send time.
+async fn fixed_rate(
+    shot: Arc<Shot>,
+    rate: u32,
+    duration: Duration,
+    receiver: &TestReceiver,
+    webhooks: usize,
+) -> anyhow::Result<(Duration, Duration, usize)> {
+    let total = (f64::from(rate) * duration.as_secs_f64()) as usize;
+    let interval = Duration::from_secs_f64(1.0 / f64::from(rate));
+    let next = Arc::new(AtomicUsize::new(0));
+    let sent = Arc::new(parking_lot::Mutex::new(HashMap::<String, Instant>::with_capacity(total)));
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..16 {
+        let (shot, next, sent) = (shot.clone(), next.clone(), sent.clone());
+        let mut sender = connect(shot.addr).await?;
+        tasks.push(tokio::spawn(async move {
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= total {
+                    return;
+                }
+                tokio::time::sleep_until((started + interval * i as u32).into()).await;
+                let at = Instant::now();
+                let Ok(response) = sender.send_request(shot.request()).await else { return };
+                let Ok(body) = response.into_body().collect().await else { return };
+                let answer: serde_json::Value = serde_json::from_slice(&body.to_bytes()).unwrap_or_default();
+                if let Some(id) = answer["submission_id"].as_str() {
+                    sent.lock().insert(format!("msg_{}", id.trim_start_matches("sub_")), at);
+                }
+            }
+        }));
+    }
+    for task in tasks {
+        task.await?;
+    }
+    let expected = sent.lock().len() * webhooks;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while receiver.count() < expected && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let sent = sent.lock();
+    let mut latencies: Vec<Duration> = receiver
+        .arrivals()
+        .iter()
+        .filter_map(|(id, at)| {
+            let id = std::str::from_utf8(id.as_ref()?).ok()?;
+            Some(at.saturating_duration_since(*sent.get(id)?))
+        })
+        .collect();
+    latencies.sort();
+    Ok((percentile(&latencies, 0.5), percentile(&latencies, 0.99), latencies.len()))
+}
