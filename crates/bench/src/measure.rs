@@ -62,3 +62,24 @@ pub fn scratch_root(requested: Option<PathBuf>) -> anyhow::Result<PathBuf> {
     std::fs::create_dir_all(&dir)?;
     Ok(dir)
 }
+
+/// CPU time (user + system) used so far by this process's threads whose name starts with
+/// `name` (Linux only; thread names are cut to 15 bytes).
+pub fn thread_cpu(name: &str) -> Option<Duration> {
+    let ticks_per_second = 100.0; // USER_HZ on Linux
+    let mut total = 0u64;
+    let mut found = false;
+    for task in std::fs::read_dir("/proc/self/task").ok()?.flatten() {
+        let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+        if !comm.trim_end().starts_with(name) {
+            continue;
+        }
+        let stat = std::fs::read_to_string(task.path().join("stat")).ok()?;
+        // Fields after the parenthesised command: state is field 3; utime 14, stime 15.
+        let rest = &stat[stat.rfind(')')? + 2..];
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        total += fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+        found = true;
+    }
+    found.then(|| Duration::from_secs_f64(total as f64 / ticks_per_second))
+}

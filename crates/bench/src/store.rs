@@ -16,7 +16,7 @@ use packhooks_store::sqlite::SqliteStore;
 use packhooks_store::{EventData, EventStore, ExpectedRevision, SubscribeFrom, SubscriptionEvent};
 use uuid::Uuid;
 
-use crate::measure::{filesystem_of, median, rate, runs, scratch_root};
+use crate::measure::{filesystem_of, median, rate, runs, scratch_root, thread_cpu};
 
 pub const ABOUT: &str = "durable appends/s (1 and 64 appenders) and subscription delivery rates of the SQLite store";
 
@@ -161,8 +161,18 @@ async fn concurrent_appenders(root: &Path, payload: &Payload, appenders: u64, ea
     }
     let elapsed = started.elapsed();
     let stats = store.stats();
+    let writer_cpu = thread_cpu("packhooks-store");
     store.close().await?;
     let commits = (stats.commits - before.commits).max(1);
+    if let Some(cpu) = writer_cpu {
+        tracing::info!(
+            writer_cpu_us_per_event = cpu.as_secs_f64() * 1e6 / (appenders * each) as f64,
+            elapsed_ms = elapsed.as_millis() as u64,
+            commits,
+            commit_ms = (stats.commit_micros - before.commit_micros) / 1000,
+            "concurrent appenders run"
+        );
+    }
     Ok((rate(appenders * each, elapsed), (stats.appends - before.appends) as f64 / commits as f64))
 }
 

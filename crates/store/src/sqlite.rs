@@ -66,6 +66,8 @@ pub struct SqliteStats {
     pub appends: u64,
     /// Events written.
     pub events: u64,
+    /// Time the writer spent in `COMMIT` (writing the WAL and syncing it), in microseconds.
+    pub commit_micros: u64,
 }
 
 /// State the writer publishes and the handles read.
@@ -76,6 +78,7 @@ pub(crate) struct Shared {
     commits: AtomicU64,
     appends: AtomicU64,
     events: AtomicU64,
+    commit_micros: AtomicU64,
 }
 
 /// A batch of events as committed by the writer, in position order.
@@ -147,6 +150,7 @@ impl SqliteStore {
             commits: s.commits.load(Ordering::Acquire),
             appends: s.appends.load(Ordering::Acquire),
             events: s.events.load(Ordering::Acquire),
+            commit_micros: s.commit_micros.load(Ordering::Acquire),
         }
     }
 

@@ -173,3 +173,36 @@ async fn dropping_every_handle_stops_the_writer_and_keeps_the_data() {
     let read = store.read_stream("pack-1", StreamPosition::Start, Direction::Forwards, 10).await.unwrap();
     assert_eq!(read.len(), 2);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_of_the_first_layout_keeps_its_deletes() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("events.sqlite");
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE events (position INTEGER PRIMARY KEY, stream TEXT NOT NULL, revision INTEGER NOT NULL,
+                 event_id BLOB NOT NULL, event_type TEXT NOT NULL, data BLOB NOT NULL, metadata BLOB NOT NULL,
+                 created INTEGER NOT NULL);
+             CREATE TABLE streams (name TEXT PRIMARY KEY, last_revision INTEGER,
+                 deleted_before INTEGER NOT NULL DEFAULT 0, tombstoned INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID;
+             INSERT INTO streams VALUES ('kept-1', 0, 0, 0), ('soft-1', 0, 1, 0), ('gone-1', 0, 1, 1);",
+        )
+        .unwrap();
+        for (position, stream) in [(1, "kept-1"), (2, "soft-1"), (3, "gone-1")] {
+            conn.execute(
+                "INSERT INTO events VALUES (?1, ?2, 0, ?3, 'Tested', x'7b7d', x'7b7d', 0)",
+                rusqlite::params![position, stream, Uuid::new_v4().as_bytes().as_slice()],
+            )
+            .unwrap();
+        }
+    }
+    let store = SqliteStore::open(&path).unwrap();
+    let read = |s: &'static str| store.read_stream(s, StreamPosition::Start, Direction::Forwards, 10);
+    assert_eq!(read("kept-1").await.unwrap().len(), 1);
+    assert!(matches!(read("soft-1").await, Err(StoreError::StreamNotFound(_))));
+    assert!(matches!(read("gone-1").await, Err(StoreError::StreamDeleted(_))));
+    let next = store.append("soft-1", ExpectedRevision::Any, vec![event()]).await.unwrap();
+    assert_eq!(next.next_expected_revision, 1, "numbering continues after the soft delete");
+    assert_eq!(next.position.commit, 4);
+}

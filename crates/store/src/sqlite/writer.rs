@@ -2,8 +2,10 @@
 //!
 //! The writer takes every command queued (up to `max_batch`), applies each inside one
 //! transaction, commits once, then publishes the committed events to live subscribers and
-//! answers the callers. Each command checks its expectation before it writes anything, and
-//! writes inside a savepoint, so a failing command leaves its neighbours' writes intact.
+//! answers the callers. Each command checks its expectation (against the file and what the
+//! batch wrote before it) before it writes anything, so a refused command leaves its
+//! neighbours' writes intact without the cost of a savepoint. Only a failing write (I/O,
+//! disk full) fails the whole batch: it is rolled back and every caller told.
 
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
@@ -49,6 +51,8 @@ pub(crate) struct Writer {
     /// this thread writes, so it stays true; it is dropped whole when a commit fails, and
     /// when it grows past [`STREAM_CACHE_LIMIT`].
     streams: HashMap<String, StreamRow>,
+    /// Set when a write failed inside the open transaction: it must not commit.
+    poisoned: Option<Arc<rusqlite::Error>>,
 }
 
 /// Streams whose state the writer remembers before it starts over.
@@ -70,7 +74,7 @@ impl Writer {
         live: broadcast::Sender<LiveBatch>,
         shared: Arc<Shared>,
     ) -> Self {
-        Writer { conn, head, max_batch, live, shared, streams: HashMap::new() }
+        Writer { conn, head, max_batch, live, shared, streams: HashMap::new(), poisoned: None }
     }
 
     pub(crate) fn run(mut self, mut commands: mpsc::Receiver<Command>) {
@@ -127,7 +131,8 @@ impl Writer {
                     answers.push(Answer::Delete(reply, result));
                 }
             }
-            if taken >= self.max_batch {
+            // A failed write dooms the batch: take no more into it.
+            if taken >= self.max_batch || self.poisoned.is_some() {
                 break;
             }
         }
@@ -135,7 +140,15 @@ impl Writer {
             tracing::error!(%error, "could not begin a store transaction");
             return close;
         }
-        let committed = self.conn.execute_batch("COMMIT").map_err(Arc::new);
+        let committed = match self.poisoned.take() {
+            Some(error) => Err(error),
+            None => {
+                let started = std::time::Instant::now();
+                let committed = self.conn.execute_batch("COMMIT").map_err(Arc::new);
+                self.shared.commit_micros.fetch_add(started.elapsed().as_micros() as u64, Ordering::AcqRel);
+                committed
+            }
+        };
         match committed {
             Ok(()) => {
                 let written = live.len() as u64;
@@ -200,14 +213,10 @@ impl Writer {
             Decision::Write(revision) => revision,
         };
         let start_head = self.head;
-        self.conn.execute_batch("SAVEPOINT append")?;
-        match self.write_events(&stream, first_revision, &events, now) {
-            Ok(()) => self.conn.execute_batch("RELEASE append")?,
-            Err(error) => {
-                self.conn.execute_batch("ROLLBACK TO append; RELEASE append")?;
-                self.head = start_head;
-                return Err(error);
-            }
+        if let Err(error) = self.write_events(&stream, first_revision, &events, now) {
+            let error = Arc::new(error);
+            self.poisoned = Some(error.clone());
+            return Err(StoreError::Backend(Box::new(CommitFailed(error))));
         }
         let last_revision = first_revision + events.len() as u64 - 1;
         self.remember(&stream, StreamRow { last: Some(last_revision), ..row });
@@ -227,7 +236,7 @@ impl Writer {
         Ok(AppendResult { next_expected_revision: last_revision, position: Position::at(self.head) })
     }
 
-    fn write_events(&mut self, stream: &str, first_revision: u64, events: &[EventData], now: DateTime<Utc>) -> Result<(), StoreError> {
+    fn write_events(&mut self, stream: &str, first_revision: u64, events: &[EventData], now: DateTime<Utc>) -> rusqlite::Result<()> {
         let created = now.timestamp_micros();
         let mut insert = self.conn.prepare_cached(
             "INSERT INTO events (position, stream, revision, event_id, event_type, data, metadata, created) \
