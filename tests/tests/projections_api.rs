@@ -1,0 +1,157 @@
+//! The read-model endpoints end to end: webhook health in the webhook views (failing after
+//! an abandoned delivery, untouched by a test event, healthy again after a success), pack
+//! and account statistics, the delivery log, the audit history with its roles and redaction,
+//! and an online rebuild through the ops API.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use packhooks::settings::ExtraToken;
+use packhooks_api::auth::{Role, Token};
+use packhooks_tests::app::{assert_problem, eventually, interest_body, spawn_app_with, TestApp};
+use packhooks_tests::receiver::{Reply, TestReceiver};
+use reqwest::Method;
+use serde_json::{json, Value};
+
+const FRONTEND: &str = "frontend-only-token-0123456789";
+const AUDITOR: &str = "auditor-only-token-0123456789";
+const WAIT: Duration = Duration::from_secs(20);
+
+async fn get_json(app: &TestApp, path: &str) -> Value {
+    let response = app.get(path).await;
+    assert_eq!(response.status(), 200, "GET {path}");
+    response.json().await.unwrap()
+}
+
+async fn get_as(app: &TestApp, token: &str, path: &str) -> reqwest::Response {
+    app.client.get(app.url(path)).bearer_auth(token).send().await.unwrap()
+}
+
+async fn webhook_view(app: &TestApp, id: &str) -> Value {
+    let list = get_json(app, "/v1/accounts/acc_1/webhooks").await;
+    let one = get_json(app, &format!("/v1/webhooks/{id}")).await;
+    let listed = list["data"].as_array().unwrap().iter().find(|w| w["id"] == id).cloned().expect("listed");
+    assert_eq!(listed["status"], one["status"], "list and read agree");
+    one
+}
+
+#[actix_web::test]
+async fn health_stats_deliveries_audit_and_rebuild_read_from_the_projections() {
+    let app = spawn_app_with(|s| {
+        s.api.tokens = vec![
+            ExtraToken { token: Token::parse(FRONTEND).unwrap(), roles: vec![Role::Frontend] },
+            ExtraToken { token: Token::parse(AUDITOR).unwrap(), roles: vec![Role::Auditor] },
+        ];
+    })
+    .await;
+    let receiver = TestReceiver::start();
+    let up = Arc::new(AtomicBool::new(false));
+    let script_up = up.clone();
+    receiver.on("/hook", move |_| if script_up.load(Ordering::SeqCst) { Reply::ok() } else { Reply::status(500) });
+    let created = app.given_webhook("acc_1", &receiver.url("/hook")).await;
+    let id = created["id"].as_str().unwrap().to_owned();
+    let secret = created["secret"].as_str().unwrap().to_owned();
+
+    // Three failed attempts: abandoned, so the webhook is failing.
+    assert_eq!(app.submit_interest("pk_1", &interest_body("acc_1"), None).await.status(), 202);
+    let failing = eventually(WAIT, "the webhook to be failing", || async {
+        let view = webhook_view(&app, &id).await;
+        (view["status"] == "failing").then_some(view)
+    })
+    .await;
+    assert!(failing["failing_since"].is_string());
+    assert_eq!(failing["last_delivery"]["result"], "failure");
+    assert_eq!(failing["last_delivery"]["attempt"], 3);
+
+    // A successful test event changes nothing about health.
+    up.store(true, Ordering::SeqCst);
+    let test = app.post_json(&format!("/v1/webhooks/{id}/test?wait=true"), &json!({"event": "interested"})).await;
+    assert_eq!(test.status(), 200, "the test event's outcome");
+    let log = eventually(WAIT, "the test attempt in the log", || async {
+        let page = get_json(&app, &format!("/v1/webhooks/{id}/deliveries")).await;
+        (page["items"].as_array().unwrap().len() == 4).then_some(page)
+    })
+    .await;
+    assert_eq!(log["items"][0]["test"], true);
+    assert_eq!(log["items"][0]["success"], true);
+    assert_eq!(webhook_view(&app, &id).await["status"], "failing", "a test event never changes health");
+
+    // A real success makes it healthy again.
+    let decline = json!({
+        "account_id": "acc_1", "pack_name": "Senior Rust Engineer",
+        "candidate": {"name": "Bob"}, "reason": {"custom": "Reason #2"}
+    });
+    assert_eq!(app.post_json("/v1/packs/pk_1/decline", &decline).await.status(), 202);
+    let healthy = eventually(WAIT, "the webhook to recover", || async {
+        let view = webhook_view(&app, &id).await;
+        (view["status"] == "healthy").then_some(view)
+    })
+    .await;
+    assert_eq!(healthy["failing_since"], Value::Null);
+    assert_eq!(healthy["last_delivery"]["result"], "success");
+
+    // The log pages newest first: 3 failures, the test, the success.
+    let first = get_json(&app, &format!("/v1/webhooks/{id}/deliveries?limit=2")).await;
+    let items = first["items"].as_array().unwrap();
+    assert_eq!(items.len(), 2);
+    assert_eq!((items[0]["success"].clone(), items[1]["test"].clone()), (json!(true), json!(true)));
+    let next = first["next"].as_str().expect("a next page").to_owned();
+    let rest = get_json(&app, &format!("/v1/webhooks/{id}/deliveries?limit=10&before={next}")).await;
+    let attempts: Vec<_> = rest["items"].as_array().unwrap().iter().map(|i| i["attempt"].as_u64().unwrap()).collect();
+    assert_eq!(attempts, [3, 2, 1]);
+    assert_eq!(rest["next"], Value::Null);
+    assert_problem(app.get(&format!("/v1/webhooks/{id}/deliveries?limit=0")).await, 400, "invalid_field").await;
+
+    // Statistics count the two submissions and never the test event.
+    let stats = get_json(&app, "/v1/packs/pk_1/stats").await;
+    assert_eq!((stats["interested"].clone(), stats["declined"].clone()), (json!(1), json!(1)));
+    assert_eq!(stats["decline_reasons"], json!([{"code": null, "label": "Reason #2", "custom": true, "count": 1}]));
+    assert_eq!(stats["per_day"].as_array().unwrap().len(), 1);
+    let totals = get_json(&app, "/v1/accounts/acc_1/stats").await;
+    assert_eq!((totals["packs"].clone(), totals["interested"].clone(), totals["declined"].clone()), (json!(1), json!(1), json!(1)));
+
+    // Audit: the auditor role, paging with a cursor, secrets redacted, state at a time.
+    assert_problem(get_as(&app, FRONTEND, "/v1/audit/all").await, 403, "forbidden").await;
+    assert_problem(app.anonymous(Method::GET, "/v1/audit/all").send().await.unwrap(), 401, "unauthorized").await;
+    let page = get_as(&app, AUDITOR, "/v1/audit/all?direction=backwards&limit=3").await;
+    assert_eq!(page.status(), 200);
+    let page: Value = page.json().await.unwrap();
+    assert_eq!(page["events"].as_array().unwrap().len(), 3);
+    let cursor = page["next"].as_str().expect("more history").to_owned();
+    let older: Value = get_as(&app, AUDITOR, &format!("/v1/audit/all?direction=backwards&limit=3&from={cursor}")).await.json().await.unwrap();
+    assert_eq!(older["events"][0]["position"], cursor);
+    let stream: Value = get_as(&app, AUDITOR, &format!("/v1/audit/streams/webhook-{id}")).await.json().await.unwrap();
+    assert_eq!(stream["events"][0]["event_type"], "WebhookCreated");
+    assert_eq!(stream["events"][0]["data"]["secret"], "whsec_[redacted]");
+    let everything: Value = get_as(&app, AUDITOR, "/v1/audit/all?limit=1000").await.json().await.unwrap();
+    assert!(!everything.to_string().contains(&secret), "the secret never shows in the audit history");
+    let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+    let state: Value = get_as(&app, AUDITOR, &format!("/v1/audit/webhooks/{id}/state?at={}", now.replace('+', "%2B"))).await.json().await.unwrap();
+    assert_eq!(state["state"]["state"], "active");
+    assert_eq!(state["state"]["url"], receiver.url("/hook"));
+    assert!(!state.to_string().contains(&secret));
+    assert_problem(get_as(&app, AUDITOR, "/v1/audit/streams/pack-nope").await, 404, "not_found").await;
+    assert_problem(get_as(&app, AUDITOR, &format!("/v1/audit/webhooks/{id}/state?at=yesterday")).await, 400, "invalid_field").await;
+
+    // Ops: status, then an online rebuild of everything that ends with the same answers.
+    assert_problem(get_as(&app, AUDITOR, "/v1/ops/projections").await, 403, "forbidden").await;
+    let status = get_json(&app, "/v1/ops/projections").await;
+    assert_eq!(status["data"].as_array().unwrap().len(), 3);
+    let started = app.post_empty("/v1/ops/projections/all/rebuild").await;
+    assert_eq!(started.status(), 202);
+    eventually(WAIT, "the rebuild to finish", || async {
+        let status = get_json(&app, "/v1/ops/projections").await;
+        status["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|p| p["live"]["rebuild"]["state"] == "done" && p["active"]["generation"] == 2)
+            .then_some(())
+    })
+    .await;
+    assert_eq!(get_json(&app, "/v1/packs/pk_1/stats").await, stats);
+    assert_eq!(webhook_view(&app, &id).await["status"], "healthy");
+    assert_problem(app.post_empty("/v1/ops/projections/nope/rebuild").await, 404, "not_found").await;
+    app.stop().await;
+}
