@@ -92,7 +92,11 @@ impl Connection {
             Ok(client) => {
                 state.failures = state.failures.saturating_add(1);
                 let backoff = backoff(state.failures);
-                tracing::warn!(generation, ?backoff, "the EventStoreDB client lost its connection for good; rebuilding it");
+                tracing::warn!(
+                    generation,
+                    ?backoff,
+                    "the EventStoreDB client lost its connection for good; rebuilding it"
+                );
                 state.client = client;
                 state.generation += 1;
                 state.not_before = Some(Instant::now() + backoff);

@@ -40,7 +40,11 @@ pub(crate) fn client_is_dead(error: &eventstore::Error) -> bool {
 
 /// Turns a client error on `stream` (with the caller's expectation, for conflicts) into the
 /// store's error.
-pub(crate) fn map_client_error(stream: &str, expected: Option<ExpectedRevision>, error: eventstore::Error) -> StoreError {
+pub(crate) fn map_client_error(
+    stream: &str,
+    expected: Option<ExpectedRevision>,
+    error: eventstore::Error,
+) -> StoreError {
     use eventstore::Error as E;
     match error {
         E::WrongExpectedVersion { expected: sent, current } => StoreError::WrongExpectedVersion {
@@ -54,7 +58,9 @@ pub(crate) fn map_client_error(stream: &str, expected: Option<ExpectedRevision>,
         // Deletes and tombstones report a conflict as a failed precondition whose message
         // carries the actual version; the client keeps only the code and the message.
         E::Grpc { code, ref message }
-            if code as i32 == GRPC_FAILED_PRECONDITION && actual_version_in(message).is_some() && expected.is_some() =>
+            if code as i32 == GRPC_FAILED_PRECONDITION
+                && actual_version_in(message).is_some()
+                && expected.is_some() =>
         {
             StoreError::WrongExpectedVersion {
                 stream: stream.to_owned(),
@@ -104,7 +110,8 @@ mod tests {
 
     #[test]
     fn the_actual_version_is_read_from_the_servers_message() {
-        let message = "Append failed due to WrongExpectedVersion. Stream: webhook-1, Expected version: 0, Actual version: 1";
+        let message =
+            "Append failed due to WrongExpectedVersion. Stream: webhook-1, Expected version: 0, Actual version: 1";
         assert_eq!(actual_version_in(message), Some(StreamState::Revision(1)));
         assert_eq!(actual_version_in("… Actual version: -1"), Some(StreamState::NoStream));
         assert_eq!(actual_version_in("something else"), None);

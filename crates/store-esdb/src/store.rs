@@ -20,7 +20,9 @@ use packhooks_store::{
 };
 
 use crate::connection::Connection;
-use crate::convert::{from_client_event, from_client_position, to_client_event, to_client_expected, to_client_position};
+use crate::convert::{
+    from_client_event, from_client_position, to_client_event, to_client_expected, to_client_position,
+};
 use crate::error::{client_is_dead, map_client_error, EsdbError};
 
 /// The stream name errors on `$all` reads are reported under.
@@ -108,7 +110,8 @@ async fn collect(mut read: eventstore::ReadStream) -> eventstore::Result<Vec<Rec
 
 async fn head(connection: &Connection) -> Result<Option<Position>, StoreError> {
     let options = ReadAllOptions::default().position(eventstore::StreamPosition::End).backwards().max_count(1);
-    let newest = call(connection, ALL, None, |client| async move { collect(client.read_all(&options).await?).await }).await?;
+    let newest =
+        call(connection, ALL, None, |client| async move { collect(client.read_all(&options).await?).await }).await?;
     Ok(newest.first().map(|e| e.position))
 }
 
@@ -157,8 +160,10 @@ impl EventStore for EsdbStore {
             Direction::Forwards => options.forwards(),
             Direction::Backwards => options.backwards(),
         };
-        call(&self.connection, stream, None, |client| async move { collect(client.read_stream(stream, &options).await?).await })
-            .await
+        call(&self.connection, stream, None, |client| async move {
+            collect(client.read_stream(stream, &options).await?).await
+        })
+        .await
     }
 
     async fn read_all(

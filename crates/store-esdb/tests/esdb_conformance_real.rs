@@ -18,7 +18,9 @@ const VARIABLE: &str = "PACKHOOKS_TEST_ESDB";
 fn real_esdb_suite_skipped_unless_PACKHOOKS_TEST_ESDB() {
     match std::env::var(VARIABLE) {
         Ok(target) if !target.trim().is_empty() => println!("real EventStoreDB suite: running against {VARIABLE}"),
-        _ => println!("SKIPPED: the real EventStoreDB suite needs {VARIABLE}=esdb://…; nothing ran against a real server"),
+        _ => println!(
+            "SKIPPED: the real EventStoreDB suite needs {VARIABLE}=esdb://…; nothing ran against a real server"
+        ),
     }
 }
 

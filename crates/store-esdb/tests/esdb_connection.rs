@@ -10,9 +10,7 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use packhooks_store::sqlite::SqliteStore;
-use packhooks_store::{
-    EventData, EventStore, ExpectedRevision, SubscribeFrom, SubscriptionEvent, SubscriptionFilter,
-};
+use packhooks_store::{EventData, EventStore, ExpectedRevision, SubscribeFrom, SubscriptionEvent, SubscriptionFilter};
 use packhooks_store_esdb::wire_server::{connection_string, WireServer};
 use packhooks_store_esdb::EsdbStore;
 use uuid::Uuid;

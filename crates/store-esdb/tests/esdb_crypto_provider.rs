@@ -9,9 +9,5 @@ use packhooks_store_esdb::{EsdbError, EsdbStore};
 async fn a_crypto_provider_installed_first_is_refused_with_a_clear_error() {
     rustls::crypto::aws_lc_rs::default_provider().install_default().expect("the first provider of this process");
     let refused = EsdbStore::connect("esdb://127.0.0.1:1?tls=false");
-    assert!(
-        matches!(refused, Err(EsdbError::CryptoProviderAlreadyInstalled)),
-        "got {:?}",
-        refused.as_ref().err()
-    );
+    assert!(matches!(refused, Err(EsdbError::CryptoProviderAlreadyInstalled)), "got {:?}", refused.as_ref().err());
 }

@@ -69,7 +69,9 @@ impl WireServer {
         let (stopping, stopped) = watch::channel(false);
         let mut signal = stopped.clone();
         let server = tonic::transport::Server::builder()
-            .add_service(proto::streams::streams_server::StreamsServer::new(streams::StreamsService::new(store, stopped)))
+            .add_service(proto::streams::streams_server::StreamsServer::new(streams::StreamsService::new(
+                store, stopped,
+            )))
             .add_service(proto::server_features::server_features_server::ServerFeaturesServer::new(
                 features::FeaturesService,
             ))

@@ -9,6 +9,9 @@
 //! - a store that is closed or unreachable is UNAVAILABLE (the client calls it a server
 //!   error and reconnects).
 
+// tonic's `Status` is the service's error type; boxing it would only add conversions.
+#![allow(clippy::result_large_err)]
+
 use std::collections::HashMap;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -103,7 +106,8 @@ impl Streams for StreamsService {
                     Some(read_req::options::all_options::AllOption::End(_)) => AllPosition::End,
                     Some(read_req::options::all_options::AllOption::Start(_)) | None => AllPosition::Start,
                 };
-                let events = self.store.read_all(from, direction, to_count(count)).await.map_err(|e| store_status("$all", e))?;
+                let events =
+                    self.store.read_all(from, direction, to_count(count)).await.map_err(|e| store_status("$all", e))?;
                 let answers: Vec<_> = events.iter().map(|e| Ok(event_answer(e, uuids))).collect();
                 Ok(Response::new(futures::stream::iter(answers).boxed()))
             }
@@ -287,9 +291,9 @@ impl UuidForm {
 fn decode_uuid(id: Option<Uuid>) -> Result<::uuid::Uuid, Status> {
     match id.and_then(|id| id.value) {
         Some(uuid::Value::String(s)) => s.parse().map_err(|_| Status::invalid_argument("an event id is not a UUID")),
-        Some(uuid::Value::Structured(s)) => {
-            Ok(::uuid::Uuid::from_u128((u128::from(s.most_significant_bits as u64) << 64) | u128::from(s.least_significant_bits as u64)))
-        }
+        Some(uuid::Value::Structured(s)) => Ok(::uuid::Uuid::from_u128(
+            (u128::from(s.most_significant_bits as u64) << 64) | u128::from(s.least_significant_bits as u64),
+        )),
         None => Err(Status::invalid_argument("an event needs an id")),
     }
 }
