@@ -16,6 +16,9 @@ pub enum EsdbError {
     /// The store setting names another scheme.
     #[error("an EventStoreDB connection string starts with esdb:// or esdb+discover://")]
     Scheme,
+    /// The client spawns its connection task on the current tokio runtime; there was none.
+    #[error("the EventStoreDB store must be opened inside a tokio runtime")]
+    NoRuntime,
     /// Something in this process installed a rustls crypto provider before the first
     /// EventStoreDB client was built; the client would panic installing its own.
     #[error(

@@ -52,6 +52,7 @@ impl EsdbStore {
             return Err(EsdbError::Scheme);
         }
         let settings = ClientSettings::from_str(connection_string).map_err(EsdbError::ConnectionString)?;
+        tokio::runtime::Handle::try_current().map_err(|_| EsdbError::NoRuntime)?;
         let connection = Arc::new(Connection::new(settings)?);
         let warm = Arc::clone(&connection);
         tokio::spawn(async move {
@@ -108,7 +109,7 @@ async fn collect(mut read: eventstore::ReadStream) -> eventstore::Result<Vec<Rec
     Ok(events)
 }
 
-async fn head(connection: &Connection) -> Result<Option<Position>, StoreError> {
+pub(crate) async fn head(connection: &Connection) -> Result<Option<Position>, StoreError> {
     let options = ReadAllOptions::default().position(eventstore::StreamPosition::End).backwards().max_count(1);
     let newest =
         call(connection, ALL, None, |client| async move { collect(client.read_all(&options).await?).await }).await?;

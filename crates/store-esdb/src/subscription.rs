@@ -47,7 +47,16 @@ pub(crate) async fn subscribe(
         failures: 0,
         done: false,
     };
+    // From the end, a drop before the first event must not resume from the (then later)
+    // end: it resumes after the head as it was before subscribing.
+    let resume_if_dropped = match from {
+        SubscribeFrom::End => {
+            crate::store::head(&feed.connection).await?.map_or(SubscribeFrom::Start, SubscribeFrom::After)
+        }
+        other => other,
+    };
     feed.confirm().await?;
+    feed.resume = resume_if_dropped;
     Ok(futures::stream::unfold(feed, |mut feed| async move {
         let item = feed.next().await?;
         Some((item, feed))
@@ -67,7 +76,8 @@ fn to_client_filter(filter: SubscriptionFilter) -> eventstore::SubscriptionFilte
 struct Feed {
     connection: Arc<Connection>,
     filter: Option<eventstore::SubscriptionFilter>,
-    /// Where the next (re)subscription starts: the original start, then after `last`.
+    /// Where the next (re)subscription starts: the original start (for `End`, after the head
+    /// read before subscribing), then after `last`.
     resume: SubscribeFrom,
     inner: Option<eventstore::Subscription>,
     /// The client generation `inner` runs on.
