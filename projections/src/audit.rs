@@ -142,7 +142,11 @@ pub struct WebhookAt {
 }
 
 /// Folds the `webhook-{id}` stream up to `at` with the domain's own fold.
-pub async fn webhook_at(store: &dyn EventStore, webhook: WebhookId, at: DateTime<Utc>) -> Result<WebhookAt, ProjectionError> {
+pub async fn webhook_at(
+    store: &dyn EventStore,
+    webhook: WebhookId,
+    at: DateTime<Utc>,
+) -> Result<WebhookAt, ProjectionError> {
     let stream = webhook.stream();
     let mut events = Vec::new();
     let mut from = StreamPosition::Start;

@@ -163,9 +163,7 @@ pub fn set_in_state(conn: &Connection, name: &str, state: SetState) -> Result<Op
 
 /// Every set of every projection, for status views.
 pub fn all_sets(conn: &Connection) -> Result<Vec<TableSet>, ProjectionError> {
-    let mut stmt = conn.prepare(&format!(
-        "SELECT {SET_COLUMNS} FROM projection_versions ORDER BY name, generation"
-    ))?;
+    let mut stmt = conn.prepare(&format!("SELECT {SET_COLUMNS} FROM projection_versions ORDER BY name, generation"))?;
     let rows = stmt.query_map([], set_from_row)?.collect::<Result<Vec<_>, _>>()?;
     rows.into_iter().map(|r| finish(Some(r)).map(|s| s.expect("some"))).collect()
 }
@@ -257,10 +255,7 @@ pub fn save_checkpoint(
 /// retired generation. Readers see the flip at once, in one transaction.
 pub fn swap(tx: &Transaction<'_>, name: &str, generation: u64) -> Result<Option<u64>, ProjectionError> {
     let old = active_generation(tx, name)?;
-    tx.execute(
-        "UPDATE projection_versions SET state = 'retired' WHERE name = ?1 AND state = 'active'",
-        [name],
-    )?;
+    tx.execute("UPDATE projection_versions SET state = 'retired' WHERE name = ?1 AND state = 'active'", [name])?;
     tx.execute(
         "UPDATE projection_versions SET state = 'active', target_commit = NULL WHERE name = ?1 AND generation = ?2",
         params![name, generation as i64],

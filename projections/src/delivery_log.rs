@@ -193,7 +193,22 @@ pub fn page(
          ORDER BY pos_commit DESC, pos_prepare DESC LIMIT ?4",
         TABLES,
     ))?;
-    type Raw = (String, u32, bool, String, String, bool, Option<u16>, Option<String>, i64, Option<String>, Option<i64>, i64, i64, i64);
+    type Raw = (
+        String,
+        u32,
+        bool,
+        String,
+        String,
+        bool,
+        Option<u16>,
+        Option<String>,
+        i64,
+        Option<String>,
+        Option<i64>,
+        i64,
+        i64,
+        i64,
+    );
     let rows: Vec<Raw> = stmt
         .query_map(params![webhook_id, bc, bp, (limit + 1) as i64], |r| {
             Ok((

@@ -10,8 +10,8 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use packhooks_domain::delivery::AttemptOutcome;
-use packhooks_domain::webhook::DisabledBy;
 use packhooks_domain::ids::streams;
+use packhooks_domain::webhook::DisabledBy;
 use packhooks_domain::{DomainEvent, WebhookId};
 use packhooks_store::SubscriptionFilter;
 use rusqlite::{params, OptionalExtension, Transaction};

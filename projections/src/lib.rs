@@ -59,7 +59,11 @@ pub struct Projections {
 
 impl Projections {
     /// The projections of [`all`] over `store`, with read models in `db_path`.
-    pub fn new(store: Arc<dyn EventStore>, db_path: &Path, options: RunnerOptions) -> Result<Arc<Self>, ProjectionError> {
+    pub fn new(
+        store: Arc<dyn EventStore>,
+        db_path: &Path,
+        options: RunnerOptions,
+    ) -> Result<Arc<Self>, ProjectionError> {
         Ok(Arc::new(Projections {
             read: ReadModels::open(db_path)?,
             store,
@@ -84,7 +88,13 @@ impl Projections {
 
     /// Starts the live runner (one task per projection).
     pub fn start(&self) -> ProjectionRunner {
-        ProjectionRunner::start(self.store.clone(), &self.db_path, &self.projections, self.options.clone(), self.board.clone())
+        ProjectionRunner::start(
+            self.store.clone(),
+            &self.db_path,
+            &self.projections,
+            self.options.clone(),
+            self.board.clone(),
+        )
     }
 
     /// The projections named (`None`: all of them).
@@ -146,7 +156,14 @@ impl Projections {
         });
         let done_names = names.clone();
         tokio::spawn(async move {
-            let result = rebuild::rebuild(this.store.clone(), &this.db_path, selected, this.options.rebuild.clone(), Some(progress)).await;
+            let result = rebuild::rebuild(
+                this.store.clone(),
+                &this.db_path,
+                selected,
+                this.options.rebuild.clone(),
+                Some(progress),
+            )
+            .await;
             let mut board = this.board.lock();
             for n in &done_names {
                 if let Some(r) = board.entry(n.clone()).or_default().rebuild.as_mut() {

@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use packhooks_domain::ids::streams;
 use packhooks_domain::submission::{DeclineReason, StandardReason};
-use packhooks_domain::DomainEvent;
+use packhooks_domain::{DomainEvent, SubmissionId};
 use packhooks_store::SubscriptionFilter;
 use rusqlite::{params, OptionalExtension, Transaction};
 use serde::Serialize;
@@ -146,13 +146,10 @@ impl StatsBatch {
     fn count(
         &mut self,
         tx: &Transaction<'_>,
-        pack: &str,
-        account: &str,
-        name: &str,
-        submission: String,
-        at: DateTime<Utc>,
+        s: Submitted<'_>,
         reason: Option<&DeclineReason>,
     ) -> Result<(), ProjectionError> {
+        let Submitted { pack, account, name, submission, at } = s;
         let row = self.pack(tx, pack)?;
         if row.account_id != account {
             row.account_id = account.to_owned();
@@ -184,32 +181,43 @@ impl StatsBatch {
             }
         }
         row.last_submission_at = Some(micros(at));
-        row.last_submission_id = Some(submission);
+        row.last_submission_id = Some(submission.to_string());
         Ok(())
     }
+}
+
+/// What every submission event says, whatever its kind.
+struct Submitted<'a> {
+    pack: &'a str,
+    account: &'a str,
+    name: &'a str,
+    submission: SubmissionId,
+    at: DateTime<Utc>,
 }
 
 impl ProjectionBatch for StatsBatch {
     fn apply(&mut self, tx: &Transaction<'_>, envelope: &Envelope) -> Result<(), ProjectionError> {
         match &envelope.event {
-            DomainEvent::CandidateInterested(e) => self.count(
-                tx,
-                e.pack_id.as_str(),
-                e.account_id.as_str(),
-                &e.pack_name,
-                e.submission_id.to_string(),
-                e.submitted_at,
-                None,
-            ),
-            DomainEvent::CandidateDeclined(e) => self.count(
-                tx,
-                e.pack_id.as_str(),
-                e.account_id.as_str(),
-                &e.pack_name,
-                e.submission_id.to_string(),
-                e.submitted_at,
-                Some(&e.reason),
-            ),
+            DomainEvent::CandidateInterested(e) => {
+                let s = Submitted {
+                    pack: e.pack_id.as_str(),
+                    account: e.account_id.as_str(),
+                    name: &e.pack_name,
+                    submission: e.submission_id,
+                    at: e.submitted_at,
+                };
+                self.count(tx, s, None)
+            }
+            DomainEvent::CandidateDeclined(e) => {
+                let s = Submitted {
+                    pack: e.pack_id.as_str(),
+                    account: e.account_id.as_str(),
+                    name: &e.pack_name,
+                    submission: e.submission_id,
+                    at: e.submitted_at,
+                };
+                self.count(tx, s, Some(&e.reason))
+            }
             _ => Ok(()),
         }
     }
@@ -369,7 +377,11 @@ fn stats(conn: &rusqlite::Connection, t: &Tables, scope: Scope<'_>) -> Result<(S
             TABLES,
         ))?
         .query_map([key], |r| {
-            Ok(DayCount { day: r.get(0)?, interested: r.get::<_, i64>(1)? as u64, declined: r.get::<_, i64>(2)? as u64 })
+            Ok(DayCount {
+                day: r.get(0)?,
+                interested: r.get::<_, i64>(1)? as u64,
+                declined: r.get::<_, i64>(2)? as u64,
+            })
         })?
         .collect::<Result<Vec<_>, _>>()?;
     Ok((
@@ -410,4 +422,3 @@ pub fn account(conn: &rusqlite::Connection, t: &Tables, account_id: &str) -> Res
     let (stats, packs) = stats(conn, t, Scope::Account(account_id))?;
     Ok(AccountStats { account_id: account_id.to_owned(), packs, stats })
 }
-

@@ -112,7 +112,8 @@ pub async fn rebuild(
         for p in &claim_projections {
             if let Some(old) = db::set_in_state(&tx, p.name(), SetState::Building)? {
                 let beat = chrono::DateTime::parse_from_rfc3339(&old.heartbeat_at).map(|t| t.with_timezone(&Utc));
-                let fresh = beat.is_ok_and(|t| Utc::now() - t < chrono::Duration::from_std(STALE_BUILD).expect("small"));
+                let fresh =
+                    beat.is_ok_and(|t| Utc::now() - t < chrono::Duration::from_std(STALE_BUILD).expect("small"));
                 if fresh {
                     return Err(ProjectionError::RebuildRunning(p.name().into()));
                 }
@@ -213,8 +214,8 @@ pub async fn rebuild(
             let events: Vec<&Envelope> = pending.iter().flat_map(|p| p.events.iter()).collect();
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             for (p, generation) in writer_projections.iter().zip(&generations) {
-                let still_ours = db::set_in_state(&tx, p.name(), SetState::Building)?
-                    .is_some_and(|s| s.generation == *generation);
+                let still_ours =
+                    db::set_in_state(&tx, p.name(), SetState::Building)?.is_some_and(|s| s.generation == *generation);
                 if !still_ours {
                     return Err(ProjectionError::RebuildLost(p.name().into()));
                 }

@@ -148,7 +148,11 @@ impl Live {
         let conn = match db::open(&self.db_path) {
             Ok(conn) => Arc::new(Mutex::new(conn)),
             Err(e) => {
-                tracing::error!(projection = self.name(), error = &e as &dyn std::error::Error, "cannot open the read-model database");
+                tracing::error!(
+                    projection = self.name(),
+                    error = &e as &dyn std::error::Error,
+                    "cannot open the read-model database"
+                );
                 self.update(|s| s.last_error = Some(format!("{e}")));
                 return;
             }
@@ -161,7 +165,11 @@ impl Live {
                 Ok(Exit::Stop) => return,
                 Ok(Exit::Restart) => continue,
                 Err(e) => {
-                    tracing::warn!(projection = self.name(), error = &e as &dyn std::error::Error, "projection failed; retrying");
+                    tracing::warn!(
+                        projection = self.name(),
+                        error = &e as &dyn std::error::Error,
+                        "projection failed; retrying"
+                    );
                     self.update(|s| s.last_error = Some(error_chain(&e)));
                     let delay = self.options.retry_delay;
                     tokio::select! {

@@ -77,7 +77,7 @@ pub async fn status(
     let head = store.head().await?;
     let mut out = Vec::new();
     for p in projections {
-        let mine = |state| sets.iter().filter(|s| s.name == p.name() && s.state == state).last();
+        let mine = |state| sets.iter().rfind(|s| s.name == p.name() && s.state == state);
         let active = mine(SetState::Active);
         let lag = match active {
             Some(set) => Some(lag(store.as_ref(), p.as_ref(), set.checkpoint).await?),

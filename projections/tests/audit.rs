@@ -34,7 +34,8 @@ async fn history(env: &Env) -> packhooks_domain::WebhookId {
         description: Some("second".into()),
         recorded_at: at + Duration::hours(2),
     };
-    append(env.store.as_ref(), &wh.stream(), &[rotated.into(), updated.into(), disabled(wh, at + Duration::hours(3))]).await;
+    append(env.store.as_ref(), &wh.stream(), &[rotated.into(), updated.into(), disabled(wh, at + Duration::hours(3))])
+        .await;
     wh
 }
 
@@ -46,7 +47,8 @@ async fn a_webhook_state_at_a_time_is_folded_from_its_events_without_secrets() {
     let before = audit::webhook_at(store, wh, t0() - Duration::seconds(1)).await.unwrap();
     assert_eq!(serde_json::to_value(&before.state).unwrap()["state"], "none");
 
-    let first = serde_json::to_value(audit::webhook_at(store, wh, t0() + Duration::minutes(30)).await.unwrap()).unwrap();
+    let first =
+        serde_json::to_value(audit::webhook_at(store, wh, t0() + Duration::minutes(30)).await.unwrap()).unwrap();
     assert_eq!(first["state"]["state"], "active");
     assert_eq!(first["state"]["url"], "https://example.com/hook");
     assert_eq!(first["state"]["secrets"]["version"], 1);

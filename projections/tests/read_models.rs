@@ -65,7 +65,12 @@ async fn health_follows_failures_recoveries_and_ignores_test_events() {
     assert!(rest.items[1].success);
 
     // Recovery, then an owner disable and enable.
-    append(store, &d, &[attempted(wh, 4, 1, 200, false, at + Duration::minutes(40)), recovered(wh, 4, at + Duration::minutes(40))]).await;
+    append(
+        store,
+        &d,
+        &[attempted(wh, 4, 1, 200, false, at + Duration::minutes(40)), recovered(wh, 4, at + Duration::minutes(40))],
+    )
+    .await;
     wait_caught_up(&projections).await;
     let h = read.webhook_health(wh.to_string(), now).await.unwrap().unwrap();
     assert_eq!(h.status, HealthStatus::Healthy);
@@ -114,7 +119,8 @@ async fn pack_statistics_count_submissions_reasons_and_days_but_never_tests() {
     let s = read.pack_stats("pk_1".into()).await.unwrap();
     assert_eq!((s.stats.interested, s.stats.declined), (2, 3));
     assert_eq!(s.account_id.as_deref(), Some("acc_7"));
-    let reasons: Vec<_> = s.stats.decline_reasons.iter().map(|r| (r.code.as_deref(), r.label.as_str(), r.custom, r.count)).collect();
+    let reasons: Vec<_> =
+        s.stats.decline_reasons.iter().map(|r| (r.code.as_deref(), r.label.as_str(), r.custom, r.count)).collect();
     assert_eq!(reasons, vec![(Some("compensation"), "Compensation", false, 2), (None, "Reason #2", true, 1)]);
     let days: Vec<_> = s.stats.per_day.iter().map(|d| (d.day.as_str(), d.interested, d.declined)).collect();
     assert_eq!(days, vec![("2026-11-27", 1, 0), ("2026-11-28", 1, 3)]);

@@ -56,7 +56,11 @@ async fn a_full_rebuild_gives_the_live_read_models_row_for_row() {
     assert_eq!(dump_all(&env.db()), live);
     let conn = db::open(&env.db()).unwrap();
     let old: i64 = conn
-        .query_row(&format!("SELECT COUNT(*) FROM sqlite_schema WHERE name = 'pack_stats_g{}'", before.generation), [], |r| r.get(0))
+        .query_row(
+            &format!("SELECT COUNT(*) FROM sqlite_schema WHERE name = 'pack_stats_g{}'", before.generation),
+            [],
+            |r| r.get(0),
+        )
         .unwrap();
     assert_eq!(old, 0, "the replaced tables are dropped");
 
@@ -85,7 +89,12 @@ async fn an_online_rebuild_under_load_matches_an_offline_one_and_reads_never_fai
                 let p = pack((n % 3) as u32 + 1);
                 let at = t0() + chrono::Duration::seconds(n as i64);
                 append(store.as_ref(), &p.stream(), &[interested(&p, &account(1), 5_000_000 + n, at)]).await;
-                append(store.as_ref(), &webhook(1).deliveries_stream(), &[attempted(webhook(1), 5_000_000 + n, 1, 200, false, at)]).await;
+                append(
+                    store.as_ref(),
+                    &webhook(1).deliveries_stream(),
+                    &[attempted(webhook(1), 5_000_000 + n, 1, 200, false, at)],
+                )
+                .await;
                 writes.fetch_add(1, Ordering::Relaxed);
             }
         })
@@ -98,7 +107,11 @@ async fn an_online_rebuild_under_load_matches_an_offline_one_and_reads_never_fai
             while !stop.load(Ordering::Relaxed) {
                 let a = read.account_stats("acc_1".into()).await.expect("account stats during the swap");
                 assert!(read.pack_stats("pk_1".into()).await.expect("pack stats during the swap").stats.interested > 0);
-                let h = read.webhook_health(webhook(1).to_string(), t0()).await.expect("health during the swap").expect("row");
+                let h = read
+                    .webhook_health(webhook(1).to_string(), t0())
+                    .await
+                    .expect("health during the swap")
+                    .expect("row");
                 assert!(h.counts.attempts >= 150);
                 let page = read.deliveries(webhook(1).to_string(), None, 20).await.expect("deliveries during the swap");
                 assert_eq!(page.items.len(), 20);
@@ -194,4 +207,3 @@ async fn a_new_projection_version_rebuilds_blue_green_on_start() {
     assert_eq!(packhooks_projections::dump(&env.db(), health.as_ref()).unwrap(), rows);
     runner.shutdown().await;
 }
-

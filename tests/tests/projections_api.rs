@@ -109,7 +109,10 @@ async fn health_stats_deliveries_audit_and_rebuild_read_from_the_projections() {
     assert_eq!(stats["decline_reasons"], json!([{"code": null, "label": "Reason #2", "custom": true, "count": 1}]));
     assert_eq!(stats["per_day"].as_array().unwrap().len(), 1);
     let totals = get_json(&app, "/v1/accounts/acc_1/stats").await;
-    assert_eq!((totals["packs"].clone(), totals["interested"].clone(), totals["declined"].clone()), (json!(1), json!(1), json!(1)));
+    assert_eq!(
+        (totals["packs"].clone(), totals["interested"].clone(), totals["declined"].clone()),
+        (json!(1), json!(1), json!(1))
+    );
 
     // Audit: the auditor role, paging with a cursor, secrets redacted, state at a time.
     assert_problem(get_as(&app, FRONTEND, "/v1/audit/all").await, 403, "forbidden").await;
@@ -119,7 +122,11 @@ async fn health_stats_deliveries_audit_and_rebuild_read_from_the_projections() {
     let page: Value = page.json().await.unwrap();
     assert_eq!(page["events"].as_array().unwrap().len(), 3);
     let cursor = page["next"].as_str().expect("more history").to_owned();
-    let older: Value = get_as(&app, AUDITOR, &format!("/v1/audit/all?direction=backwards&limit=3&from={cursor}")).await.json().await.unwrap();
+    let older: Value = get_as(&app, AUDITOR, &format!("/v1/audit/all?direction=backwards&limit=3&from={cursor}"))
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(older["events"][0]["position"], cursor);
     let stream: Value = get_as(&app, AUDITOR, &format!("/v1/audit/streams/webhook-{id}")).await.json().await.unwrap();
     assert_eq!(stream["events"][0]["event_type"], "WebhookCreated");
@@ -127,12 +134,21 @@ async fn health_stats_deliveries_audit_and_rebuild_read_from_the_projections() {
     let everything: Value = get_as(&app, AUDITOR, "/v1/audit/all?limit=1000").await.json().await.unwrap();
     assert!(!everything.to_string().contains(&secret), "the secret never shows in the audit history");
     let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
-    let state: Value = get_as(&app, AUDITOR, &format!("/v1/audit/webhooks/{id}/state?at={}", now.replace('+', "%2B"))).await.json().await.unwrap();
+    let state: Value = get_as(&app, AUDITOR, &format!("/v1/audit/webhooks/{id}/state?at={}", now.replace('+', "%2B")))
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(state["state"]["state"], "active");
     assert_eq!(state["state"]["url"], receiver.url("/hook"));
     assert!(!state.to_string().contains(&secret));
     assert_problem(get_as(&app, AUDITOR, "/v1/audit/streams/pack-nope").await, 404, "not_found").await;
-    assert_problem(get_as(&app, AUDITOR, &format!("/v1/audit/webhooks/{id}/state?at=yesterday")).await, 400, "invalid_field").await;
+    assert_problem(
+        get_as(&app, AUDITOR, &format!("/v1/audit/webhooks/{id}/state?at=yesterday")).await,
+        400,
+        "invalid_field",
+    )
+    .await;
 
     // Ops: status, then an online rebuild of everything that ends with the same answers.
     assert_problem(get_as(&app, AUDITOR, "/v1/ops/projections").await, 403, "forbidden").await;

@@ -211,7 +211,12 @@ async fn sigkill_of_the_server_mid_projection_counts_nothing_twice_and_misses_no
         .unwrap();
     for p in packhooks_projections::all() {
         let live = packhooks_projections::dump(&read_models, p.as_ref()).unwrap();
-        assert_eq!(live, packhooks_projections::dump(&fresh, p.as_ref()).unwrap(), "{} differs from a rebuild", p.name());
+        assert_eq!(
+            live,
+            packhooks_projections::dump(&fresh, p.as_ref()).unwrap(),
+            "{} differs from a rebuild",
+            p.name()
+        );
         if p.name() == "delivery_log" {
             assert_eq!(live["delivery_log"].len() as u64, attempts, "every attempt logged exactly once");
         }

@@ -21,7 +21,9 @@ use packhooks_domain::submission::{
     CandidateDeclined, CandidateInterested, DeclineReason, DeclinedCandidate, InterestedCandidate, StandardReason,
 };
 use packhooks_domain::webhook::{EventType, Secret, TestEventRequested, WebhookCreated};
-use packhooks_domain::{AccountId, DeliveryId, DomainEvent, EventMetadata, PackId, SubmissionId, TestEventId, WebhookId};
+use packhooks_domain::{
+    AccountId, DeliveryId, DomainEvent, EventMetadata, PackId, SubmissionId, TestEventId, WebhookId,
+};
 use packhooks_projections::RebuildOptions;
 use packhooks_store::sqlite::SqliteStore;
 use packhooks_store::{AllPosition, Direction, EventData, EventStore, ExpectedRevision, Position};
@@ -199,8 +201,10 @@ fn source(stream: &str, message: Uuid, test: bool) -> DeliverySource {
 /// some rounds carry test events). Appends run 16 at a time, each to its own stream.
 async fn generate(store: &dyn EventStore, total: u64, accounts: u64) -> anyhow::Result<u64> {
     let metadata = serde_json::to_vec(&EventMetadata::correlated("bench"))?;
-    let accounts: Vec<AccountId> = (0..accounts).map(|a| AccountId::parse(format!("acc_{a}")).expect("valid")).collect();
-    let webhooks: Vec<WebhookId> = (0..accounts.len() * 2).map(|w| WebhookId::from_uuid(Uuid::from_u128(w as u128 + 1))).collect();
+    let accounts: Vec<AccountId> =
+        (0..accounts).map(|a| AccountId::parse(format!("acc_{a}")).expect("valid")).collect();
+    let webhooks: Vec<WebhookId> =
+        (0..accounts.len() * 2).map(|w| WebhookId::from_uuid(Uuid::from_u128(w as u128 + 1))).collect();
     for (i, wh) in webhooks.iter().enumerate() {
         let created: DomainEvent = WebhookCreated {
             webhook_id: *wh,
@@ -283,34 +287,64 @@ async fn generate(store: &dyn EventStore, total: u64, accounts: u64) -> anyhow::
             };
             if n % 50 == 7 {
                 for k in 1..=3u32 {
-                    let outcome = AttemptOutcome::Failure { code: FailureCode::Status, status: Some(503), detail: "503".into() };
+                    let outcome =
+                        AttemptOutcome::Failure { code: FailureCode::Status, status: Some(503), detail: "503".into() };
                     deliveries.push(attempt(k, outcome, submitted_at + Duration::minutes(k as i64)));
                 }
                 let gave_up = submitted_at + Duration::minutes(3);
-                deliveries.push(DeliveryAbandoned { webhook_id: wh, delivery_id: delivery, source: src.clone(), attempts: 3, recorded_at: gave_up }.into());
+                deliveries.push(
+                    DeliveryAbandoned {
+                        webhook_id: wh,
+                        delivery_id: delivery,
+                        source: src.clone(),
+                        attempts: 3,
+                        recorded_at: gave_up,
+                    }
+                    .into(),
+                );
                 if !failing[w] {
                     failing[w] = true;
-                    deliveries.push(WebhookFlaggedFailing { webhook_id: wh, delivery_id: delivery, failing_since: gave_up, recorded_at: gave_up }.into());
+                    deliveries.push(
+                        WebhookFlaggedFailing {
+                            webhook_id: wh,
+                            delivery_id: delivery,
+                            failing_since: gave_up,
+                            recorded_at: gave_up,
+                        }
+                        .into(),
+                    );
                 }
             } else {
                 deliveries.push(attempt(1, AttemptOutcome::Success { status: 200 }, submitted_at));
                 if failing[w] {
                     failing[w] = false;
-                    deliveries.push(WebhookRecovered { webhook_id: wh, delivery_id: delivery, recorded_at: submitted_at }.into());
+                    deliveries.push(
+                        WebhookRecovered { webhook_id: wh, delivery_id: delivery, recorded_at: submitted_at }.into(),
+                    );
                 }
             }
         }
         if round % 10 == 0 {
             let test_id = TestEventId::from_uuid(Uuid::from_u128(round as u128 | (1 << 110)));
-            let requested: DomainEvent =
-                TestEventRequested { webhook_id: wh, account_id: account.clone(), test_id, event: EventType::Interested, recorded_at: at }.into();
+            let requested: DomainEvent = TestEventRequested {
+                webhook_id: wh,
+                account_id: account.clone(),
+                test_id,
+                event: EventType::Interested,
+                recorded_at: at,
+            }
+            .into();
             pending.push((wh.stream(), vec![data(&requested, &metadata)]));
             let test: DomainEvent = DeliveryAttempted {
                 webhook_id: wh,
                 delivery_id: DeliveryId::for_message(wh, test_id.uuid()),
                 source: source(&wh.stream(), test_id.uuid(), true),
                 attempt: 1,
-                outcome: AttemptOutcome::Failure { code: FailureCode::Timeout, status: None, detail: "timed out".into() },
+                outcome: AttemptOutcome::Failure {
+                    code: FailureCode::Timeout,
+                    status: None,
+                    detail: "timed out".into(),
+                },
                 latency_ms: 10_000,
                 response_body: None,
                 next_attempt_at: None,

@@ -19,7 +19,9 @@ use packhooks_domain::submission::{
 use packhooks_domain::webhook::{
     DisabledBy, EventType, Secret, TestEventRequested, WebhookCreated, WebhookDisabled, WebhookEnabled,
 };
-use packhooks_domain::{AccountId, DeliveryId, DomainEvent, EventMetadata, PackId, SubmissionId, TestEventId, WebhookId};
+use packhooks_domain::{
+    AccountId, DeliveryId, DomainEvent, EventMetadata, PackId, SubmissionId, TestEventId, WebhookId,
+};
 use packhooks_projections::{Projections, RunnerOptions};
 use packhooks_store::sqlite::SqliteStore;
 use packhooks_store::{EventData, EventStore, ExpectedRevision, Position};
@@ -51,11 +53,7 @@ pub fn event_data(event: &DomainEvent) -> EventData {
 }
 
 pub async fn append(store: &dyn EventStore, stream: &str, events: &[DomainEvent]) -> Position {
-    store
-        .append(stream, ExpectedRevision::Any, events.iter().map(event_data).collect())
-        .await
-        .expect("append")
-        .position
+    store.append(stream, ExpectedRevision::Any, events.iter().map(event_data).collect()).await.expect("append").position
 }
 
 pub fn created(wh: WebhookId, acc: &AccountId, at: DateTime<Utc>) -> DomainEvent {
@@ -113,7 +111,14 @@ pub fn delivery(wh: WebhookId, message: u128) -> DeliveryId {
 }
 
 /// One attempt: `status` 2xx is a success, anything else a `status` failure, 0 a timeout.
-pub fn attempted(wh: WebhookId, message: u128, attempt: u32, status: u16, test: bool, at: DateTime<Utc>) -> DomainEvent {
+pub fn attempted(
+    wh: WebhookId,
+    message: u128,
+    attempt: u32,
+    status: u16,
+    test: bool,
+    at: DateTime<Utc>,
+) -> DomainEvent {
     let outcome = match status {
         200..=299 => AttemptOutcome::Success { status },
         0 => AttemptOutcome::Failure { code: FailureCode::Timeout, status: None, detail: "timed out".into() },
@@ -135,12 +140,19 @@ pub fn attempted(wh: WebhookId, message: u128, attempt: u32, status: u16, test: 
 }
 
 pub fn abandoned(wh: WebhookId, message: u128, at: DateTime<Utc>) -> DomainEvent {
-    DeliveryAbandoned { webhook_id: wh, delivery_id: delivery(wh, message), source: source("pack-x", message, false), attempts: 3, recorded_at: at }
-        .into()
+    DeliveryAbandoned {
+        webhook_id: wh,
+        delivery_id: delivery(wh, message),
+        source: source("pack-x", message, false),
+        attempts: 3,
+        recorded_at: at,
+    }
+    .into()
 }
 
 pub fn flagged(wh: WebhookId, message: u128, at: DateTime<Utc>) -> DomainEvent {
-    WebhookFlaggedFailing { webhook_id: wh, delivery_id: delivery(wh, message), failing_since: at, recorded_at: at }.into()
+    WebhookFlaggedFailing { webhook_id: wh, delivery_id: delivery(wh, message), failing_since: at, recorded_at: at }
+        .into()
 }
 
 pub fn recovered(wh: WebhookId, message: u128, at: DateTime<Utc>) -> DomainEvent {
@@ -148,8 +160,14 @@ pub fn recovered(wh: WebhookId, message: u128, at: DateTime<Utc>) -> DomainEvent
 }
 
 pub fn test_requested(wh: WebhookId, acc: &AccountId, n: u128, at: DateTime<Utc>) -> DomainEvent {
-    TestEventRequested { webhook_id: wh, account_id: acc.clone(), test_id: TestEventId::from_uuid(Uuid::from_u128(n)), event: EventType::Interested, recorded_at: at }
-        .into()
+    TestEventRequested {
+        webhook_id: wh,
+        account_id: acc.clone(),
+        test_id: TestEventId::from_uuid(Uuid::from_u128(n)),
+        event: EventType::Interested,
+        recorded_at: at,
+    }
+    .into()
 }
 
 pub fn disabled(wh: WebhookId, at: DateTime<Utc>) -> DomainEvent {
@@ -264,7 +282,11 @@ impl Env {
     }
 
     pub fn projections_at(&self, db: &Path) -> Arc<Projections> {
-        let options = RunnerOptions { swap_poll: Duration::from_millis(20), retry_delay: Duration::from_millis(50), ..RunnerOptions::default() };
+        let options = RunnerOptions {
+            swap_poll: Duration::from_millis(20),
+            retry_delay: Duration::from_millis(50),
+            ..RunnerOptions::default()
+        };
         Projections::new(self.store.clone(), db, options).unwrap()
     }
 }

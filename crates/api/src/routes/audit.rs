@@ -57,14 +57,20 @@ async fn stream_history(
         .get("from")
         .map(|t| t.parse::<u64>().map_err(|_| ApiError::InvalidInput { field: "from", reason: "is not a revision" }))
         .transpose()?;
-    let page = audit::stream_page(state.store.as_ref(), &stream, from, direction(&q)?, limit(&q, DEFAULT_PAGE, audit::MAX_PAGE)?)
-        .await
-        .map_err(|e| match e {
-            ProjectionError::Store(StoreError::StreamNotFound(_) | StoreError::StreamDeleted(_)) => {
-                ApiError::NotFound { what: format!("stream {stream}") }
-            }
-            other => failed(other),
-        })?;
+    let page = audit::stream_page(
+        state.store.as_ref(),
+        &stream,
+        from,
+        direction(&q)?,
+        limit(&q, DEFAULT_PAGE, audit::MAX_PAGE)?,
+    )
+    .await
+    .map_err(|e| match e {
+        ProjectionError::Store(StoreError::StreamNotFound(_) | StoreError::StreamDeleted(_)) => {
+            ApiError::NotFound { what: format!("stream {stream}") }
+        }
+        other => failed(other),
+    })?;
     Ok(HttpResponse::Ok().json(page))
 }
 
@@ -81,11 +87,20 @@ async fn stream_history(
     responses((status = 200, body = AuditPage), (status = 400, body = crate::error::Problem, content_type = PROBLEM)),
 )]
 #[get("/v1/audit/all")]
-async fn all_history(_: Authorized<Auditor>, state: web::Data<ApiState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
+async fn all_history(
+    _: Authorized<Auditor>,
+    state: web::Data<ApiState>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
     let q = query(&req)?;
-    let page = audit::all_page(state.store.as_ref(), position(&q, "from")?, direction(&q)?, limit(&q, DEFAULT_PAGE, audit::MAX_PAGE)?)
-        .await
-        .map_err(failed)?;
+    let page = audit::all_page(
+        state.store.as_ref(),
+        position(&q, "from")?,
+        direction(&q)?,
+        limit(&q, DEFAULT_PAGE, audit::MAX_PAGE)?,
+    )
+    .await
+    .map_err(failed)?;
     Ok(HttpResponse::Ok().json(page))
 }
 

@@ -52,7 +52,9 @@ pub(crate) fn limit(q: &HashMap<String, String>, default: usize, max: usize) -> 
         None => Ok(default),
         Some(text) => match text.parse::<usize>() {
             Ok(n) if (1..=max).contains(&n) => Ok(n),
-            _ => Err(ApiError::InvalidInput { field: "limit", reason: "must be a whole number within the page bounds" }),
+            _ => {
+                Err(ApiError::InvalidInput { field: "limit", reason: "must be a whole number within the page bounds" })
+            }
         },
     }
 }
@@ -60,7 +62,9 @@ pub(crate) fn limit(q: &HashMap<String, String>, default: usize, max: usize) -> 
 /// A position parameter (`123` or `commit/prepare`).
 pub(crate) fn position(q: &HashMap<String, String>, field: &'static str) -> Result<Option<Position>, ApiError> {
     q.get(field)
-        .map(|text| text.parse::<Position>().map_err(|_| ApiError::InvalidInput { field, reason: "is not a log position" }))
+        .map(|text| {
+            text.parse::<Position>().map_err(|_| ApiError::InvalidInput { field, reason: "is not a log position" })
+        })
         .transpose()
 }
 

@@ -73,16 +73,16 @@ async fn rebuild_projection(
     match projections(&state)?.spawn_rebuild(selected) {
         Ok(rebuilding) => Ok(HttpResponse::Accepted().json(RebuildStartedOut { rebuilding })),
         Err(ProjectionError::UnknownProjection(_)) => Err(ApiError::NotFound { what: format!("projection {name}") }),
-        Err(e @ ProjectionError::RebuildRunning(_)) => Ok(HttpResponse::build(StatusCode::CONFLICT)
-            .content_type(PROBLEM_JSON)
-            .json(Problem {
+        Err(e @ ProjectionError::RebuildRunning(_)) => {
+            Ok(HttpResponse::build(StatusCode::CONFLICT).content_type(PROBLEM_JSON).json(Problem {
                 kind: "urn:packhooks:problem:conflict".into(),
                 title: "Conflict".into(),
                 status: 409,
                 detail: e.to_string(),
                 code: "conflict".into(),
                 field: None,
-            })),
+            }))
+        }
         Err(e) => Err(failed(e)),
     }
 }

@@ -83,7 +83,11 @@ pub async fn run(args: AuditArgs) -> anyhow::Result<()> {
                             data = data.chars().take(99).collect::<String>() + "…";
                         }
                         let created = e.created.to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
-                        writeln!(out, "{:>8} {:>10}  {:<27} {:<22} {}", e.revision, e.position, created, e.event_type, data)?;
+                        writeln!(
+                            out,
+                            "{:>8} {:>10}  {:<27} {:<22} {}",
+                            e.revision, e.position, created, e.event_type, data
+                        )?;
                     }
                 }
                 match page.next {
@@ -112,14 +116,18 @@ pub async fn run(args: AuditArgs) -> anyhow::Result<()> {
                 bar.set_draw_target(ProgressDrawTarget::hidden());
             }
             bar.set_style(
-                ProgressStyle::with_template("exporting [{elapsed_precise}] {wide_bar} {pos}/{len} ({per_sec}, ETA {eta})")
-                    .expect("a valid template"),
+                ProgressStyle::with_template(
+                    "exporting [{elapsed_precise}] {wide_bar} {pos}/{len} ({per_sec}, ETA {eta})",
+                )
+                .expect("a valid template"),
             );
             let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout());
             let progress_bar = bar.clone();
-            let written = audit::export(store.as_ref(), from, &mut out, &move |_, at: Position| progress_bar.set_position(at.commit))
-                .await
-                .context("the export failed")?;
+            let written = audit::export(store.as_ref(), from, &mut out, &move |_, at: Position| {
+                progress_bar.set_position(at.commit)
+            })
+            .await
+            .context("the export failed")?;
             bar.finish_and_clear();
             eprintln!("exported {written} events");
             Ok(())

@@ -59,7 +59,9 @@ pub(crate) fn open_store(settings: &Settings) -> anyhow::Result<Arc<dyn EventSto
             anyhow::ensure!(path.exists(), "no event store at {}", path.display());
             Ok(Arc::new(SqliteStore::open(&path).with_context(|| format!("cannot open {}", path.display()))?))
         }
-        StoreSetting::EventStoreDb(_) => anyhow::bail!("this binary has no EventStoreDB backend; use PACKHOOKS_STORE=sqlite"),
+        StoreSetting::EventStoreDb(_) => {
+            anyhow::bail!("this binary has no EventStoreDB backend; use PACKHOOKS_STORE=sqlite")
+        }
     }
 }
 
@@ -91,7 +93,9 @@ async fn status(projections: &Projections) -> anyhow::Result<()> {
     );
     for s in status {
         let (generation, version, checkpoint) = match &s.active {
-            Some(a) => (a.generation.to_string(), a.version.to_string(), a.checkpoint.clone().unwrap_or_else(|| "-".into())),
+            Some(a) => {
+                (a.generation.to_string(), a.version.to_string(), a.checkpoint.clone().unwrap_or_else(|| "-".into()))
+            }
             None => ("-".into(), "-".into(), "-".into()),
         };
         let version = if version == s.code_version.to_string() || version == "-" {
