@@ -23,9 +23,9 @@ use tokio::sync::Mutex;
 
 const TOKEN: &str = "crash-test-token-0123456789";
 const CLIENTS: usize = 16;
-const PER_CLIENT: usize = 200;
+const PER_CLIENT: usize = 250;
 /// The server is killed once this many submissions were acknowledged.
-const KILL_AFTER: usize = 1200;
+const KILL_AFTER: usize = 2500;
 const PACKS: usize = 8;
 
 /// A running `packhooks serve` child process.

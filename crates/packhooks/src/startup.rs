@@ -97,9 +97,7 @@ impl Application {
             allow_private_targets: settings.allow_private_targets,
             secret_rotation_overlap: settings.secret_rotation_overlap,
         };
-        #[allow(unused_mut)] // the services below add extensions
         let (mut state, registry) = ApiState::new(Arc::clone(&store), Arc::clone(&clock), config);
-        #[allow(unused_mut)]
         let mut stoppers: Vec<Stopper> = vec![Box::new(move || {
             Box::pin(async move {
                 registry.abort();
