@@ -538,15 +538,48 @@ mod tests {
 
     #[test]
     fn every_variable_names_a_key_of_the_default_file() {
-        let tree = parse_toml(DEFAULT_TOML, "defaults").unwrap();
         for v in VARIABLES.iter().filter(|v| v.key != "api.token") {
-            let found = v.key.split('.').try_fold(&tree, |t, k| match t.get(k) {
-                Some(toml::Value::Table(inner)) => Some(inner),
-                Some(_) => Some(t),
-                None => None,
-            });
-            assert!(found.is_some(), "{} names {}, which the default file lacks", v.env, v.key);
+            assert!(default_text(v.key).is_some(), "{} names {}, which the default file lacks", v.env, v.key);
         }
+    }
+
+    /// The value at a dotted key of the default file, as text.
+    fn default_text(key: &str) -> Option<String> {
+        let tree = parse_toml(DEFAULT_TOML, "defaults").unwrap();
+        let (tables, last) = key.rsplit_once('.').map_or((None, key), |(t, l)| (Some(t), l));
+        let table = match tables {
+            Some(t) => t.split('.').try_fold(&tree, |t, k| t.get(k)?.as_table())?,
+            None => &tree,
+        };
+        Some(match table.get(last)? {
+            toml::Value::String(s) => s.clone(),
+            other => other.to_string(),
+        })
+    }
+
+    #[test]
+    fn every_flag_help_shows_the_default_of_the_file() {
+        for v in VARIABLES.iter().filter(|v| v.key != "api.token") {
+            let default = default_text(v.key).unwrap_or_else(|| panic!("the default file lacks {}", v.key));
+            assert!(v.help.contains(&format!("[default: {default}]")), "{}: help says {:?}, file says {default}", v.env, v.help);
+        }
+    }
+
+    #[test]
+    fn flags_beat_environment_variables() {
+        // nextest runs each test in its own process, and no other test here reads the environment.
+        std::env::set_var("PACKHOOKS_MAX_ATTEMPTS", "7");
+        std::env::set_var("PACKHOOKS_MAX_WEBHOOKS", "6");
+        let matches = Overrides::augment_args(Command::new("serve"))
+            .try_get_matches_from(["serve", "--max-attempts", "5", "--retry-delays", "1s,2s"])
+            .unwrap();
+        let overrides = Overrides::from_arg_matches(&matches).unwrap();
+        std::env::remove_var("PACKHOOKS_MAX_ATTEMPTS");
+        std::env::remove_var("PACKHOOKS_MAX_WEBHOOKS");
+        let s = Settings::load(&overrides).unwrap();
+        assert_eq!(s.delivery.max_attempts, 5, "the flag wins");
+        assert_eq!(s.max_webhooks, 6, "the variable applies without a flag");
+        assert_eq!(s.delivery.retry_delays, vec![Duration::from_secs(1), Duration::from_secs(2)]);
     }
 
     #[test]
