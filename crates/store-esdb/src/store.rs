@@ -240,3 +240,21 @@ impl EsdbStore {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_esdb_connection_strings_are_taken() {
+        assert!(matches!(EsdbStore::connect("sqlite"), Err(EsdbError::Scheme)));
+        assert!(matches!(EsdbStore::connect("postgres://x"), Err(EsdbError::Scheme)));
+        assert!(matches!(EsdbStore::connect("esdb://"), Err(EsdbError::ConnectionString(_))));
+        assert!(EsdbStore::handles("esdb+discover://cluster.example:2113"));
+    }
+
+    #[test]
+    fn opening_outside_a_runtime_is_an_error_not_a_panic() {
+        assert!(matches!(EsdbStore::connect("esdb://127.0.0.1:2113?tls=false"), Err(EsdbError::NoRuntime)));
+    }
+}
