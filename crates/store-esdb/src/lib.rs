@@ -6,9 +6,9 @@
 //! real server when `PACKHOOKS_TEST_ESDB` holds a connection string.
 //!
 //! The client's known traps (see `shared/EVENTSTOREDB.md`) are handled in
-//! [`connection`](crate::connection) (a client whose connection task ended is rebuilt with
+//! `connection.rs` (a client whose connection task ended is rebuilt with
 //! backoff; a crypto provider installed by someone else is refused with a clear error
-//! instead of a panic) and [`subscription`](crate::subscription) (own checkpoints and
+//! instead of a panic) and `subscription.rs` (own checkpoints and
 //! resubscription). This backend never writes `$maxAge` stream metadata.
 //!
 //! With the `wire-server` feature, [`wire_server`] is an EventStoreDB look-alike for tests:

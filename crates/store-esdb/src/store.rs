@@ -3,7 +3,7 @@
 //! Each trait call is one client call. Errors go through [`map_client_error`]; a call that
 //! finds the client dead reports it to the [`Connection`], which builds a new one, and the
 //! call answers [`StoreError::Unavailable`] so the caller retries. Subscriptions are in
-//! [`crate::subscription`].
+//! `subscription.rs`.
 
 use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -6,7 +6,7 @@
 //! client never tries `BatchAppend`), `Streams/Append`, `Streams/Read` (stream and `$all`
 //! reads in both directions; filtered `$all` catch-up subscriptions with confirmation,
 //! checkpoints, caught-up and fell-behind), `Streams/Delete` and `Streams/Tombstone`.
-//! Errors take the forms the client decodes (see [`streams`]).
+//! Errors take the forms the client decodes (see `streams.rs`).
 //!
 //! What it proves: the client's requests, as our backend makes them, and our mapping of
 //! the answers. What it does not: anything about the real server's behaviour (clustering,
