@@ -2,14 +2,17 @@
 //! - a client whose first connection fails stays dead: the store rebuilds it and works once
 //!   the server is up;
 //! - a subscription survives the server going away and coming back, resuming after the
-//!   last position it yielded, with no gap, no duplicate and one caught-up.
+//!   last position it yielded, with no gap, no duplicate and one caught-up;
+//! - a subscriber that does not read while thousands of events are written (gRPC flow
+//!   control holds the server's feeder back, and the store drops it from the live feed)
+//!   still gets every event once, in order.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
-use packhooks_store::sqlite::SqliteStore;
+use packhooks_store::sqlite::{SqliteOptions, SqliteStore};
 use packhooks_store::{EventData, EventStore, ExpectedRevision, SubscribeFrom, SubscriptionEvent, SubscriptionFilter};
 use packhooks_store_esdb::wire_server::{connection_string, WireServer};
 use packhooks_store_esdb::EsdbStore;
@@ -115,6 +118,62 @@ async fn a_subscription_resumes_after_the_server_comes_back() {
             break;
         }
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subscriber_that_stops_reading_misses_nothing() {
+    const WRITERS: usize = 8;
+    const APPENDS: usize = 25;
+    const BATCH: usize = 10;
+    let dir = tempfile::tempdir().expect("tempdir");
+    // A tiny live buffer, so the stalled subscriber is dropped from the live feed for sure.
+    let options = SqliteOptions { live_buffer: 2, ..SqliteOptions::default() };
+    let backing: Arc<dyn EventStore> =
+        Arc::new(SqliteStore::open_with(dir.path().join("events.sqlite"), options).expect("open sqlite"));
+    let server = WireServer::start(Arc::clone(&backing)).await.expect("start");
+    let store = EsdbStore::connect(&server.connection_string()).expect("connect");
+
+    let mut subscription = store.subscribe_to_all(SubscribeFrom::End, None).await.expect("subscribe");
+    assert_eq!(next(&mut subscription).await, SubscriptionEvent::CaughtUp);
+    // Nobody reads the subscription while the writers run.
+    let writers: Vec<_> = (0..WRITERS)
+        .map(|w| {
+            let backing = Arc::clone(&backing);
+            tokio::spawn(async move {
+                for _ in 0..APPENDS {
+                    // 2 KiB bodies: 4 MiB in all, past HTTP/2's windows and every buffer.
+                    let batch = (0..BATCH)
+                        .map(|n| {
+                            EventData::json(
+                                Uuid::new_v4(),
+                                "Tested",
+                                format!(r#"{{"n":{n},"pad":"{}"}}"#, "x".repeat(2048)),
+                                "{}",
+                            )
+                        })
+                        .collect();
+                    backing.append(&format!("pack-{w}"), ExpectedRevision::Any, batch).await.expect("append");
+                }
+            })
+        })
+        .collect();
+    for writer in writers {
+        tokio::time::timeout(DEADLINE, writer).await.expect("writer finishes").expect("writer task");
+    }
+
+    let all = backing
+        .read_all(packhooks_store::AllPosition::Start, packhooks_store::Direction::Forwards, usize::MAX)
+        .await
+        .expect("read $all");
+    assert_eq!(all.len(), WRITERS * APPENDS * BATCH);
+    let mut seen = Vec::new();
+    while seen.len() < all.len() {
+        match next(&mut subscription).await {
+            SubscriptionEvent::Event(e) => seen.push(e.id),
+            other => panic!("only events after caught-up, got {other:?}"),
+        }
+    }
+    assert_eq!(seen, all.iter().map(|e| e.id).collect::<Vec<_>>(), "every event once, in $all order");
 }
 
 /// The next subscription item, failing the test if none comes within [`DEADLINE`].
