@@ -67,12 +67,11 @@ impl Streams for StreamsService {
         let filter = filter_of(options.filter_option)?;
         match (options.stream_option, options.count_option) {
             (Some(StreamOption::All(all)), Some(CountOption::Subscription(_))) => {
-                let from = match all.all_option {
-                    Some(read_req::options::all_options::AllOption::Position(p)) => {
-                        SubscribeFrom::After(Position { commit: p.commit_position, prepare: p.prepare_position })
-                    }
-                    Some(read_req::options::all_options::AllOption::End(_)) => SubscribeFrom::End,
-                    Some(read_req::options::all_options::AllOption::Start(_)) | None => SubscribeFrom::Start,
+                // A subscription from a position starts after it (a read includes it).
+                let from = match all_position(all) {
+                    AllPosition::Start => SubscribeFrom::Start,
+                    AllPosition::End => SubscribeFrom::End,
+                    AllPosition::Position(position) => SubscribeFrom::After(position),
                 };
                 self.subscribe(from, filter, uuids).await
             }
@@ -99,15 +98,11 @@ impl Streams for StreamsService {
                 Ok(Response::new(futures::stream::iter(answers.into_iter().map(Ok)).boxed()))
             }
             (Some(StreamOption::All(all)), Some(CountOption::Count(count))) => {
-                let from = match all.all_option {
-                    Some(read_req::options::all_options::AllOption::Position(p)) => {
-                        AllPosition::Position(Position { commit: p.commit_position, prepare: p.prepare_position })
-                    }
-                    Some(read_req::options::all_options::AllOption::End(_)) => AllPosition::End,
-                    Some(read_req::options::all_options::AllOption::Start(_)) | None => AllPosition::Start,
-                };
-                let events =
-                    self.store.read_all(from, direction, to_count(count)).await.map_err(|e| store_status("$all", e))?;
+                let events = self
+                    .store
+                    .read_all(all_position(all), direction, to_count(count))
+                    .await
+                    .map_err(|e| store_status("$all", e))?;
                 let answers: Vec<_> = events.iter().map(|e| Ok(event_answer(e, uuids))).collect();
                 Ok(Response::new(futures::stream::iter(answers).boxed()))
             }
@@ -315,6 +310,18 @@ fn filter_of(option: Option<read_req::options::FilterOption>) -> Result<Option<S
     } else {
         SubscriptionFilter::EventTypePrefix(expression.prefix)
     }))
+}
+
+/// Where an `$all` read or subscription points.
+fn all_position(options: read_req::options::AllOptions) -> AllPosition {
+    use read_req::options::all_options::AllOption;
+    match options.all_option {
+        Some(AllOption::Position(p)) => {
+            AllPosition::Position(Position { commit: p.commit_position, prepare: p.prepare_position })
+        }
+        Some(AllOption::End(_)) => AllPosition::End,
+        Some(AllOption::Start(_)) | None => AllPosition::Start,
+    }
 }
 
 fn to_count(count: u64) -> usize {
