@@ -46,8 +46,8 @@ pub(crate) fn account_id(text: &str) -> Result<AccountId, ApiError> {
     request_body = PlanIn,
     responses(
         (status = 200, body = AccountOut),
-        (status = 400, body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 409, body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 400, body = crate::error::Problem, content_type = crate::error::PROBLEM_JSON),
+        (status = 409, body = crate::error::Problem, content_type = crate::error::PROBLEM_JSON),
     ),
 )]
 #[put("/v1/accounts/{account}/plan")]

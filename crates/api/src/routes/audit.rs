@@ -21,7 +21,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 #[openapi(paths(stream_history, all_history, webhook_state), components(schemas(AuditPage, AuditEvent, WebhookAt)))]
 pub struct Doc;
 
-const PROBLEM: &str = "application/problem+json";
+use crate::error::PROBLEM_JSON as PROBLEM;
 const DEFAULT_PAGE: usize = 100;
 
 /// One stream's events.

@@ -23,7 +23,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 #[openapi(paths(list_deliveries), components(schemas(AttemptPage, delivery_log::AttemptEntry)))]
 pub struct Doc;
 
-const PROBLEM: &str = "application/problem+json";
+use crate::error::PROBLEM_JSON as PROBLEM;
 
 /// The projections service the binary registered, or 503 when this server runs without one.
 pub(crate) fn projections(state: &ApiState) -> Result<Arc<Projections>, ApiError> {

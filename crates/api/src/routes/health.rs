@@ -39,7 +39,7 @@ async fn healthz() -> HttpResponse {
 /// The store answers and the registry has caught up with the log.
 #[utoipa::path(get, path = "/readyz", tag = "operations", responses(
     (status = 200, body = ReadyOut),
-    (status = 503, body = crate::error::Problem, content_type = "application/problem+json"),
+    (status = 503, body = crate::error::Problem, content_type = crate::error::PROBLEM_JSON),
 ))]
 #[get("/readyz")]
 async fn readyz(state: web::Data<ApiState>) -> Result<HttpResponse, ApiError> {

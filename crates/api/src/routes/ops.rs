@@ -58,8 +58,8 @@ async fn list_projections(_: Authorized<Ops>, state: web::Data<ApiState>) -> Res
     params(("name" = String, Path, description = "`webhook_health`, `pack_stats`, `delivery_log` or `all`")),
     responses(
         (status = 202, body = RebuildStartedOut),
-        (status = 404, body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 409, body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 404, body = crate::error::Problem, content_type = crate::error::PROBLEM_JSON),
+        (status = 409, body = crate::error::Problem, content_type = crate::error::PROBLEM_JSON),
     ),
 )]
 #[post("/v1/ops/projections/{name}/rebuild")]

@@ -22,7 +22,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 )]
 pub struct Doc;
 
-const PROBLEM: &str = "application/problem+json";
+use crate::error::PROBLEM_JSON as PROBLEM;
 
 /// A pack's statistics: interested, declined, decline reasons, counts per day, last submission.
 #[utoipa::path(

@@ -172,7 +172,7 @@ async fn accept(
     request_body = InterestIn,
     responses(
         (status = 202, body = SubmissionAcceptedOut),
-        (status = 400, body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 400, body = crate::error::Problem, content_type = crate::error::PROBLEM_JSON),
     ),
 )]
 #[post("/v1/packs/{pack}/interest")]
@@ -209,7 +209,7 @@ async fn submit_interest(
     request_body = DeclineIn,
     responses(
         (status = 202, body = SubmissionAcceptedOut),
-        (status = 400, body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 400, body = crate::error::Problem, content_type = crate::error::PROBLEM_JSON),
     ),
 )]
 #[post("/v1/packs/{pack}/decline")]

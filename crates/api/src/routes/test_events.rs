@@ -87,7 +87,7 @@ impl From<&DeliveryAttempted> for TestOutcomeOut {
     }
 }
 
-const PROBLEM: &str = "application/problem+json";
+use crate::error::PROBLEM_JSON as PROBLEM;
 
 /// Sends a test event (`"test": true`, delivered once, never changes health). 202 at once;
 /// with `?wait=true`, 200 with the outcome (or 202 `pending` if none came in time).

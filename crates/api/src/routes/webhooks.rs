@@ -199,7 +199,7 @@ fn context(state: &ApiState, plan: Option<Plan>, live_webhooks_of_account: usize
     }
 }
 
-const PROBLEM: &str = "application/problem+json";
+use crate::error::PROBLEM_JSON as PROBLEM;
 
 /// Creates a webhook. 403 `plan_not_eligible` unless the account is on growth or scale;
 /// 409 `webhook_limit_reached` when it already has the most allowed.
