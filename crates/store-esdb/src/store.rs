@@ -135,10 +135,14 @@ impl EventStore for EsdbStore {
             client.append_to_stream(stream, &options, events).await
         })
         .await?;
-        Ok(AppendResult {
-            next_expected_revision: written.next_expected_version,
-            position: from_client_position(written.position),
-        })
+        let position = if written.position == eventstore::Position::start() {
+            // The server may answer an idempotent retry without a position: the original
+            // one is that of the event at the revision it reports.
+            self.position_of(stream, written.next_expected_version).await?
+        } else {
+            from_client_position(written.position)
+        };
+        Ok(AppendResult { next_expected_revision: written.next_expected_version, position })
     }
 
     async fn read_stream(
@@ -232,6 +236,16 @@ impl EventStore for EsdbStore {
 }
 
 impl EsdbStore {
+    /// The `$all` position of the event at `revision` of `stream`.
+    async fn position_of(&self, stream: &str, revision: u64) -> Result<Position, StoreError> {
+        let read = self.read_stream(stream, StreamPosition::Revision(revision), Direction::Forwards, 1).await?;
+        read.first().map(|e| e.position).ok_or_else(|| {
+            StoreError::Backend(Box::new(EsdbError::Protocol(format!(
+                "an append reported revision {revision} of {stream} without a position, and no such event exists"
+            ))))
+        })
+    }
+
     /// A delete's position when the server sent one, else the head of `$all`.
     async fn position_or_head(&self, position: Option<eventstore::Position>) -> Result<Position, StoreError> {
         match position {

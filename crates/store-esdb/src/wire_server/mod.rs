@@ -43,6 +43,15 @@ pub mod proto {
     pub use event_store::client::{server_features, streams, uuid, Empty, StreamIdentifier, Uuid};
 }
 
+/// Answers of the real server that a client must cope with, switched on one by one so a
+/// test can show the backend copes.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Quirks {
+    /// Answer successful appends without a position, as the server may for an idempotent
+    /// retry (the client then reports position 0/0).
+    pub appends_without_position: bool,
+}
+
 /// How long [`WireServer::stop`] waits for connections to close before cutting them.
 const STOP_GRACE: Duration = Duration::from_secs(5);
 
@@ -64,13 +73,22 @@ impl WireServer {
     /// Serves `store` on `address` (tests that start the server after the client use a
     /// port they picked before).
     pub async fn start_on(address: SocketAddr, store: Arc<dyn EventStore>) -> std::io::Result<WireServer> {
+        Self::start_with(address, store, Quirks::default()).await
+    }
+
+    /// Serves `store` on `address`, imitating the real server's `quirks`.
+    pub async fn start_with(
+        address: SocketAddr,
+        store: Arc<dyn EventStore>,
+        quirks: Quirks,
+    ) -> std::io::Result<WireServer> {
         let listener = TcpListener::bind(address).await?;
         let address = listener.local_addr()?;
         let (stopping, stopped) = watch::channel(false);
         let mut signal = stopped.clone();
         let server = tonic::transport::Server::builder()
             .add_service(proto::streams::streams_server::StreamsServer::new(streams::StreamsService::new(
-                store, stopped,
+                store, stopped, quirks,
             )))
             .add_service(proto::server_features::server_features_server::ServerFeaturesServer::new(
                 features::FeaturesService,

@@ -33,6 +33,7 @@ use super::proto::streams::{
     DeleteReq, DeleteResp, ReadReq, ReadResp, TombstoneReq, TombstoneResp,
 };
 use super::proto::{uuid, Empty, StreamIdentifier, Uuid};
+use super::Quirks;
 
 /// Answers buffered per subscription before the feeder waits for the client.
 const SUBSCRIPTION_BUFFER: usize = 256;
@@ -43,11 +44,12 @@ pub(super) struct StreamsService {
     store: Arc<dyn EventStore>,
     /// Turns true when the server stops: subscriptions end with UNAVAILABLE.
     stopping: watch::Receiver<bool>,
+    quirks: Quirks,
 }
 
 impl StreamsService {
-    pub(super) fn new(store: Arc<dyn EventStore>, stopping: watch::Receiver<bool>) -> Self {
-        StreamsService { store, stopping }
+    pub(super) fn new(store: Arc<dyn EventStore>, stopping: watch::Receiver<bool>, quirks: Quirks) -> Self {
+        StreamsService { store, stopping, quirks }
     }
 }
 
@@ -135,10 +137,14 @@ impl Streams for StreamsService {
                 current_revision_option: Some(append_resp::success::CurrentRevisionOption::CurrentRevision(
                     written.next_expected_revision,
                 )),
-                position_option: Some(append_resp::success::PositionOption::Position(append_resp::Position {
-                    commit_position: written.position.commit,
-                    prepare_position: written.position.prepare,
-                })),
+                position_option: Some(if self.quirks.appends_without_position {
+                    append_resp::success::PositionOption::NoPosition(Empty {})
+                } else {
+                    append_resp::success::PositionOption::Position(append_resp::Position {
+                        commit_position: written.position.commit,
+                        prepare_position: written.position.prepare,
+                    })
+                }),
             }),
             Err(StoreError::WrongExpectedVersion { expected, actual, .. }) => {
                 use append_resp::wrong_expected_version::{CurrentRevisionOption, ExpectedRevisionOption};
