@@ -1,9 +1,10 @@
 //! The EventStoreDB backend of the packhooks event store.
 //!
 //! [`EsdbStore`] implements [`packhooks_store::EventStore`] over the `eventstore` client
-//! (4.x), for a single node or a cluster. It passes the same conformance suite as the
-//! embedded SQLite store: over the wire test server in this crate's tests, and against a
-//! real server when `PACKHOOKS_TEST_ESDB` holds a connection string.
+//! (4.x), for a single node or a cluster. It runs the conformance suite of the embedded
+//! SQLite store: all of it over the wire test server in this crate's tests, and its stream
+//! cases against a real server when `PACKHOOKS_TEST_ESDB` holds a connection string (the
+//! cases about the whole of `$all` need a private, empty server).
 //!
 //! The client's known traps (see `shared/EVENTSTOREDB.md`) are handled in
 //! `connection.rs` (a client whose connection task ended is rebuilt with
