@@ -111,17 +111,32 @@ impl Writer {
         let mut answers = Vec::new();
         let mut live = Vec::new();
         let mut close = None;
-        let began = self.conn.execute_batch("BEGIN IMMEDIATE").map_err(Arc::new);
+        if let Err(error) = self.conn.execute_batch("BEGIN IMMEDIATE") {
+            tracing::error!(%error, "could not begin a store transaction");
+            answer_failed(first, &Arc::new(error));
+            return None;
+        }
         let mut next = Some(first);
         let mut taken = 0;
-        while let Some(command) = next.take().or_else(|| commands.try_recv().ok()) {
+        let mut yielded = false;
+        loop {
+            let command = match next.take().or_else(|| commands.try_recv().ok()) {
+                Some(command) => command,
+                // Under concurrency, let the runtime run the callers just answered: their
+                // next appends then join this commit instead of waiting for the next one.
+                None if !yielded && taken > 1 => {
+                    yielded = true;
+                    std::thread::yield_now();
+                    continue;
+                }
+                None => break,
+            };
             taken += 1;
             match command {
                 Command::Close { reply } => {
                     close = Some(reply);
                     break;
                 }
-                command if began.is_err() => answer_failed(command, began.as_ref().unwrap_err()),
                 Command::Append { stream, expected, events, reply } => {
                     let result = self.append(stream, expected, events, now, &mut live);
                     answers.push(Answer::Append(reply, result));
@@ -135,10 +150,6 @@ impl Writer {
             if taken >= self.max_batch || self.poisoned.is_some() {
                 break;
             }
-        }
-        if let Err(error) = began {
-            tracing::error!(%error, "could not begin a store transaction");
-            return close;
         }
         let committed = match self.poisoned.take() {
             Some(error) => Err(error),
