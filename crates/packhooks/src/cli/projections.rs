@@ -51,13 +51,20 @@ pub(crate) fn settings(overrides: &Overrides) -> anyhow::Result<Settings> {
     Ok(settings)
 }
 
-/// Opens the configured event store for reading.
+/// Opens the configured event store for reading (never closed; see inside).
 pub(crate) fn open_store(settings: &Settings) -> anyhow::Result<Arc<dyn EventStore>> {
     match &settings.store {
         StoreSetting::Sqlite => {
             let path = settings.sqlite_path();
             anyhow::ensure!(path.exists(), "no event store at {}", path.display());
-            Ok(Arc::new(SqliteStore::open(&path).with_context(|| format!("cannot open {}", path.display()))?))
+            let store: Arc<dyn EventStore> =
+                Arc::new(SqliteStore::open(&path).with_context(|| format!("cannot open {}", path.display()))?);
+            // These commands only read the log, often while a server writes it. Closing a
+            // SqliteStore checkpoints its WAL with TRUNCATE, which holds off the server's
+            // writer until every reader is done, so this process never closes it: the
+            // handle stays alive until the process exits.
+            std::mem::forget(Arc::clone(&store));
+            Ok(store)
         }
         StoreSetting::EventStoreDb(_) => {
             anyhow::bail!("this binary has no EventStoreDB backend; use PACKHOOKS_STORE=sqlite")
