@@ -39,17 +39,20 @@ pub fn app(
         InitError = (),
     >,
 > {
+    let metrics = std::sync::Arc::clone(&state.metrics);
     App::new()
         .app_data(web::Data::new(state))
         .app_data(json::json_config())
-        .wrap_fn(|req, srv| {
+        .wrap_fn(move |req, srv| {
             let started = Instant::now();
+            let metrics = std::sync::Arc::clone(&metrics);
             let method = req.method().clone();
             // The path only: query strings and headers (tokens) are never logged.
             let path = req.path().to_owned();
             let response = srv.call(req);
             async move {
                 let response = response.await?;
+                metrics.record(response.status().as_u16(), started.elapsed());
                 tracing::info!(
                     %method,
                     %path,

@@ -13,6 +13,7 @@ use packhooks_store::EventStore;
 
 use crate::auth::TokenTable;
 use crate::live_registry::LiveRegistry;
+use crate::routes::metrics::HttpMetrics;
 
 /// The API's part of the settings.
 #[derive(Clone, Debug)]
@@ -33,6 +34,8 @@ pub struct ApiState {
     pub clock: Arc<dyn Clock>,
     pub config: Arc<ApiConfig>,
     pub registry: Arc<LiveRegistry>,
+    /// Request counters for `/metrics`.
+    pub metrics: Arc<HttpMetrics>,
     account_locks: Arc<Mutex<HashMap<AccountId, Arc<tokio::sync::Mutex<()>>>>>,
     extensions: Arc<HashMap<TypeId, Arc<dyn Any + Send + Sync>>>,
 }
@@ -51,6 +54,7 @@ impl ApiState {
             clock,
             config: Arc::new(config),
             registry,
+            metrics: Arc::default(),
             account_locks: Arc::default(),
             extensions: Arc::default(),
         };

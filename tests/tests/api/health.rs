@@ -48,6 +48,7 @@ async fn openapi_lists_every_path_of_the_api() {
         "/v1/packs/{pack}/decline",
         "/healthz",
         "/readyz",
+        "/metrics",
     ] {
         assert!(paths.contains_key(path), "{path} missing from {:?}", paths.keys().collect::<Vec<_>>());
     }
@@ -66,5 +67,26 @@ async fn openapi_lists_every_path_of_the_api() {
 async fn unknown_routes_are_problem_404s() {
     let app = spawn_app().await;
     assert_problem(app.get("/v1/nothing-here").await, 404, "not_found").await;
+    app.stop().await;
+}
+
+#[actix_web::test]
+async fn metrics_count_requests_and_need_the_ops_role() {
+    let app = spawn_app().await;
+    app.set_plan("acc_1", "growth").await;
+    assert_problem(app.anonymous(Method::GET, "/metrics").send().await.unwrap(), 401, "unauthorized").await;
+    let response = app.get("/metrics").await;
+    assert_eq!(response.status(), 200);
+    assert!(response.headers()["content-type"].to_str().unwrap().starts_with("text/plain"));
+    let text = response.text().await.unwrap();
+    let value = |name: &str| -> f64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name).and_then(|rest| rest.trim().parse().ok()))
+            .unwrap_or_else(|| panic!("{name} missing from {text}"))
+    };
+    assert!(value("packhooks_http_requests_total{class=\"2xx\"}") >= 1.0);
+    assert!(value("packhooks_http_requests_total{class=\"4xx\"}") >= 1.0);
+    assert!(value("packhooks_store_head_position") >= 1.0);
+    assert_eq!(value("packhooks_webhooks"), 0.0);
     app.stop().await;
 }

@@ -23,4 +23,4 @@ macro_rules! route_modules {
     };
 }
 
-route_modules!(health, accounts, webhooks, submissions, stats, deliveries, audit, ops, test_events);
+route_modules!(health, metrics, accounts, webhooks, submissions, stats, deliveries, audit, ops, test_events);
