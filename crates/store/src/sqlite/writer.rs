@@ -35,6 +35,45 @@ enum Answer {
     Delete(Reply<Position>, Result<Position, StoreError>),
 }
 
+impl Answer {
+    /// Sends the command's own result, or the batch's failure in place of a success.
+    fn send(self, batch_failure: Option<&Arc<rusqlite::Error>>) {
+        fn deliver<T>(reply: Reply<T>, result: Result<T, StoreError>, failure: Option<&Arc<rusqlite::Error>>) {
+            let result = match (result, failure) {
+                (Ok(_), Some(error)) => Err(commit_failed(error)),
+                (result, _) => result,
+            };
+            // The caller may have stopped waiting; the outcome stands either way.
+            let _ = reply.send(result);
+        }
+        match self {
+            Answer::Append(reply, result) => deliver(reply, result, batch_failure),
+            Answer::Delete(reply, result) => deliver(reply, result, batch_failure),
+        }
+    }
+}
+
+impl Command {
+    /// Answers the command with an error, without running it.
+    fn fail(self, error: StoreError) {
+        match self {
+            Command::Append { reply, .. } => {
+                let _ = reply.send(Err(error));
+            }
+            Command::Delete { reply, .. } => {
+                let _ = reply.send(Err(error));
+            }
+            Command::Close { reply } => {
+                let _ = reply.send(Err(error));
+            }
+        }
+    }
+}
+
+fn commit_failed(error: &Arc<rusqlite::Error>) -> StoreError {
+    StoreError::Backend(Box::new(CommitFailed(error.clone())))
+}
+
 /// The transaction as a whole failed; every command in it is answered with this.
 #[derive(Debug, thiserror::Error)]
 #[error("the group commit failed; nothing of this batch was written")]
@@ -86,7 +125,7 @@ impl Writer {
         // Refuse whatever is still queued, then flush the WAL into the database file.
         commands.close();
         while let Ok(command) = commands.try_recv() {
-            refuse(command);
+            command.fail(StoreError::Closed);
         }
         let flushed = self
             .conn
@@ -113,7 +152,7 @@ impl Writer {
         let mut close = None;
         if let Err(error) = self.conn.execute_batch("BEGIN IMMEDIATE") {
             tracing::error!(%error, "could not begin a store transaction");
-            answer_failed(first, &Arc::new(error));
+            first.fail(commit_failed(&Arc::new(error)));
             return None;
         }
         let mut next = Some(first);
@@ -173,14 +212,7 @@ impl Writer {
                     let _ = self.live.send(LiveBatch::from(live));
                 }
                 for answer in answers {
-                    match answer {
-                        Answer::Append(reply, result) => {
-                            let _ = reply.send(result);
-                        }
-                        Answer::Delete(reply, result) => {
-                            let _ = reply.send(result);
-                        }
-                    }
+                    answer.send(None);
                 }
             }
             Err(error) => {
@@ -192,15 +224,7 @@ impl Writer {
                 self.streams.clear();
                 self.head = schema::head(&self.conn).unwrap_or(start_head);
                 for answer in answers {
-                    let failed = || StoreError::Backend(Box::new(CommitFailed(error.clone())));
-                    match answer {
-                        Answer::Append(reply, result) => {
-                            let _ = reply.send(result.and_then(|_| Err(failed())));
-                        }
-                        Answer::Delete(reply, result) => {
-                            let _ = reply.send(result.and_then(|_| Err(failed())));
-                        }
-                    }
+                    answer.send(Some(&error));
                 }
             }
         }
@@ -227,7 +251,7 @@ impl Writer {
         if let Err(error) = self.write_events(&stream, first_revision, &events, now) {
             let error = Arc::new(error);
             self.poisoned = Some(error.clone());
-            return Err(StoreError::Backend(Box::new(CommitFailed(error))));
+            return Err(commit_failed(&error));
         }
         let last_revision = first_revision + events.len() as u64 - 1;
         self.remember(&stream, StreamRow { last: Some(last_revision), ..row });
@@ -394,35 +418,5 @@ impl Writer {
             .execute(rusqlite::params![stream, deleted.deleted_before as i64, tombstone])?;
         self.remember(stream, deleted);
         Ok(Position::at(self.head))
-    }
-}
-
-fn answer_failed(command: Command, error: &Arc<rusqlite::Error>) {
-    let failed = || StoreError::Backend(Box::new(CommitFailed(error.clone())));
-    match command {
-        Command::Append { reply, .. } => {
-            let _ = reply.send(Err(failed()));
-        }
-        Command::Delete { reply, .. } => {
-            let _ = reply.send(Err(failed()));
-        }
-        Command::Close { reply } => {
-            let _ = reply.send(Err(failed()));
-        }
-    }
-}
-
-/// Answers a command that arrived after close.
-fn refuse(command: Command) {
-    match command {
-        Command::Append { reply, .. } => {
-            let _ = reply.send(Err(StoreError::Closed));
-        }
-        Command::Delete { reply, .. } => {
-            let _ = reply.send(Err(StoreError::Closed));
-        }
-        Command::Close { reply } => {
-            let _ = reply.send(Err(StoreError::Closed));
-        }
     }
 }
