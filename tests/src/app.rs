@@ -146,8 +146,9 @@ impl TestApp {
     /// created body (with `id` and `secret`).
     pub async fn given_webhook(&self, account: &str, url: &str) -> Value {
         self.set_plan(account, "growth").await;
-        let response =
-            self.create_webhook(account, &serde_json::json!({ "url": url, "events": ["interested", "declined"] })).await;
+        let response = self
+            .create_webhook(account, &serde_json::json!({ "url": url, "events": ["interested", "declined"] }))
+            .await;
         assert_eq!(response.status(), 201);
         response.json().await.expect("a JSON body")
     }
@@ -188,12 +189,8 @@ pub fn interest_body(account: &str) -> Value {
 /// Checks a problem+json answer: status, media type and code; returns the body.
 pub async fn assert_problem(response: Response, status: u16, code: &str) -> Value {
     assert_eq!(response.status(), status, "status for {code}");
-    let media_type = response
-        .headers()
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_owned();
+    let media_type =
+        response.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
     assert_eq!(media_type, "application/problem+json", "media type for {code}");
     let body: Value = response.json().await.expect("a JSON problem");
     assert_eq!(body["code"], code, "problem: {body}");

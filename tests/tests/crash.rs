@@ -104,7 +104,9 @@ impl Server {
 /// What a request came to.
 #[derive(Debug)]
 enum Outcome {
-    Accepted { submission_id: String },
+    Accepted {
+        submission_id: String,
+    },
     /// No answer (the connection broke or was refused): unknown whether it was stored.
     Unanswered,
 }

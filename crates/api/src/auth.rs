@@ -178,9 +178,7 @@ impl<R: RequiredRole> FromRequest for Authorized<R> {
 }
 
 fn authorize(req: &HttpRequest, role: Role) -> Result<(), ApiError> {
-    let state = req
-        .app_data::<web::Data<ApiState>>()
-        .expect("ApiState is registered as app data");
+    let state = req.app_data::<web::Data<ApiState>>().expect("ApiState is registered as app data");
     let presented = req
         .headers()
         .get(header::AUTHORIZATION)

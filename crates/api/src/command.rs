@@ -3,9 +3,7 @@
 //! makes the append fail with a conflict (409), never silently interleave.
 
 use packhooks_domain::{DomainEvent, EventMetadata};
-use packhooks_store::{
-    AppendResult, Direction, EventData, EventStore, ExpectedRevision, StoreError, StreamPosition,
-};
+use packhooks_store::{AppendResult, Direction, EventData, EventStore, ExpectedRevision, StoreError, StreamPosition};
 use uuid::Uuid;
 
 use crate::ApiError;

@@ -188,9 +188,10 @@ pub struct Problem {
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
-            ApiError::Json { .. } | ApiError::Payload(_) | ApiError::InvalidId { .. } | ApiError::InvalidInput { .. } => {
-                StatusCode::BAD_REQUEST
-            }
+            ApiError::Json { .. }
+            | ApiError::Payload(_)
+            | ApiError::InvalidId { .. }
+            | ApiError::InvalidInput { .. } => StatusCode::BAD_REQUEST,
             ApiError::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::NotFound { .. } => StatusCode::NOT_FOUND,

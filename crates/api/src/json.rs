@@ -175,7 +175,10 @@ mod tests {
             (JsonProblem::UnknownField, Some("inner.extra".into()))
         );
         assert_eq!(refusal(r#"{"nme":"a"}"#), (JsonProblem::UnknownField, Some("nme".into())));
-        assert_eq!(refusal(r#"{"name":"a","inner":{"tags":[]}}"#), (JsonProblem::MissingField, Some("inner.count".into())));
+        assert_eq!(
+            refusal(r#"{"name":"a","inner":{"tags":[]}}"#),
+            (JsonProblem::MissingField, Some("inner.count".into()))
+        );
         assert_eq!(refusal(r#"{"inner":{"count":1,"tags":[]}}"#), (JsonProblem::MissingField, Some("name".into())));
         assert_eq!(
             refusal(r#"{"name":"a","inner":{"count":1,"tags":["x",2]}}"#),

@@ -41,7 +41,9 @@ impl Tracked {
         if is_registry_stream(&event.stream) {
             match DomainEvent::decode(&event.event_type, &event.data) {
                 Ok(decoded) => self.registry.apply(&decoded),
-                Err(e) => tracing::warn!(stream = %event.stream, position = %event.position, error = %e, "skipping an undecodable event"),
+                Err(e) => {
+                    tracing::warn!(stream = %event.stream, position = %event.position, error = %e, "skipping an undecodable event")
+                }
             }
         }
         self.position = Some(event.position);

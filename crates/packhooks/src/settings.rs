@@ -221,7 +221,8 @@ impl Overrides {
 
 impl FromArgMatches for Overrides {
     fn from_arg_matches(matches: &ArgMatches) -> Result<Self, clap::Error> {
-        let mut overrides = Overrides { config: matches.get_one::<PathBuf>("config").cloned(), values: BTreeMap::new() };
+        let mut overrides =
+            Overrides { config: matches.get_one::<PathBuf>("config").cloned(), values: BTreeMap::new() };
         for variable in VARIABLES {
             if let Some(value) = matches.get_one::<String>(variable.flag) {
                 overrides.values.insert(variable.env, value.clone());
@@ -325,7 +326,8 @@ impl Settings {
     pub fn load(overrides: &Overrides) -> Result<Settings, SettingsError> {
         let mut tree = parse_toml(DEFAULT_TOML, "the built-in defaults")?;
         if let Some(path) = &overrides.config {
-            let text = std::fs::read_to_string(path).map_err(|source| SettingsError::Read { path: path.clone(), source })?;
+            let text =
+                std::fs::read_to_string(path).map_err(|source| SettingsError::Read { path: path.clone(), source })?;
             merge(&mut tree, parse_toml(&text, &path.display().to_string())?);
         }
         for variable in VARIABLES {
@@ -437,7 +439,9 @@ impl Raw {
                     let roles = t
                         .roles
                         .iter()
-                        .map(|r| r.parse::<Role>().map_err(|source| SettingsError::Role { key: "api.tokens.roles", source }))
+                        .map(|r| {
+                            r.parse::<Role>().map_err(|source| SettingsError::Role { key: "api.tokens.roles", source })
+                        })
                         .collect::<Result<Vec<_>, _>>()?;
                     if roles.is_empty() {
                         return Err(invalid("api.tokens.roles", "must name at least one role"));
@@ -561,7 +565,12 @@ mod tests {
     fn every_flag_help_shows_the_default_of_the_file() {
         for v in VARIABLES.iter().filter(|v| v.key != "api.token") {
             let default = default_text(v.key).unwrap_or_else(|| panic!("the default file lacks {}", v.key));
-            assert!(v.help.contains(&format!("[default: {default}]")), "{}: help says {:?}, file says {default}", v.env, v.help);
+            assert!(
+                v.help.contains(&format!("[default: {default}]")),
+                "{}: help says {:?}, file says {default}",
+                v.env,
+                v.help
+            );
         }
     }
 
@@ -612,7 +621,8 @@ mod tests {
 
     #[test]
     fn bad_values_are_refused_with_the_setting_named() {
-        let refused = |env: &str, value: &str| Settings::load(&Overrides::default().set(env, value)).unwrap_err().to_string();
+        let refused =
+            |env: &str, value: &str| Settings::load(&Overrides::default().set(env, value)).unwrap_err().to_string();
         assert!(refused("PACKHOOKS_LISTEN", "nowhere").contains("listen"));
         assert!(refused("PACKHOOKS_MAX_ATTEMPTS", "three").contains("PACKHOOKS_MAX_ATTEMPTS"));
         assert!(refused("PACKHOOKS_MAX_ATTEMPTS", "0").contains("delivery.max_attempts"));

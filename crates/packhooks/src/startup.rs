@@ -86,11 +86,10 @@ impl Application {
         let store = open_store(&settings)?;
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let token = api_token(&settings)?;
-        let tokens = settings
-            .api
-            .tokens
-            .iter()
-            .fold(TokenTable::new().with(&token, &Role::ALL), |table, extra| table.with(&extra.token, &extra.roles));
+        let tokens =
+            settings.api.tokens.iter().fold(TokenTable::new().with(&token, &Role::ALL), |table, extra| {
+                table.with(&extra.token, &extra.roles)
+            });
         let config = ApiConfig {
             tokens,
             max_webhooks: settings.max_webhooks,
@@ -121,8 +120,11 @@ impl Application {
         stoppers.push(Box::new(move || Box::pin(runner.shutdown())));
         state = state.with_extension(projections);
 
-        let delivery = packhooks_delivery::Delivery::start(Arc::clone(&store), delivery_config(&settings), Arc::clone(&clock));
-        state = state.with_extension(Arc::new(packhooks_api::routes::test_events::TestEventWait(settings.delivery.attempt_timeout)));
+        let delivery =
+            packhooks_delivery::Delivery::start(Arc::clone(&store), delivery_config(&settings), Arc::clone(&clock));
+        state = state.with_extension(Arc::new(packhooks_api::routes::test_events::TestEventWait(
+            settings.delivery.attempt_timeout,
+        )));
         stoppers.push(Box::new(move || {
             Box::pin(async move {
                 if let Err(error) = delivery.stop().await {

@@ -31,11 +31,13 @@ async fn setting_a_plan_records_one_event_per_change() {
 #[actix_web::test]
 async fn unknown_plans_and_bad_account_ids_are_refused() {
     let app = spawn_app().await;
-    let response = app.request(Method::PUT, "/v1/accounts/acc_7/plan").json(&json!({"plan": "gold"})).send().await.unwrap();
+    let response =
+        app.request(Method::PUT, "/v1/accounts/acc_7/plan").json(&json!({"plan": "gold"})).send().await.unwrap();
     let body = assert_problem(response, 400, "invalid_field").await;
     assert_eq!(body["field"], "plan");
 
-    let response = app.request(Method::PUT, "/v1/accounts/acc!7/plan").json(&json!({"plan": "growth"})).send().await.unwrap();
+    let response =
+        app.request(Method::PUT, "/v1/accounts/acc!7/plan").json(&json!({"plan": "growth"})).send().await.unwrap();
     let body = assert_problem(response, 400, "invalid_field").await;
     assert_eq!(body["field"], "account");
     app.stop().await;

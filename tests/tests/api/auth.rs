@@ -20,7 +20,8 @@ async fn no_token_or_a_wrong_one_is_401_with_a_challenge() {
     let response = app.anonymous(Method::GET, path).bearer_auth(wrong_token().expose()).send().await.unwrap();
     assert_problem(response, 401, "unauthorized").await;
 
-    let response = app.anonymous(Method::GET, path).header("authorization", format!("Basic {}", app.token)).send().await.unwrap();
+    let response =
+        app.anonymous(Method::GET, path).header("authorization", format!("Basic {}", app.token)).send().await.unwrap();
     assert_problem(response, 401, "unauthorized").await;
     app.stop().await;
 }
@@ -53,7 +54,10 @@ async fn each_role_opens_its_own_routes_and_403s_the_others() {
     })
     .await;
     let put_plan = |token: &Token| {
-        app.anonymous(Method::PUT, "/v1/accounts/acc_1/plan").bearer_auth(token.expose()).json(&json!({"plan": "growth"})).send()
+        app.anonymous(Method::PUT, "/v1/accounts/acc_1/plan")
+            .bearer_auth(token.expose())
+            .json(&json!({"plan": "growth"}))
+            .send()
     };
     for token in [&auditor, &ops] {
         let body = assert_problem(put_plan(token).await.unwrap(), 403, "forbidden").await;
@@ -66,7 +70,8 @@ async fn each_role_opens_its_own_routes_and_403s_the_others() {
         let request = app.anonymous(Method::GET, path).bearer_auth(token.expose());
         async move { request.send().await.unwrap().status().as_u16() }
     };
-    let routes = [("/v1/accounts/acc_1/webhooks", &frontend), ("/v1/audit/all", &auditor), ("/v1/ops/projections", &ops)];
+    let routes =
+        [("/v1/accounts/acc_1/webhooks", &frontend), ("/v1/audit/all", &auditor), ("/v1/ops/projections", &ops)];
     for (path, owner) in routes {
         for token in [&frontend, &auditor, &ops] {
             let expected = if std::ptr::eq(token, owner) { 200 } else { 403 };

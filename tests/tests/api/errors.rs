@@ -11,8 +11,13 @@ async fn malformed_json_is_malformed_json() {
     let app = spawn_app().await;
     app.set_plan("acc_1", "growth").await;
     for body in ["{\"url\":", "not json", "{\"url\":\"https://example.com\",\"events\":[\"interested\"]} trailing"] {
-        let response =
-            app.request(Method::POST, CREATE).header("content-type", "application/json").body(body).send().await.unwrap();
+        let response = app
+            .request(Method::POST, CREATE)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
         let problem = assert_problem(response, 400, "malformed_json").await;
         assert!(problem["field"].is_null());
     }
@@ -23,7 +28,8 @@ async fn malformed_json_is_malformed_json() {
 async fn unknown_fields_are_named() {
     let app = spawn_app().await;
     app.set_plan("acc_1", "growth").await;
-    let response = app.post_json(CREATE, &json!({"url": "https://example.com", "events": ["interested"], "colour": "red"})).await;
+    let response =
+        app.post_json(CREATE, &json!({"url": "https://example.com", "events": ["interested"], "colour": "red"})).await;
     let problem = assert_problem(response, 400, "unknown_field").await;
     assert_eq!(problem["field"], "colour");
 
@@ -37,11 +43,16 @@ async fn unknown_fields_are_named() {
 async fn wrong_types_are_invalid_type_with_the_path() {
     let app = spawn_app().await;
     app.set_plan("acc_1", "growth").await;
-    let problem = assert_problem(app.post_json(CREATE, &json!({"url": 42, "events": ["interested"]})).await, 400, "invalid_type").await;
-    assert_eq!(problem["field"], "url");
     let problem =
-        assert_problem(app.post_json(CREATE, &json!({"url": "https://example.com", "events": "interested"})).await, 400, "invalid_type")
+        assert_problem(app.post_json(CREATE, &json!({"url": 42, "events": ["interested"]})).await, 400, "invalid_type")
             .await;
+    assert_eq!(problem["field"], "url");
+    let problem = assert_problem(
+        app.post_json(CREATE, &json!({"url": "https://example.com", "events": "interested"})).await,
+        400,
+        "invalid_type",
+    )
+    .await;
     assert_eq!(problem["field"], "events");
     app.stop().await;
 }
@@ -50,7 +61,8 @@ async fn wrong_types_are_invalid_type_with_the_path() {
 async fn missing_fields_are_named() {
     let app = spawn_app().await;
     app.set_plan("acc_1", "growth").await;
-    let problem = assert_problem(app.post_json(CREATE, &json!({"events": ["interested"]})).await, 400, "missing_field").await;
+    let problem =
+        assert_problem(app.post_json(CREATE, &json!({"events": ["interested"]})).await, 400, "missing_field").await;
     assert_eq!(problem["field"], "url");
     let body = json!({"account_id": "acc_1", "pack_name": "P", "candidate": {}});
     let problem = assert_problem(app.post_json("/v1/packs/pk_1/decline", &body).await, 400, "missing_field").await;

@@ -45,11 +45,17 @@ async fn declines_take_a_standard_or_a_custom_reason() {
         assert_eq!(app.post_json("/v1/packs/pk_42/decline", &decline(reason)).await.status(), 202);
     }
     for reason in [json!({}), json!({"code": "compensation", "custom": "x"})] {
-        let problem = assert_problem(app.post_json("/v1/packs/pk_42/decline", &decline(reason)).await, 400, "invalid_field").await;
+        let problem =
+            assert_problem(app.post_json("/v1/packs/pk_42/decline", &decline(reason)).await, 400, "invalid_field")
+                .await;
         assert_eq!(problem["field"], "reason");
     }
-    let problem =
-        assert_problem(app.post_json("/v1/packs/pk_42/decline", &decline(json!({"code": "bored"}))).await, 400, "invalid_field").await;
+    let problem = assert_problem(
+        app.post_json("/v1/packs/pk_42/decline", &decline(json!({"code": "bored"}))).await,
+        400,
+        "invalid_field",
+    )
+    .await;
     assert_eq!(problem["field"], "reason.code");
 
     let kinds: Vec<_> = app
@@ -62,7 +68,10 @@ async fn declines_take_a_standard_or_a_custom_reason() {
         })
         .collect();
     use packhooks_domain::submission::{DeclineReason, StandardReason};
-    assert_eq!(kinds, vec![DeclineReason::Standard(StandardReason::Compensation), DeclineReason::Custom("Reason #2".into())]);
+    assert_eq!(
+        kinds,
+        vec![DeclineReason::Standard(StandardReason::Compensation), DeclineReason::Custom("Reason #2".into())]
+    );
     app.stop().await;
 }
 
@@ -77,9 +86,11 @@ async fn field_rules_name_the_field() {
     body["pack_name"] = json!("   ");
     let problem = assert_problem(app.submit_interest("pk_1", &body, None).await, 400, "invalid_field").await;
     assert_eq!(problem["field"], "pack_name");
-    let problem = assert_problem(app.submit_interest("pk_1", &interest_body("acc 7"), None).await, 400, "invalid_field").await;
+    let problem =
+        assert_problem(app.submit_interest("pk_1", &interest_body("acc 7"), None).await, 400, "invalid_field").await;
     assert_eq!(problem["field"], "account_id");
-    let problem = assert_problem(app.submit_interest("pk!1", &interest_body("acc_7"), None).await, 400, "invalid_field").await;
+    let problem =
+        assert_problem(app.submit_interest("pk!1", &interest_body("acc_7"), None).await, 400, "invalid_field").await;
     assert_eq!(problem["field"], "pack");
     assert!(app.stream_events("pack-pk_1").await.is_empty());
     app.stop().await;

@@ -46,7 +46,10 @@ async fn lifecycle_update_disable_enable_rotate_delete() {
     let path = format!("/v1/webhooks/{}", created["id"].as_str().unwrap());
 
     let updated: Value = app
-        .patch_json(&path, &json!({"url": "https://example.com/b", "events": ["declined", "interested"], "description": "CRM"}))
+        .patch_json(
+            &path,
+            &json!({"url": "https://example.com/b", "events": ["declined", "interested"], "description": "CRM"}),
+        )
         .await
         .json()
         .await
@@ -119,7 +122,9 @@ async fn unknown_webhook_ids_are_404() {
 #[actix_web::test]
 async fn starter_and_unknown_accounts_may_not_have_webhooks() {
     let app = spawn_app().await;
-    let problem = assert_problem(app.create_webhook("acc_new", &hook("https://example.com")).await, 403, "plan_not_eligible").await;
+    let problem =
+        assert_problem(app.create_webhook("acc_new", &hook("https://example.com")).await, 403, "plan_not_eligible")
+            .await;
     assert!(problem["field"].is_null());
     app.set_plan("acc_2", "starter").await;
     assert_problem(app.create_webhook("acc_2", &hook("https://example.com")).await, 403, "plan_not_eligible").await;
@@ -164,26 +169,45 @@ async fn bad_urls_and_events_are_refused_with_the_field() {
     let app = spawn_app_with(|s| s.allow_private_targets = false).await;
     app.set_plan("acc_1", "growth").await;
     let too_long = format!("https://example.com/{}", "a".repeat(2048));
-    for url in ["ftp://example.com/x", "https://user:pw@example.com/", "not a url", too_long.as_str(), "http://127.0.0.1:9/x", "http://10.0.0.8/x", "http://[::1]/x"] {
+    for url in [
+        "ftp://example.com/x",
+        "https://user:pw@example.com/",
+        "not a url",
+        too_long.as_str(),
+        "http://127.0.0.1:9/x",
+        "http://10.0.0.8/x",
+        "http://[::1]/x",
+    ] {
         let problem = assert_problem(app.create_webhook("acc_1", &hook(url)).await, 400, "invalid_url").await;
         assert_eq!(problem["field"], "url", "{url}");
     }
-    let problem = assert_problem(app.create_webhook("acc_1", &json!({"url": "https://example.com", "events": []})).await, 400, "invalid_field").await;
-    assert_eq!(problem["field"], "events");
     let problem = assert_problem(
-        app.create_webhook("acc_1", &json!({"url": "https://example.com", "events": ["interested", "interested"]})).await,
+        app.create_webhook("acc_1", &json!({"url": "https://example.com", "events": []})).await,
         400,
         "invalid_field",
     )
     .await;
     assert_eq!(problem["field"], "events");
-    let problem =
-        assert_problem(app.create_webhook("acc_1", &json!({"url": "https://example.com", "events": ["hired"]})).await, 400, "invalid_field").await;
+    let problem = assert_problem(
+        app.create_webhook("acc_1", &json!({"url": "https://example.com", "events": ["interested", "interested"]}))
+            .await,
+        400,
+        "invalid_field",
+    )
+    .await;
+    assert_eq!(problem["field"], "events");
+    let problem = assert_problem(
+        app.create_webhook("acc_1", &json!({"url": "https://example.com", "events": ["hired"]})).await,
+        400,
+        "invalid_field",
+    )
+    .await;
     assert_eq!(problem["field"], "events[0]");
 
     let created = app.create_webhook("acc_1", &hook("https://example.com")).await.json::<Value>().await.unwrap();
     let path = format!("/v1/webhooks/{}", created["id"].as_str().unwrap());
-    let problem = assert_problem(app.patch_json(&path, &json!({"url": "gopher://example.com"})).await, 400, "invalid_url").await;
+    let problem =
+        assert_problem(app.patch_json(&path, &json!({"url": "gopher://example.com"})).await, 400, "invalid_url").await;
     assert_eq!(problem["field"], "url");
     app.stop().await;
 }
@@ -198,7 +222,8 @@ async fn concurrent_changes_of_one_webhook_never_lose_an_update() {
     let mut conflicts = 0;
     // Rounds of concurrent patches until a race has shown up (bounded).
     for round in 0..20 {
-        let bodies: Vec<Value> = (0..16).map(|i| json!({ "description": format!("round {round} patch {i}") })).collect();
+        let bodies: Vec<Value> =
+            (0..16).map(|i| json!({ "description": format!("round {round} patch {i}") })).collect();
         let responses = join_all(bodies.iter().map(|b| app.patch_json(&path, b))).await;
         for response in responses {
             match response.status().as_u16() {

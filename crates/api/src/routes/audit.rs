@@ -11,6 +11,7 @@ use packhooks_store::StoreError;
 
 use super::deliveries::{direction, failed, limit, position, query};
 use crate::auth::{Auditor, Authorized};
+use crate::error::PROBLEM_JSON as PROBLEM;
 use crate::{ApiError, ApiState};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -21,7 +22,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 #[openapi(paths(stream_history, all_history, webhook_state), components(schemas(AuditPage, AuditEvent, WebhookAt)))]
 pub struct Doc;
 
-use crate::error::PROBLEM_JSON as PROBLEM;
 const DEFAULT_PAGE: usize = 100;
 
 /// One stream's events.

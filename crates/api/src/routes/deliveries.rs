@@ -13,6 +13,7 @@ use packhooks_store::{Direction, Position};
 
 use super::webhooks::{HealthStatus, LastDeliveryOut, WebhookOut};
 use crate::auth::{Authorized, Frontend};
+use crate::error::PROBLEM_JSON as PROBLEM;
 use crate::{ApiError, ApiState};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -22,8 +23,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 #[derive(utoipa::OpenApi)]
 #[openapi(paths(list_deliveries), components(schemas(AttemptPage, delivery_log::AttemptEntry)))]
 pub struct Doc;
-
-use crate::error::PROBLEM_JSON as PROBLEM;
 
 /// The projections service the binary registered, or 503 when this server runs without one.
 pub(crate) fn projections(state: &ApiState) -> Result<Arc<Projections>, ApiError> {

@@ -55,14 +55,25 @@ async fn metrics(_: Authorized<Ops>, state: web::Data<ApiState>) -> Result<HttpR
     text.push_str("# HELP packhooks_http_requests_total HTTP requests answered, by status class.\n");
     text.push_str("# TYPE packhooks_http_requests_total counter\n");
     for (i, count) in http.by_class.iter().enumerate() {
-        let _ = writeln!(text, "packhooks_http_requests_total{{class=\"{}xx\"}} {}", i + 1, count.load(Ordering::Relaxed));
+        let _ =
+            writeln!(text, "packhooks_http_requests_total{{class=\"{}xx\"}} {}", i + 1, count.load(Ordering::Relaxed));
     }
     let seconds = http.micros.load(Ordering::Relaxed) as f64 / 1e6;
     let gauges: [(&str, &str, &str, f64); 5] = [
         ("packhooks_http_request_seconds_total", "counter", "Time spent answering HTTP requests.", seconds),
         ("packhooks_store_head_position", "gauge", "The commit position of the last event in $all.", head as f64),
-        ("packhooks_registry_position", "gauge", "How far into $all the API's registry has read.", registry_position as f64),
-        ("packhooks_registry_caught_up", "gauge", "1 once the registry has read the whole log.", f64::from(u8::from(state.registry.is_caught_up()))),
+        (
+            "packhooks_registry_position",
+            "gauge",
+            "How far into $all the API's registry has read.",
+            registry_position as f64,
+        ),
+        (
+            "packhooks_registry_caught_up",
+            "gauge",
+            "1 once the registry has read the whole log.",
+            f64::from(u8::from(state.registry.is_caught_up())),
+        ),
         ("packhooks_webhooks", "gauge", "Webhooks that exist (enabled or disabled).", webhooks as f64),
     ];
     for (name, kind, help, value) in gauges {

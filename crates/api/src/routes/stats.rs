@@ -9,6 +9,7 @@ use packhooks_projections::pack_stats::{AccountStats, DayCount, LastSubmission, 
 use super::accounts::account_id;
 use super::deliveries::{failed, projections};
 use crate::auth::{Authorized, Frontend};
+use crate::error::PROBLEM_JSON as PROBLEM;
 use crate::{ApiError, ApiState};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -21,8 +22,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     components(schemas(PackStats, AccountStats, ReasonCount, DayCount, LastSubmission))
 )]
 pub struct Doc;
-
-use crate::error::PROBLEM_JSON as PROBLEM;
 
 /// A pack's statistics: interested, declined, decline reasons, counts per day, last submission.
 #[utoipa::path(

@@ -20,6 +20,7 @@ use uuid::Uuid;
 
 use crate::auth::{Authorized, Frontend};
 use crate::command;
+use crate::error::PROBLEM_JSON as PROBLEM;
 use crate::json::ApiJson;
 use crate::{ApiError, ApiState};
 
@@ -86,8 +87,6 @@ impl From<&DeliveryAttempted> for TestOutcomeOut {
         }
     }
 }
-
-use crate::error::PROBLEM_JSON as PROBLEM;
 
 /// Sends a test event (`"test": true`, delivered once, never changes health). 202 at once;
 /// with `?wait=true`, 200 with the outcome (or 202 `pending` if none came in time).

@@ -22,6 +22,7 @@ use uuid::Uuid;
 use super::accounts::account_id;
 use crate::auth::{Authorized, Frontend};
 use crate::command;
+use crate::error::PROBLEM_JSON as PROBLEM;
 use crate::json::ApiJson;
 use crate::{ApiError, ApiState};
 
@@ -199,8 +200,6 @@ fn context(state: &ApiState, plan: Option<Plan>, live_webhooks_of_account: usize
     }
 }
 
-use crate::error::PROBLEM_JSON as PROBLEM;
-
 /// Creates a webhook. 403 `plan_not_eligible` unless the account is on growth or scale;
 /// 409 `webhook_limit_reached` when it already has the most allowed.
 #[utoipa::path(
@@ -346,7 +345,8 @@ async fn update_webhook(
 ) -> Result<HttpResponse, ApiError> {
     let id = webhook_id(&path)?;
     let body = body.into_inner();
-    let command = UpdateWebhook { url: body.url, events: body.events, description: body.description, now: state.clock.now() };
+    let command =
+        UpdateWebhook { url: body.url, events: body.events, description: body.description, now: state.clock.now() };
     let after = run(&state, id, command.into()).await?;
     Ok(HttpResponse::Ok().json(WebhookOut::from_webhook(active_or_404(&after, id)?)))
 }
@@ -426,19 +426,11 @@ async fn rotate_secret(
 ) -> Result<HttpResponse, ApiError> {
     let id = webhook_id(&path)?;
     let secret = new_secret();
-    let command = RotateSecret {
-        secret: secret.clone(),
-        overlap: state.config.secret_rotation_overlap,
-        now: state.clock.now(),
-    };
+    let command =
+        RotateSecret { secret: secret.clone(), overlap: state.config.secret_rotation_overlap, now: state.clock.now() };
     let after = run(&state, id, command.into()).await?;
     let webhook = active_or_404(&after, id)?;
-    let previous_valid_until = webhook
-        .secrets
-        .previous
-        .as_ref()
-        .map(|p| p.valid_until)
-        .unwrap_or(webhook.updated_at);
+    let previous_valid_until = webhook.secrets.previous.as_ref().map(|p| p.valid_until).unwrap_or(webhook.updated_at);
     Ok(HttpResponse::Ok().json(SecretRotatedOut {
         id,
         secret: secret.expose().to_owned(),
