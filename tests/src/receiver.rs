@@ -2,7 +2,7 @@
 //! scripted statuses, delays and `Retry-After`s (per path, per attempt) and records every
 //! request it got, headers and body.
 //!
-//! It runs on its own threads and tokio runtime (hyper 1, HTTP/1.1 keep-alive), so it
+//! It runs on its own threads and tokio runtimes (hyper 1, HTTP/1.1 keep-alive), so it
 //! works under any test runtime and is fast enough to measure delivery against
 //! (`scripts/bench e2e` uses it for the raw ceiling too, with lean recording).
 
@@ -111,8 +111,8 @@ struct Shared {
 pub struct TestReceiver {
     addr: SocketAddr,
     shared: Arc<Shared>,
-    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    shutdown: tokio::sync::watch::Sender<bool>,
+    threads: Vec<std::thread::JoinHandle<()>>,
 }
 
 impl TestReceiver {
@@ -134,37 +134,46 @@ impl TestReceiver {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
         listener.set_nonblocking(true).expect("nonblocking listener");
         let addr = listener.local_addr().expect("local address");
-        let (shutdown, mut stopped) = tokio::sync::oneshot::channel::<()>();
-        let serving = shared.clone();
-        let thread = std::thread::Builder::new()
-            .name("test-receiver".into())
-            .spawn(move || {
-                let runtime = tokio::runtime::Builder::new_multi_thread()
-                    .worker_threads(threads.max(1))
-                    .enable_all()
-                    .build()
-                    .expect("receiver runtime");
-                runtime.block_on(async move {
-                    let listener = tokio::net::TcpListener::from_std(listener).expect("tokio listener");
-                    loop {
-                        tokio::select! {
-                            _ = &mut stopped => break,
-                            accepted = listener.accept() => {
-                                let Ok((stream, _)) = accepted else { continue };
-                                let _ = stream.set_nodelay(true);
-                                let shared = serving.clone();
-                                tokio::spawn(async move {
-                                    let service = service_fn(move |request| answer(shared.clone(), request));
-                                    let _ = http1::Builder::new().keep_alive(true).serve_connection(TokioIo::new(stream), service).await;
-                                });
+        // One current-thread runtime per server thread, all accepting on the same socket:
+        // a connection stays on the thread that accepted it, with no cross-thread wake-ups.
+        let (shutdown, stopped) = tokio::sync::watch::channel(false);
+        let threads = (0..threads.max(1))
+            .map(|n| {
+                let listener = listener.try_clone().expect("clone the listener");
+                let (serving, mut stopped) = (shared.clone(), stopped.clone());
+                std::thread::Builder::new()
+                    .name(format!("test-receiver-{n}"))
+                    .spawn(move || {
+                        let runtime = tokio::runtime::Builder::new_current_thread()
+                            .enable_all()
+                            .build()
+                            .expect("receiver runtime");
+                        runtime.block_on(async move {
+                            let listener = tokio::net::TcpListener::from_std(listener).expect("tokio listener");
+                            loop {
+                                tokio::select! {
+                                    _ = stopped.changed() => break,
+                                    accepted = listener.accept() => {
+                                        let Ok((stream, _)) = accepted else { continue };
+                                        let _ = stream.set_nodelay(true);
+                                        let shared = serving.clone();
+                                        tokio::spawn(async move {
+                                            let service = service_fn(move |request| answer(shared.clone(), request));
+                                            let _ = http1::Builder::new()
+                                                .keep_alive(true)
+                                                .serve_connection(TokioIo::new(stream), service)
+                                                .await;
+                                        });
+                                    }
+                                }
                             }
-                        }
-                    }
-                });
-                runtime.shutdown_timeout(Duration::from_millis(100));
+                        });
+                        runtime.shutdown_timeout(Duration::from_millis(100));
+                    })
+                    .expect("receiver thread")
             })
-            .expect("receiver thread");
-        TestReceiver { addr, shared, shutdown: Some(shutdown), thread: Some(thread) }
+            .collect();
+        TestReceiver { addr, shared, shutdown, threads }
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -239,10 +248,8 @@ impl TestReceiver {
 
 impl Drop for TestReceiver {
     fn drop(&mut self) {
-        if let Some(shutdown) = self.shutdown.take() {
-            let _ = shutdown.send(());
-        }
-        if let Some(thread) = self.thread.take() {
+        let _ = self.shutdown.send(true);
+        for thread in self.threads.drain(..) {
             let _ = thread.join();
         }
     }
@@ -250,34 +257,35 @@ impl Drop for TestReceiver {
 
 async fn answer(shared: Arc<Shared>, request: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
     let at = Instant::now();
-    let path = request.uri().path().to_owned();
     let (parts, body) = request.into_parts();
     let body = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+    let path = parts.uri.path();
     let webhook_id = parts.headers.get("webhook-id").map(|v| Bytes::copy_from_slice(v.as_bytes()));
     let id_text = webhook_id.as_ref().and_then(|v| std::str::from_utf8(v).ok());
-    let script = shared.scripts.lock().get(&path).cloned().unwrap_or_else(|| shared.default.lock().clone());
+    let script = shared.scripts.lock().get(path).cloned().unwrap_or_else(|| shared.default.lock().clone());
     let reply = match shared.recording {
         Recording::Arrivals => {
+            let reply = script(Call { path, webhook_id: id_text, seen: 0 });
             shared.arrivals.lock().push((webhook_id.clone(), at));
-            script(Call { path: &path, webhook_id: id_text, seen: 0 })
+            reply
         }
         Recording::Full => {
             let seen = match id_text {
                 Some(id) => {
                     let mut seen = shared.seen.lock();
-                    let count = seen.entry((path.clone(), id.to_owned())).or_insert(0);
+                    let count = seen.entry((path.to_owned(), id.to_owned())).or_insert(0);
                     *count += 1;
                     *count - 1
                 }
                 None => 0,
             };
-            let reply = script(Call { path: &path, webhook_id: id_text, seen });
+            let reply = script(Call { path, webhook_id: id_text, seen });
             let headers = parts
                 .headers
                 .iter()
                 .map(|(k, v)| (k.as_str().to_owned(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
                 .collect();
-            shared.log.lock().push(Received { path: path.clone(), headers, body, at, status: reply.status });
+            shared.log.lock().push(Received { path: path.to_owned(), headers, body, at, status: reply.status });
             reply
         }
     };
