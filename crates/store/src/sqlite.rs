@@ -10,6 +10,7 @@
 
 mod reader;
 mod schema;
+mod seen_ids;
 mod subscription;
 mod writer;
 
@@ -115,11 +116,12 @@ impl SqliteStore {
         }
         let conn = schema::open_writer(&path)?;
         let head = schema::head(&conn)?;
+        let seen = schema::seen_ids(&conn)?;
         let shared = Arc::new(Shared { head: AtomicU64::new(head), ..Shared::default() });
         let (commands, rx) = mpsc::channel(options.queue_capacity.max(1));
         let (live_tx, _) = broadcast::channel(options.live_buffer.max(1));
         let live = live_tx.downgrade();
-        let writer = writer::Writer::new(conn, head, options.max_batch.max(1), live_tx, shared.clone());
+        let writer = writer::Writer::new(conn, head, seen, options.max_batch.max(1), live_tx, shared.clone());
         let handle = std::thread::Builder::new()
             .name("packhooks-store-writer".into())
             .spawn(move || writer.run(rx))

@@ -206,3 +206,16 @@ async fn a_file_of_the_first_layout_keeps_its_deletes() {
     assert_eq!(next.next_expected_revision, 1, "numbering continues after the soft delete");
     assert_eq!(next.position.commit, 4);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_id_known_in_another_stream_is_a_new_event_here() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    let shared = event();
+    store.append("pack-a", ExpectedRevision::Any, vec![event(), shared.clone()]).await.unwrap();
+    let here = store.append("pack-b", ExpectedRevision::Any, vec![shared.clone()]).await.unwrap();
+    assert_eq!(here.next_expected_revision, 0, "written to pack-b, not taken for a retry");
+    assert_eq!(here.position.commit, 3);
+    let retry = store.append("pack-b", ExpectedRevision::Any, vec![shared]).await.unwrap();
+    assert_eq!(retry, here, "and a retry in pack-b is one");
+}

@@ -8,7 +8,8 @@ use rusqlite::{Connection, OpenFlags};
 use crate::StoreError;
 
 /// One row per event. `position` is the dense `$all` position (commit = prepare), assigned
-/// by the single writer. `event_id` is indexed (not unique) for the idempotency checks. A
+/// by the single writer. Event ids are not indexed (see `seen_ids`: random ids would make
+/// every append rewrite a random index page); idempotency checks search a stream. A
 /// stream's last revision is the top of `events_stream_revision`, so an append writes only
 /// its events; `deleted_streams` keeps what the events cannot say: soft deletes
 /// (`deleted_before`, the first revision still visible) and tombstones.
@@ -24,7 +25,7 @@ CREATE TABLE IF NOT EXISTS events (
     created    INTEGER NOT NULL
 );
 CREATE UNIQUE INDEX IF NOT EXISTS events_stream_revision ON events (stream, revision);
-CREATE INDEX IF NOT EXISTS events_event_id ON events (event_id);
+DROP INDEX IF EXISTS events_event_id;
 CREATE TABLE IF NOT EXISTS deleted_streams (
     name           TEXT    PRIMARY KEY,
     deleted_before INTEGER NOT NULL,
@@ -33,7 +34,7 @@ CREATE TABLE IF NOT EXISTS deleted_streams (
 ";
 
 /// The layout version this code writes (`PRAGMA user_version`).
-const VERSION: i64 = 2;
+const VERSION: i64 = 3;
 
 /// Opens the writer's connection: WAL, and `synchronous=FULL` so that a committed
 /// transaction is on disk (the WAL is fsynced at every commit) before anyone is answered.
@@ -97,6 +98,21 @@ pub(crate) fn open_reader(path: &Path) -> Result<Connection, StoreError> {
     conn.execute_batch("PRAGMA cache_size = -16384;")?;
     conn.set_prepared_statement_cache_capacity(32);
     Ok(conn)
+}
+
+/// Every event id in the file, for the writer's [`SeenIds`](super::seen_ids::SeenIds).
+pub(crate) fn seen_ids(conn: &Connection) -> Result<super::seen_ids::SeenIds, StoreError> {
+    let count: i64 = conn.query_row("SELECT COUNT(*) FROM events", [], |r| r.get(0))?;
+    let mut seen = super::seen_ids::SeenIds::with_capacity(count as usize * 2);
+    let mut stmt = conn.prepare("SELECT event_id FROM events")?;
+    let mut rows = stmt.query([])?;
+    while let Some(row) = rows.next()? {
+        let id = row.get_ref(0)?.as_blob().map_err(rusqlite::Error::from)?;
+        seen.insert(uuid::Uuid::from_slice(id).map_err(|e| {
+            rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Blob, Box::new(e))
+        })?);
+    }
+    Ok(seen)
 }
 
 /// The position of the last event, 0 when there is none.

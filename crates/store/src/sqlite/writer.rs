@@ -17,6 +17,7 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 use uuid::Uuid;
 
 use super::reader::{stream_row, StreamRow};
+use super::seen_ids::SeenIds;
 use super::{schema, LiveBatch, Shared};
 use crate::{AppendResult, EventData, ExpectedRevision, Position, RecordedEvent, StoreError, StreamState};
 
@@ -90,6 +91,8 @@ pub(crate) struct Writer {
     /// this thread writes, so it stays true; it is dropped whole when a commit fails, and
     /// when it grows past [`STREAM_CACHE_LIMIT`].
     streams: HashMap<String, StreamRow>,
+    /// Every event id written (maybe more): lets `Any` appends of new ids skip the search.
+    seen: SeenIds,
     /// Set when a write failed inside the open transaction: it must not commit.
     poisoned: Option<Arc<rusqlite::Error>>,
 }
@@ -109,11 +112,12 @@ impl Writer {
     pub(crate) fn new(
         conn: Connection,
         head: u64,
+        seen: SeenIds,
         max_batch: usize,
         live: broadcast::Sender<LiveBatch>,
         shared: Arc<Shared>,
     ) -> Self {
-        Writer { conn, head, max_batch, live, shared, streams: HashMap::new(), poisoned: None }
+        Writer { conn, head, max_batch, live, shared, streams: HashMap::new(), seen, poisoned: None }
     }
 
     pub(crate) fn run(mut self, mut commands: mpsc::Receiver<Command>) {
@@ -292,6 +296,9 @@ impl Writer {
             ])?;
         }
         self.head = position;
+        for event in events {
+            self.seen.insert(event.id);
+        }
         Ok(())
     }
 
@@ -338,7 +345,9 @@ impl Writer {
         };
         match expected {
             ExpectedRevision::Any | ExpectedRevision::StreamExists => {
-                if let Some(revision) = self.revision_of(stream, events[0].id)? {
+                let first = events[0].id;
+                let found = if self.seen.may_contain(first) { self.revision_of(stream, first)? } else { None };
+                if let Some(revision) = found {
                     return written_at(revision);
                 }
                 if expected == ExpectedRevision::StreamExists && visible.is_none() {
@@ -358,11 +367,12 @@ impl Writer {
         }
     }
 
-    /// The revision of the event with this id in this stream, if it is there.
+    /// The revision of the event with this id in this stream, if it is there (a search of
+    /// the stream's events: only for ids the filter says may be known).
     fn revision_of(&self, stream: &str, id: Uuid) -> Result<Option<u64>, StoreError> {
         use rusqlite::OptionalExtension;
         let mut stmt =
-            self.conn.prepare_cached("SELECT revision FROM events WHERE event_id = ?1 AND stream = ?2 LIMIT 1")?;
+            self.conn.prepare_cached("SELECT revision FROM events WHERE stream = ?2 AND event_id = ?1 LIMIT 1")?;
         let revision = stmt
             .query_row(rusqlite::params![id.as_bytes().as_slice(), stream], |r| r.get::<_, i64>(0))
             .optional()?;

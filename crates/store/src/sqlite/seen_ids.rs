@@ -1,0 +1,129 @@
+//! Which event ids the store may already hold: a growing Bloom filter over every id written.
+//!
+//! Idempotency by event id needs, for an `Any` append, "is this id already in the stream?".
+//! A global index on event ids answers that, but every append then rewrites a random index
+//! page (ids are random), which was the largest share of what a commit writes. The filter
+//! answers "certainly not" for nearly every new id without touching the file; only a "maybe"
+//! (a real retry, or a rare false positive) searches the stream's events. It lives in the
+//! writer's memory (2 bytes per event) and is rebuilt from the file at open.
+
+/// Bits per id and probes per id: about one false positive in 1,700 lookups.
+const BITS_PER_ID: usize = 16;
+const PROBES: u64 = 8;
+/// Ids the first filter is sized for; each next one holds twice as many.
+const FIRST_CAPACITY: usize = 1 << 16;
+
+/// A scalable Bloom filter: when one filter is full, a twice larger one takes new ids, and
+/// lookups ask them all.
+pub(crate) struct SeenIds {
+    filters: Vec<Filter>,
+}
+
+struct Filter {
+    bits: Vec<u64>,
+    /// `bits.len() * 64 - 1`; the bit count is a power of two.
+    mask: u64,
+    count: usize,
+    capacity: usize,
+}
+
+impl Filter {
+    fn new(capacity: usize) -> Self {
+        let bit_count = (capacity * BITS_PER_ID).next_power_of_two().max(64);
+        Filter { bits: vec![0; bit_count / 64], mask: bit_count as u64 - 1, count: 0, capacity }
+    }
+
+    fn insert(&mut self, id: u128) {
+        for (word, bit) in probes(self.mask, id) {
+            self.bits[word] |= bit;
+        }
+        self.count += 1;
+    }
+
+    fn may_contain(&self, id: u128) -> bool {
+        probes(self.mask, id).all(|(word, bit)| self.bits[word] & bit != 0)
+    }
+}
+
+/// The (word, bit) pairs an id sets, by double hashing.
+fn probes(mask: u64, id: u128) -> impl Iterator<Item = (usize, u64)> {
+    let (h1, h2) = hashes(id);
+    (0..PROBES).map(move |i| {
+        let bit = h1.wrapping_add(i.wrapping_mul(h2)) & mask;
+        ((bit / 64) as usize, 1u64 << (bit % 64))
+    })
+}
+
+/// Two independent 64-bit hashes of an id (double hashing); ids need not be random (v5 and
+/// v7 ids are not), so both halves are mixed.
+fn hashes(id: u128) -> (u64, u64) {
+    let (high, low) = ((id >> 64) as u64, id as u64);
+    (mix(high ^ mix(low)), mix(low ^ high.rotate_left(29)) | 1)
+}
+
+/// SplitMix64's finaliser.
+fn mix(mut x: u64) -> u64 {
+    x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    x ^ (x >> 31)
+}
+
+impl SeenIds {
+    /// An empty filter sized for about `expected` ids before it first grows.
+    pub(crate) fn with_capacity(expected: usize) -> Self {
+        SeenIds { filters: vec![Filter::new(expected.max(FIRST_CAPACITY))] }
+    }
+
+    pub(crate) fn insert(&mut self, id: uuid::Uuid) {
+        let last = self.filters.last_mut().expect("at least one filter");
+        if last.count >= last.capacity {
+            let capacity = last.capacity * 2;
+            self.filters.push(Filter::new(capacity));
+        }
+        self.filters.last_mut().expect("at least one filter").insert(id.as_u128());
+    }
+
+    /// False means the id was certainly never inserted.
+    pub(crate) fn may_contain(&self, id: uuid::Uuid) -> bool {
+        let id = id.as_u128();
+        self.filters.iter().any(|f| f.may_contain(id))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use uuid::Uuid;
+
+    #[test]
+    fn inserted_ids_are_always_found_across_growth() {
+        let mut seen = SeenIds::with_capacity(0);
+        let ids: Vec<Uuid> = (0..200_000).map(|_| Uuid::new_v4()).collect();
+        for id in &ids {
+            seen.insert(*id);
+        }
+        assert!(seen.filters.len() > 1, "the filter grew");
+        assert!(ids.iter().all(|id| seen.may_contain(*id)), "no false negative");
+    }
+
+    #[test]
+    fn unknown_ids_are_rarely_maybe() {
+        let mut seen = SeenIds::with_capacity(0);
+        for _ in 0..100_000 {
+            seen.insert(Uuid::new_v4());
+        }
+        let false_positives = (0..100_000).filter(|_| seen.may_contain(Uuid::new_v4())).count();
+        assert!(false_positives < 500, "{false_positives} false positives in 100000");
+    }
+
+    #[test]
+    fn sequential_v7_style_ids_spread_too() {
+        let mut seen = SeenIds::with_capacity(0);
+        for n in 0..50_000u128 {
+            seen.insert(Uuid::from_u128(n));
+        }
+        let false_positives = (50_000..100_000u128).filter(|n| seen.may_contain(Uuid::from_u128(*n))).count();
+        assert!(false_positives < 250, "{false_positives} false positives in 50000");
+    }
+}
