@@ -5,11 +5,12 @@
 //! The backlog (submissions and delivery outcomes, written straight into the store before
 //! the server starts) names no account on a webhook plan, so nothing is delivered anywhere.
 
-use std::io::{BufRead as _, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+#[path = "projections/server.rs"]
+mod server;
 
 use chrono::{TimeZone, Utc};
 use packhooks_domain::delivery::{AttemptOutcome, DeliveryAttempted, DeliverySource, FailureCode};
@@ -19,51 +20,12 @@ use packhooks_projections::db::{self, SetState};
 use packhooks_store::sqlite::SqliteStore;
 use packhooks_store::{EventData, EventStore, ExpectedRevision};
 use serde_json::Value;
+use server::Server;
 use uuid::Uuid;
 
 const TOKEN: &str = "projections-kill-token-0123456789";
 const ROUNDS: u64 = 800;
 const PER_ROUND: u64 = 50;
-
-struct Server {
-    child: Child,
-    address: String,
-}
-
-impl Server {
-    fn start(data_dir: &Path) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_packhooks-under-test"))
-            .arg("serve")
-            .env_clear()
-            .env("PACKHOOKS_LISTEN", "127.0.0.1:0")
-            .env("PACKHOOKS_DATA_DIR", data_dir)
-            .env("PACKHOOKS_API_TOKEN", TOKEN)
-            .env("PACKHOOKS_LOG", "warn,packhooks::startup=info")
-            .env("PACKHOOKS_LOG_FORMAT", "json")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("the binary starts");
-        let stderr = child.stderr.take().expect("piped stderr");
-        let (port_tx, port_rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if let Some(port) = serde_json::from_str::<Value>(&line).ok().and_then(|e| e["port"].as_u64()) {
-                    let _ = port_tx.send(port);
-                }
-            }
-        });
-        let port = port_rx.recv_timeout(Duration::from_secs(60)).expect("the server logs its port");
-        Server { child, address: format!("http://127.0.0.1:{port}") }
-    }
-
-    /// SIGKILL: no shutdown, no flush.
-    fn kill(mut self) {
-        self.child.kill().expect("SIGKILL sent");
-        self.child.wait().expect("the child is reaped");
-    }
-}
 
 fn checkpoint(read_models: &Path, name: &str) -> u64 {
     if !read_models.exists() {
@@ -162,7 +124,7 @@ async fn sigkill_of_the_server_mid_projection_counts_nothing_twice_and_misses_no
 
     // Kill it twice while the log is being projected.
     for fraction in [0.25, 0.6] {
-        let server = Server::start(dir.path());
+        let server = Server::start(dir.path(), TOKEN);
         let deadline = Instant::now() + Duration::from_secs(120);
         loop {
             let at = checkpoint(&read_models, "delivery_log");
@@ -177,7 +139,7 @@ async fn sigkill_of_the_server_mid_projection_counts_nothing_twice_and_misses_no
     }
 
     // Restart and let it catch up, as the ops API reports it.
-    let server = Server::start(dir.path());
+    let server = Server::start(dir.path(), TOKEN);
     let client = reqwest::Client::new();
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
