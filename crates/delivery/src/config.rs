@@ -48,12 +48,14 @@ pub struct DeliveryConfig {
     pub disable_on_gone: bool,
     /// Allow private, loopback, link-local, … targets (tests and local demos only).
     pub allow_private_targets: bool,
-    /// At most this many outcome events go in one append.
+    /// At most this many outcome events go in one append. An idle actor appends each
+    /// outcome at once; while an append is running, the next outcomes collect and go
+    /// together in the following one, so appends batch themselves under load.
     pub batch_max: usize,
-    /// Under load, outcomes wait up to this long to share an append; an idle actor appends
-    /// at once.
-    pub batch_linger: Duration,
     pub shard: Shard,
+    /// Threads the webhook actors run on (each an actix arbiter; actors are spread over
+    /// them), beside the dispatcher's own.
+    pub actor_threads: usize,
     /// The `user-agent` header.
     pub user_agent: String,
 }
@@ -69,8 +71,8 @@ impl Default for DeliveryConfig {
             disable_on_gone: true,
             allow_private_targets: false,
             batch_max: 256,
-            batch_linger: Duration::from_millis(2),
             shard: Shard::default(),
+            actor_threads: 1,
             user_agent: concat!("packhooks/", env!("CARGO_PKG_VERSION")).to_owned(),
         }
     }

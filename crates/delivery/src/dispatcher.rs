@@ -44,6 +44,8 @@ pub struct Dispatcher {
     clock: Arc<dyn Clock>,
     registry: Registry,
     actors: HashMap<WebhookId, Addr<WebhookActor>>,
+    /// Where webhook actors run, in turn.
+    arbiters: Vec<Arbiter>,
     /// Webhooks whose actor stopped (another instance drives them); logged once.
     lost: HashSet<WebhookId>,
     /// The last position the subscription passed, to resubscribe from after a failure.
@@ -53,12 +55,14 @@ pub struct Dispatcher {
 
 impl Dispatcher {
     pub fn new(store: Arc<dyn EventStore>, config: Arc<DeliveryConfig>, clock: Arc<dyn Clock>) -> Self {
+        let actor_threads = config.actor_threads.max(1);
         Dispatcher {
             store,
             config,
             clock,
             registry: Registry::new(),
             actors: HashMap::new(),
+            arbiters: (0..actor_threads).map(|_| Arbiter::new()).collect(),
             lost: HashSet::new(),
             last_position: None,
             stopping: false,
@@ -84,8 +88,12 @@ impl Dispatcher {
     }
 
     fn start_actor(&mut self, id: WebhookId, route: Option<Retarget>) -> Addr<WebhookActor> {
-        let actor = WebhookActor::new(id, self.store.clone(), self.config.clone(), self.clock.clone(), route);
-        let addr = actor.start();
+        let (store, config, clock) = (self.store.clone(), self.config.clone(), self.clock.clone());
+        let arbiter = &self.arbiters[self.actors.len() % self.arbiters.len()];
+        // Built on its arbiter's thread: the actor's HTTP client is not `Send`.
+        let addr = WebhookActor::start_in_arbiter(&arbiter.handle(), move |_| {
+            WebhookActor::new(id, store, config, clock, route)
+        });
         self.actors.insert(id, addr.clone());
         addr
     }
@@ -317,6 +325,11 @@ impl Handler<StopDispatcher> for Dispatcher {
     fn handle(&mut self, _: StopDispatcher, _: &mut Context<Self>) -> Self::Result {
         self.stopping = true;
         let stops: Vec<_> = self.actors.values().filter(|a| a.connected()).map(|a| a.send(Stop)).collect();
-        Box::pin(futures::future::join_all(stops).into_actor(self).map(|_, _, ctx| ctx.stop()))
+        Box::pin(futures::future::join_all(stops).into_actor(self).map(|_, act, ctx| {
+            for arbiter in &act.arbiters {
+                arbiter.stop();
+            }
+            ctx.stop()
+        }))
     }
 }
