@@ -414,3 +414,31 @@ async fn the_test_endpoint_sends_a_test_event_and_waits_for_its_outcome() {
     let answer = app.post_json("/v1/webhooks/wh_00000000000000000000000000000000/test", &json!({"event": "interested"})).await;
     assert_eq!(answer.status(), 404);
 }
+
+#[actix_rt::test]
+async fn during_a_secret_rotation_both_secrets_sign() {
+    let mut env = Env::new(test_config());
+    env.set_plan("acc_r", Plan::Growth).await;
+    let (hook, _) = env.create_webhook("acc_r", "/rot", &[EventType::Interested]).await;
+    let new_secret = packhooks_domain::webhook::Secret::from_bytes(&rand::random::<[u8; 32]>());
+    let now = chrono::Utc::now();
+    env.append(
+        &hook.id.stream(),
+        packhooks_domain::webhook::WebhookSecretRotated {
+            webhook_id: hook.id,
+            secret: new_secret.clone(),
+            secret_version: 2,
+            previous_valid_until: now + chrono::Duration::hours(24),
+            recorded_at: now,
+        },
+    )
+    .await;
+    env.start();
+    env.interested("acc_r", "pk_1", InterestedCandidate::default()).await;
+    assert!(env.receiver.wait_for(Some("/rot"), 1, WAIT).await);
+    let got = &env.receiver.requests_to("/rot")[0];
+    assert_eq!(got.header("webhook-signature").expect("signature").split(' ').count(), 2);
+    let rotated = Hook { id: hook.id, secret: new_secret, path: hook.path.clone() };
+    // Each secret alone verifies the request (a receiver may know either one).
+    verify_with_reference_library(&[signature_case(&hook, got), signature_case(&rotated, got)]);
+}
