@@ -69,6 +69,19 @@ fn is_json(req: &HttpRequest) -> bool {
 }
 
 /// Deserialises `body` as a `T`, naming the field at fault when it fails.
+///
+/// ```
+/// #[derive(Debug, serde::Deserialize)]
+/// #[serde(deny_unknown_fields)]
+/// struct PlanIn {
+///     plan: String,
+/// }
+///
+/// let refused = packhooks_api::json::parse::<PlanIn>(br#"{"plan":"growth","colour":"red"}"#).unwrap_err();
+/// assert_eq!(refused.code(), "unknown_field");
+/// assert_eq!(refused.field().as_deref(), Some("colour"));
+/// assert_eq!(packhooks_api::json::parse::<PlanIn>(br#"{"plan":"growth"}"#).unwrap().plan, "growth");
+/// ```
 pub fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     let mut de = serde_json::Deserializer::from_slice(body);
     let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
