@@ -442,3 +442,31 @@ async fn during_a_secret_rotation_both_secrets_sign() {
     // Each secret alone verifies the request (a receiver may know either one).
     verify_with_reference_library(&[signature_case(&hook, got), signature_case(&rotated, got)]);
 }
+
+#[actix_rt::test]
+async fn https_targets_go_through_tls_and_a_failed_handshake_is_a_tls_failure() {
+    let mut config = test_config();
+    config.retry.max_attempts = 1;
+    let mut env = Env::new(config);
+    env.set_plan("acc_1", Plan::Growth).await;
+    let (hook, _) = env.create_webhook("acc_1", "/tls", &[EventType::Interested]).await;
+    env.append(
+        &hook.id.stream(),
+        packhooks_domain::webhook::WebhookUpdated {
+            webhook_id: hook.id,
+            // The receiver speaks plain HTTP, so the handshake cannot succeed.
+            url: env.receiver.url("/tls").replace("http://", "https://"),
+            events: vec![EventType::Interested],
+            description: None,
+            recorded_at: chrono::Utc::now(),
+        },
+    )
+    .await;
+    env.start();
+    env.interested("acc_1", "pk_1", InterestedCandidate::default()).await;
+    let events = env.wait_stream(&packhooks_delivery::deliveries_stream(hook.id), WAIT, |e| !attempts(e).is_empty()).await;
+    assert!(
+        matches!(&attempts(&events)[0].outcome, AttemptOutcome::Failure { code: FailureCode::Tls, .. }),
+        "{events:?}"
+    );
+}

@@ -72,6 +72,7 @@ impl Sender {
             .service();
         let connector = awc::Connector::new()
             .connector(tcp)
+            .rustls_0_23(tls_config())
             .timeout(timeout)
             .limit(connections.max(1))
             .conn_keep_alive(Duration::from_secs(30));
@@ -158,6 +159,31 @@ impl Sender {
     }
 }
 
+/// TLS for https endpoints: rustls with the ring provider and the Mozilla root store,
+/// built once per process.
+fn tls_config() -> std::sync::Arc<rustls::ClientConfig> {
+    static CONFIG: std::sync::OnceLock<std::sync::Arc<rustls::ClientConfig>> = std::sync::OnceLock::new();
+    CONFIG
+        .get_or_init(|| {
+            let roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
+            let mut config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+                rustls::crypto::ring::default_provider(),
+            ))
+            .with_safe_default_protocol_versions()
+            .expect("ring supports the default TLS versions")
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+            config.alpn_protocols = vec![b"http/1.1".to_vec()];
+            std::sync::Arc::new(config)
+        })
+        .clone()
+}
+
+/// Whether an I/O error is a failed TLS handshake (rustls reports those as I/O errors).
+fn is_tls(error: &std::io::Error) -> bool {
+    error.get_ref().is_some_and(|inner| inner.is::<rustls::Error>())
+}
+
 /// Maps awc's error to a stable code, keeping the whole chain as operator detail.
 fn classify(error: &SendRequestError) -> (FailureCode, String) {
     let code = match error {
@@ -168,6 +194,7 @@ fn classify(error: &SendRequestError) -> (FailureCode, String) {
         SendRequestError::Connect(ConnectError::NoRecords | ConnectError::Unresolved) => FailureCode::Dns,
         SendRequestError::Connect(ConnectError::Timeout) | SendRequestError::Timeout => FailureCode::Timeout,
         SendRequestError::Connect(ConnectError::SslIsNotSupported) => FailureCode::Tls,
+        SendRequestError::Connect(ConnectError::Io(io)) if is_tls(io) => FailureCode::Tls,
         SendRequestError::Connect(ConnectError::Io(_) | ConnectError::Disconnected) => FailureCode::Connect,
         SendRequestError::Connect(other) if other.to_string().to_ascii_lowercase().contains("ssl") => FailureCode::Tls,
         _ => FailureCode::Connect,
