@@ -80,9 +80,9 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         written.push(r.written);
         catch_up.push(r.catch_up);
     }
-    line(&format!("live subscriber, {} events (writers: 8 x 500-event appends)", args.subscription_events), median(&live), "events/s", &live);
+    line("live subscriber (8 writers appending 500-event batches)", median(&live), "events/s", &live);
     println!("    {:<52} {:>12.0} events/s written meanwhile", "", median(&written));
-    line(&format!("catch-up subscription over {} stored events", args.subscription_events), median(&catch_up), "events/s", &catch_up);
+    line(&format!("catch-up subscription over {} events", args.subscription_events), median(&catch_up), "events/s", &catch_up);
 
     let verdict = |ok: bool| if ok { "met" } else { "MISSED" };
     println!(

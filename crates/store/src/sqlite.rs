@@ -6,7 +6,8 @@
 //! nothing, so its batch neighbours still commit), commits once (one fsync with
 //! `synchronous=FULL` in WAL mode), then feeds the committed events to live subscribers and
 //! answers every caller. Readers use their own read-only connections, so they never wait
-//! for the writer. One process owns a file at a time.
+//! for the writer. One process owns a file at a time: a second one would number positions
+//! on its own, and the primary key would make its commits fail (never corrupt the file).
 
 mod reader;
 mod schema;
