@@ -470,3 +470,26 @@ async fn https_targets_go_through_tls_and_a_failed_handshake_is_a_tls_failure() 
         "{events:?}"
     );
 }
+
+#[actix_rt::test]
+async fn an_idle_webhook_moves_its_resume_point_on_so_a_restart_does_not_replay_from_far_back() {
+    let mut env = Env::new(test_config());
+    env.set_plan("acc_1", Plan::Growth).await;
+    let (idle, _) = env.create_webhook("acc_1", "/idle", &[EventType::Declined]).await;
+    env.create_webhook("acc_1", "/busy", &[EventType::Interested]).await;
+    env.start();
+    let mut last = None;
+    for _ in 0..30 {
+        last = Some(env.interested("acc_1", "pk_1", InterestedCandidate::default()).await.1);
+    }
+    assert!(env.receiver.wait_for(Some("/busy"), 30, WAIT).await);
+    env.stop().await;
+    let last = last.expect("submitted");
+    let resume = env.deliveries(idle.id).await.into_iter().rev().find_map(|e| match e {
+        DomainEvent::DeliveryCheckpoint(cp) => cp.resume_position,
+        _ => None,
+    });
+    let resume: packhooks_store::Position = resume.expect("the idle webhook wrote a checkpoint").parse().expect("a position");
+    assert!(resume >= last, "resume point {resume} is behind the last submission {last}");
+    assert!(env.receiver.requests_to("/idle").is_empty());
+}

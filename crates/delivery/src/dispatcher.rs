@@ -24,8 +24,12 @@ use packhooks_store::{
 
 use crate::message::Outgoing;
 use crate::sender::Target;
-use crate::webhook_actor::{Deliver, ResumePoint, Retarget, Stop, WebhookActor};
+use crate::webhook_actor::{Deliver, Progress, ResumePoint, Retarget, Stop, WebhookActor};
 use crate::{DeliveryConfig, DeliveryError};
+
+/// Every this many events of the log, every actor hears how far routing has got, so idle
+/// webhooks move their resume point on and a restart need not replay from far back.
+const PROGRESS_EVERY: u64 = 10_000;
 
 /// How long a broken subscription waits before it is opened again.
 const RESUBSCRIBE_AFTER: Duration = Duration::from_millis(100);
@@ -50,6 +54,8 @@ pub struct Dispatcher {
     lost: HashSet<WebhookId>,
     /// The last position the subscription passed, to resubscribe from after a failure.
     last_position: Option<Position>,
+    /// Events handled since the last `Progress` went out.
+    since_progress: u64,
     stopping: bool,
 }
 
@@ -65,6 +71,7 @@ impl Dispatcher {
             arbiters: (0..actor_threads).map(|_| Arbiter::new()).collect(),
             lost: HashSet::new(),
             last_position: None,
+            since_progress: 0,
             stopping: false,
         }
     }
@@ -121,8 +128,27 @@ impl Dispatcher {
         }
     }
 
+    /// Tells every actor that routing has passed the last position seen.
+    fn progress(&mut self) {
+        self.since_progress = 0;
+        if let Some(position) = self.last_position {
+            for addr in self.actors.values().filter(|a| a.connected()) {
+                addr.do_send(Progress(position));
+            }
+        }
+    }
+
     fn on_event(&mut self, recorded: RecordedEvent) {
         self.last_position = Some(recorded.position);
+        self.route(recorded);
+        self.since_progress += 1;
+        if self.since_progress >= PROGRESS_EVERY {
+            self.progress();
+        }
+    }
+
+    /// Keeps the registry current with a lifecycle event, or routes a deliverable one.
+    fn route(&mut self, recorded: RecordedEvent) {
         let event = match DomainEvent::decode(&recorded.event_type, &recorded.data) {
             Ok(event) => event,
             Err(error) => {
@@ -307,7 +333,10 @@ impl StreamHandler<Result<SubscriptionEvent, StoreError>> for Dispatcher {
             Ok(SubscriptionEvent::Checkpoint(position)) => {
                 self.last_position = self.last_position.max(Some(position));
             }
-            Ok(SubscriptionEvent::CaughtUp) => tracing::info!(at = ?self.last_position, "dispatcher caught up"),
+            Ok(SubscriptionEvent::CaughtUp) => {
+                tracing::info!(at = ?self.last_position, "dispatcher caught up");
+                self.progress();
+            }
             Err(error) => {
                 tracing::warn!(error = &error as &dyn std::error::Error, "subscription to $all failed; resubscribing")
             }
@@ -324,6 +353,8 @@ impl Handler<StopDispatcher> for Dispatcher {
 
     fn handle(&mut self, _: StopDispatcher, _: &mut Context<Self>) -> Self::Result {
         self.stopping = true;
+        // Idle actors record how far routing got, so the next start resumes from there.
+        self.progress();
         let stops: Vec<_> = self.actors.values().filter(|a| a.connected()).map(|a| a.send(Stop)).collect();
         Box::pin(futures::future::join_all(stops).into_actor(self).map(|_, act, ctx| {
             for arbiter in &act.arbiters {

@@ -58,6 +58,12 @@ impl Retarget {
 #[rtype(result = "Option<Position>")]
 pub struct ResumePoint;
 
+/// The dispatcher has routed every event up to this position (to this actor or not), so an
+/// idle actor can move its resume point there and record it.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Progress(pub Position);
+
 /// Finish what is in flight, append what is buffered, then stop.
 #[derive(Message)]
 #[rtype(result = "()")]
@@ -94,6 +100,8 @@ pub struct WebhookActor {
     /// collects here, so appends batch themselves under load.
     buffer: Vec<EventData>,
     appending: bool,
+    /// A checkpoint should be written even with no outcome to append (an idle actor moved on).
+    checkpoint_due: bool,
     disabling: bool,
     stop_waiters: Vec<oneshot::Sender<()>>,
     stopping: bool,
@@ -129,6 +137,7 @@ impl WebhookActor {
             in_flight: 0,
             buffer: Vec::new(),
             appending: false,
+            checkpoint_due: false,
             disabling: false,
             stop_waiters: Vec::new(),
             stopping: false,
@@ -307,7 +316,7 @@ impl WebhookActor {
 
     /// Appends what is buffered, one append at a time, with the exact expected revision.
     fn flush(&mut self, ctx: &mut Context<Self>) {
-        if self.appending || self.buffer.is_empty() {
+        if self.appending || (self.buffer.is_empty() && !self.checkpoint_due) {
             return;
         }
         let take = self.buffer.len().min(self.config.batch_max.max(1));
@@ -317,7 +326,12 @@ impl WebhookActor {
         // position the last load said to skip (else it would forget them).
         let checkpoint = self.buffer.is_empty()
             && self.state.attempted_after.is_empty()
-            && self.state.since_checkpoint as usize + batch.len() + 1 >= self.config.checkpoint_every as usize;
+            && (self.checkpoint_due
+                || self.state.since_checkpoint as usize + batch.len() + 1 >= self.config.checkpoint_every as usize);
+        if batch.is_empty() && !checkpoint {
+            return;
+        }
+        let resume = self.last_received;
         if checkpoint {
             batch.push(self.checkpoint());
         }
@@ -338,6 +352,8 @@ impl WebhookActor {
                     act.state.last_revision = Some(done.next_expected_revision);
                     if checkpoint {
                         act.state.since_checkpoint = 0;
+                        act.state.resume_position = resume;
+                        act.checkpoint_due = false;
                     } else {
                         act.state.since_checkpoint += batch.len() as u32;
                     }
@@ -533,6 +549,22 @@ impl Handler<ResumePoint> for WebhookActor {
 
     fn handle(&mut self, _: ResumePoint, _: &mut Context<Self>) -> Option<Position> {
         self.last_received
+    }
+}
+
+impl Handler<Progress> for WebhookActor {
+    type Result = ();
+
+    fn handle(&mut self, Progress(position): Progress, ctx: &mut Context<Self>) {
+        if self.last_received.is_some_and(|r| position <= r) {
+            return;
+        }
+        self.last_received = Some(position);
+        let idle = self.owed.is_empty() && self.buffer.is_empty();
+        if idle && self.state.resume_position != self.last_received {
+            self.checkpoint_due = true;
+            self.flush(ctx);
+        }
     }
 }
 
