@@ -57,7 +57,8 @@ pub fn scratch_root(requested: Option<PathBuf>) -> anyhow::Result<PathBuf> {
     }
     // target/release/packhooks-bench → target/bench-tmp
     let exe = std::env::current_exe()?;
-    let target = exe.parent().and_then(Path::parent).ok_or_else(|| anyhow::anyhow!("no target dir above {}", exe.display()))?;
+    let target =
+        exe.parent().and_then(Path::parent).ok_or_else(|| anyhow::anyhow!("no target dir above {}", exe.display()))?;
     let dir = target.join("bench-tmp");
     std::fs::create_dir_all(&dir)?;
     Ok(dir)

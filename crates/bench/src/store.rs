@@ -48,7 +48,12 @@ const TARGET_RATIO: f64 = 10.0;
 
 pub async fn run(args: Args) -> anyhow::Result<()> {
     let root = scratch_root(args.dir.clone())?;
-    println!("store benchmark: scratch dir {} ({}), {} runs per measurement, medians", root.display(), filesystem_of(&root), args.runs);
+    println!(
+        "store benchmark: scratch dir {} ({}), {} runs per measurement, medians",
+        root.display(),
+        filesystem_of(&root),
+        args.runs
+    );
     let payload = Payload::new();
 
     let mut single = Vec::new();
@@ -56,17 +61,28 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         single.push(single_appender(&root, &payload, args.single_appends).await?);
     }
     let single_median = median(&single);
-    line(&format!("1 appender, {} sequential 1-event appends", args.single_appends), single_median, "events/s", &single);
+    line(
+        &format!("1 appender, {} sequential 1-event appends", args.single_appends),
+        single_median,
+        "events/s",
+        &single,
+    );
 
     let mut concurrent = Vec::new();
     let mut per_commit = Vec::new();
     for _ in 0..args.runs {
-        let (events_per_s, appends_per_commit) = concurrent_appenders(&root, &payload, args.appenders, args.appends_each).await?;
+        let (events_per_s, appends_per_commit) =
+            concurrent_appenders(&root, &payload, args.appenders, args.appends_each).await?;
         concurrent.push(events_per_s);
         per_commit.push(appends_per_commit);
     }
     let concurrent_median = median(&concurrent);
-    line(&format!("{} concurrent appenders, 1-event appends", args.appenders), concurrent_median, "events/s", &concurrent);
+    line(
+        &format!("{} concurrent appenders, 1-event appends", args.appenders),
+        concurrent_median,
+        "events/s",
+        &concurrent,
+    );
     println!("    {:<52} {:>12.1} appends per commit (group commit)", "", median(&per_commit));
     let ratio = concurrent_median / single_median;
     println!("  {:<54} {ratio:>12.1}x", format!("ratio {} concurrent / 1 appender", args.appenders));
@@ -82,7 +98,12 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     }
     line("live subscriber (8 writers appending 500-event batches)", median(&live), "events/s", &live);
     println!("    {:<52} {:>12.0} events/s written meanwhile", "", median(&written));
-    line(&format!("catch-up subscription over {} events", args.subscription_events), median(&catch_up), "events/s", &catch_up);
+    line(
+        &format!("catch-up subscription over {} events", args.subscription_events),
+        median(&catch_up),
+        "events/s",
+        &catch_up,
+    );
 
     let verdict = |ok: bool| if ok { "met" } else { "MISSED" };
     println!(
@@ -112,7 +133,12 @@ impl Payload {
     }
 
     fn event(&self) -> EventData {
-        EventData { id: Uuid::new_v4(), event_type: "CandidateInterested".into(), data: self.data.clone(), metadata: self.metadata.clone() }
+        EventData {
+            id: Uuid::new_v4(),
+            event_type: "CandidateInterested".into(),
+            data: self.data.clone(),
+            metadata: self.metadata.clone(),
+        }
     }
 }
 

@@ -140,7 +140,11 @@ async fn read_everything(store: &dyn EventStore) -> Vec<RecordedEvent> {
     store.read_all(AllPosition::Start, Direction::Forwards, usize::MAX).await.expect("read $all")
 }
 
-fn assert_conflict(result: Result<impl std::fmt::Debug, StoreError>, want_expected: ExpectedRevision, want_actual: StreamState) {
+fn assert_conflict(
+    result: Result<impl std::fmt::Debug, StoreError>,
+    want_expected: ExpectedRevision,
+    want_actual: StreamState,
+) {
     match result {
         Err(StoreError::WrongExpectedVersion { expected, actual, .. }) => {
             assert_eq!(expected, want_expected, "the conflict reports the expectation");
@@ -556,7 +560,9 @@ pub async fn concurrent_appenders_race_and_exactly_one_wins_each_revision(backen
                     assert_eq!(r.next_expected_revision, round + 1);
                     won.push(id);
                 }
-                Err(e) => assert_conflict(Err::<(), _>(e), ExpectedRevision::Exact(round), StreamState::Revision(round + 1)),
+                Err(e) => {
+                    assert_conflict(Err::<(), _>(e), ExpectedRevision::Exact(round), StreamState::Revision(round + 1))
+                }
             }
         }
         assert_eq!(won.len(), 1, "round {round}: exactly one racer wins, got {}", won.len());
@@ -751,7 +757,8 @@ fn assert_checkpoint_spacing(all: &[RecordedEvent], yielded: &[Position], upto: 
     for &next in yielded.iter().chain(std::iter::once(&upto)) {
         let scanned = all.iter().filter(|e| previous.is_none_or(|p| e.position > p) && e.position <= next).count();
         // The last stretch (up to `upto`) may be unreported, but never a whole interval.
-        let bound = if next == upto && !yielded.contains(&upto) { CHECKPOINT_INTERVAL - 1 } else { CHECKPOINT_INTERVAL };
+        let bound =
+            if next == upto && !yielded.contains(&upto) { CHECKPOINT_INTERVAL - 1 } else { CHECKPOINT_INTERVAL };
         assert!(
             scanned as u64 <= bound,
             "{scanned} events scanned between {previous:?} and {next} without a checkpoint (at most {bound})"

@@ -23,9 +23,8 @@ use async_trait::async_trait;
 use tokio::sync::{broadcast, mpsc, oneshot};
 
 use crate::{
-    validate_stream_name, AllPosition, AppendResult, Direction, EventData, EventStore,
-    ExpectedRevision, Position, RecordedEvent, StoreError, StreamPosition, SubscribeFrom,
-    Subscription, SubscriptionFilter,
+    validate_stream_name, AllPosition, AppendResult, Direction, EventData, EventStore, ExpectedRevision, Position,
+    RecordedEvent, StoreError, StreamPosition, SubscribeFrom, Subscription, SubscriptionFilter,
 };
 
 use reader::ReadPool;
@@ -49,13 +48,7 @@ pub struct SqliteOptions {
 
 impl Default for SqliteOptions {
     fn default() -> Self {
-        SqliteOptions {
-            max_batch: 4096,
-            queue_capacity: 8192,
-            live_buffer: 1024,
-            page_size: 2048,
-            read_pool: 4,
-        }
+        SqliteOptions { max_batch: 4096, queue_capacity: 8192, live_buffer: 1024, page_size: 2048, read_pool: 4 }
     }
 }
 
@@ -112,6 +105,7 @@ impl SqliteStore {
     /// Opens the store with explicit options.
     pub fn open_with(path: impl AsRef<Path>, options: SqliteOptions) -> Result<SqliteStore, StoreError> {
         let path = path.as_ref().to_path_buf();
+        let started = std::time::Instant::now();
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| StoreError::Backend(Box::new(e)))?;
         }
@@ -127,7 +121,7 @@ impl SqliteStore {
             .name("packhooks-store-writer".into())
             .spawn(move || writer.run(rx))
             .map_err(|e| StoreError::Backend(Box::new(e)))?;
-        tracing::info!(path = %path.display(), head, "opened sqlite event store");
+        tracing::info!(path = %path.display(), head, elapsed_ms = started.elapsed().as_millis() as u64, "opened sqlite event store");
         Ok(SqliteStore {
             inner: Arc::new(Inner {
                 readers: Arc::new(ReadPool::new(path.clone(), options.read_pool)),
@@ -157,7 +151,10 @@ impl SqliteStore {
         }
     }
 
-    async fn send<T>(&self, make: impl FnOnce(oneshot::Sender<Result<T, StoreError>>) -> Command) -> Result<T, StoreError> {
+    async fn send<T>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<Result<T, StoreError>>) -> Command,
+    ) -> Result<T, StoreError> {
         let (reply, answer) = oneshot::channel();
         self.inner.commands.send(make(reply)).await.map_err(|_| StoreError::Closed)?;
         answer.await.map_err(|_| StoreError::Closed)?
@@ -189,10 +186,7 @@ impl EventStore for SqliteStore {
     ) -> Result<Vec<RecordedEvent>, StoreError> {
         validate_stream_name(stream)?;
         let stream = stream.to_owned();
-        self.inner
-            .readers
-            .with(move |conn| reader::read_stream(conn, &stream, from, direction, max_count))
-            .await
+        self.inner.readers.with(move |conn| reader::read_stream(conn, &stream, from, direction, max_count)).await
     }
 
     async fn read_all(

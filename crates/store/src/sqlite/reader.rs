@@ -31,9 +31,7 @@ impl ReadPool {
         F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
     {
         let pool = self.clone();
-        tokio::task::spawn_blocking(move || pool.run(f))
-            .await
-            .map_err(|e| StoreError::Backend(Box::new(e)))?
+        tokio::task::spawn_blocking(move || pool.run(f)).await.map_err(|e| StoreError::Backend(Box::new(e)))?
     }
 
     fn run<T>(&self, f: impl FnOnce(&mut Connection) -> Result<T, StoreError>) -> Result<T, StoreError> {
@@ -57,8 +55,7 @@ impl ReadPool {
 }
 
 /// The columns every event query selects, in the order [`event_from_row`] reads them.
-pub(crate) const EVENT_COLUMNS: &str =
-    "position, stream, revision, event_id, event_type, data, metadata, created";
+pub(crate) const EVENT_COLUMNS: &str = "position, stream, revision, event_id, event_type, data, metadata, created";
 
 pub(crate) fn event_from_row(row: &Row<'_>) -> rusqlite::Result<RecordedEvent> {
     let position: i64 = row.get(0)?;
@@ -102,9 +99,8 @@ impl StreamRow {
 
 /// What the file says about one stream (all defaults when it never existed).
 pub(crate) fn stream_row(conn: &Connection, stream: &str) -> Result<StreamRow, StoreError> {
-    let last: Option<i64> = conn
-        .prepare_cached("SELECT MAX(revision) FROM events WHERE stream = ?1")?
-        .query_row([stream], |r| r.get(0))?;
+    let last: Option<i64> =
+        conn.prepare_cached("SELECT MAX(revision) FROM events WHERE stream = ?1")?.query_row([stream], |r| r.get(0))?;
     let deleted = conn
         .prepare_cached("SELECT deleted_before, tombstoned FROM deleted_streams WHERE name = ?1")?
         .query_row([stream], |r| Ok((r.get::<_, i64>(0)? as u64, r.get::<_, bool>(1)?)))
@@ -164,10 +160,8 @@ pub(crate) fn read_stream(
                 "SELECT {EVENT_COLUMNS} FROM events WHERE stream = ?1 AND revision <= ?2 AND revision >= ?3 \
                  ORDER BY revision DESC LIMIT ?4"
             ))?;
-            let rows = stmt.query_map(
-                rusqlite::params![stream, clamp(start), clamp(first), limit(max_count)],
-                event_from_row,
-            )?;
+            let rows = stmt
+                .query_map(rusqlite::params![stream, clamp(start), clamp(first), limit(max_count)], event_from_row)?;
             rows.collect::<Result<Vec<_>, _>>()?
         }
     };
@@ -205,7 +199,11 @@ pub(crate) fn read_all(
 }
 
 /// Up to `max_count` events of `$all` strictly after position `after`, in order.
-pub(crate) fn read_all_after(conn: &Connection, after: u64, max_count: usize) -> Result<Vec<RecordedEvent>, StoreError> {
+pub(crate) fn read_all_after(
+    conn: &Connection,
+    after: u64,
+    max_count: usize,
+) -> Result<Vec<RecordedEvent>, StoreError> {
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT {EVENT_COLUMNS} FROM events WHERE position > ?1 ORDER BY position ASC LIMIT ?2"
     ))?;

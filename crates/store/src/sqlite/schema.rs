@@ -108,9 +108,10 @@ pub(crate) fn seen_ids(conn: &Connection) -> Result<super::seen_ids::SeenIds, St
     let mut rows = stmt.query([])?;
     while let Some(row) = rows.next()? {
         let id = row.get_ref(0)?.as_blob().map_err(rusqlite::Error::from)?;
-        seen.insert(uuid::Uuid::from_slice(id).map_err(|e| {
-            rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Blob, Box::new(e))
-        })?);
+        seen.insert(
+            uuid::Uuid::from_slice(id)
+                .map_err(|e| rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Blob, Box::new(e)))?,
+        );
     }
     Ok(seen)
 }

@@ -146,7 +146,11 @@ impl State {
                     }
                     if position != self.last + 1 {
                         // Cannot happen with dense positions; if it does, trust the file.
-                        tracing::warn!(expected = self.last + 1, got = position, "gap in the live feed; reading history");
+                        tracing::warn!(
+                            expected = self.last + 1,
+                            got = position,
+                            "gap in the live feed; reading history"
+                        );
                         self.fall_back();
                         return Ok(true);
                     }
@@ -157,7 +161,11 @@ impl State {
                 Ok(true)
             }
             Err(RecvError::Lagged(missed)) => {
-                tracing::debug!(missed, last = self.last, "subscriber fell behind the live feed; catching up from history");
+                tracing::debug!(
+                    missed,
+                    last = self.last,
+                    "subscriber fell behind the live feed; catching up from history"
+                );
                 self.fall_back();
                 Ok(true)
             }

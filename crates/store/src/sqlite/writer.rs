@@ -131,10 +131,7 @@ impl Writer {
         while let Ok(command) = commands.try_recv() {
             command.fail(StoreError::Closed);
         }
-        let flushed = self
-            .conn
-            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
-            .map_err(StoreError::from);
+        let flushed = self.conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())).map_err(StoreError::from);
         if let Err(error) = &flushed {
             tracing::warn!(%error, "checkpointing the WAL on close failed");
         }
@@ -275,7 +272,13 @@ impl Writer {
         Ok(AppendResult { next_expected_revision: last_revision, position: Position::at(self.head) })
     }
 
-    fn write_events(&mut self, stream: &str, first_revision: u64, events: &[EventData], now: DateTime<Utc>) -> rusqlite::Result<()> {
+    fn write_events(
+        &mut self,
+        stream: &str,
+        first_revision: u64,
+        events: &[EventData],
+        now: DateTime<Utc>,
+    ) -> rusqlite::Result<()> {
         let created = now.timestamp_micros();
         let mut insert = self.conn.prepare_cached(
             "INSERT INTO events (position, stream, revision, event_id, event_type, data, metadata, created) \
@@ -373,14 +376,18 @@ impl Writer {
         use rusqlite::OptionalExtension;
         let mut stmt =
             self.conn.prepare_cached("SELECT revision FROM events WHERE stream = ?2 AND event_id = ?1 LIMIT 1")?;
-        let revision = stmt
-            .query_row(rusqlite::params![id.as_bytes().as_slice(), stream], |r| r.get::<_, i64>(0))
-            .optional()?;
+        let revision =
+            stmt.query_row(rusqlite::params![id.as_bytes().as_slice(), stream], |r| r.get::<_, i64>(0)).optional()?;
         Ok(revision.map(|r| r as u64))
     }
 
     /// If the stream holds exactly `events`' ids from `revision` on, the original result.
-    fn already_written(&self, stream: &str, revision: u64, events: &[EventData]) -> Result<Option<AppendResult>, StoreError> {
+    fn already_written(
+        &self,
+        stream: &str,
+        revision: u64,
+        events: &[EventData],
+    ) -> Result<Option<AppendResult>, StoreError> {
         let mut stmt = self.conn.prepare_cached(
             "SELECT event_id, position FROM events WHERE stream = ?1 AND revision >= ?2 ORDER BY revision ASC LIMIT ?3",
         )?;
