@@ -2,7 +2,9 @@
 //!
 //! - [`app`]: `spawn_app()` starts the real application on port 0 with a fresh data
 //!   directory and gives a `TestApp` with typed request helpers;
+//! - [`process`]: the real binary as a child process (`packhooks serve`), for crash tests;
 //! - [`receiver`]: a `TestReceiver` webhook endpoint with scripted answers.
 
 pub mod app;
+pub mod process;
 pub mod receiver;

@@ -8,9 +8,7 @@
 //! exactly once, and nothing else.
 
 use std::collections::{BTreeMap, HashMap};
-use std::io::{BufRead as _, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -18,6 +16,7 @@ use std::time::{Duration, Instant};
 use packhooks_domain::DomainEvent;
 use packhooks_store::sqlite::SqliteStore;
 use packhooks_store::{AllPosition, Direction, EventStore};
+use packhooks_tests::process::ServerProcess;
 use serde_json::{json, Value};
 use tokio::sync::Mutex;
 
@@ -28,77 +27,8 @@ const PER_CLIENT: usize = 250;
 const KILL_AFTER: usize = 2500;
 const PACKS: usize = 8;
 
-/// A running `packhooks serve` child process.
-struct Server {
-    child: Child,
-    address: String,
-}
-
-impl Server {
-    fn start(data_dir: &Path) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_packhooks-under-test"))
-            .arg("serve")
-            .env_clear()
-            .env("PACKHOOKS_LISTEN", "127.0.0.1:0")
-            .env("PACKHOOKS_DATA_DIR", data_dir)
-            .env("PACKHOOKS_API_TOKEN", TOKEN)
-            .env("PACKHOOKS_LOG", "warn,packhooks::startup=info")
-            .env("PACKHOOKS_LOG_FORMAT", "json")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("the binary starts");
-        // The port comes from the startup log line; the rest of stderr is drained so the
-        // child never blocks on a full pipe.
-        let stderr = child.stderr.take().expect("piped stderr");
-        let (port_tx, port_rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if let Ok(entry) = serde_json::from_str::<Value>(&line) {
-                    if let Some(port) = entry["port"].as_u64() {
-                        let _ = port_tx.send(port);
-                    }
-                }
-            }
-        });
-        let port = port_rx.recv_timeout(Duration::from_secs(60)).expect("the server logs its port");
-        Server { child, address: format!("http://127.0.0.1:{port}") }
-    }
-
-    async fn wait_healthy(&self, client: &reqwest::Client) {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Ok(response) = client.get(format!("{}/healthz", self.address)).send().await {
-                if response.status().is_success() {
-                    return;
-                }
-            }
-            assert!(Instant::now() < deadline, "the server did not become healthy");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-
-    /// `kill -9`: `Child::kill` sends SIGKILL on unix.
-    fn kill(mut self) {
-        self.child.kill().expect("SIGKILL sent");
-        self.child.wait().expect("the child is reaped");
-    }
-
-    /// SIGTERM, then waits for a clean exit.
-    fn terminate(mut self) {
-        let status = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status().expect("kill runs");
-        assert!(status.success());
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            if let Some(status) = self.child.try_wait().expect("waitable") {
-                assert!(status.success(), "graceful shutdown exits 0, got {status}");
-                return;
-            }
-            assert!(Instant::now() < deadline, "no exit after SIGTERM");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
+fn start(data_dir: &Path) -> ServerProcess {
+    ServerProcess::start(env!("CARGO_BIN_EXE_packhooks-under-test"), data_dir, &[("PACKHOOKS_API_TOKEN", TOKEN)])
 }
 
 /// What a request came to.
@@ -146,7 +76,7 @@ async fn submit(http: &reqwest::Client, address: &str, client: usize, i: usize) 
 async fn sigkill_during_concurrent_submissions_loses_and_duplicates_nothing() {
     let data_dir = tempfile::tempdir().unwrap();
     let http = reqwest::Client::builder().pool_max_idle_per_host(CLIENTS).build().unwrap();
-    let server = Server::start(data_dir.path());
+    let server = start(data_dir.path());
     server.wait_healthy(&http).await;
 
     // Phase 1: concurrent clients until the kill; each stops at its first unanswered request.
@@ -189,7 +119,7 @@ async fn sigkill_during_concurrent_submissions_loses_and_duplicates_nothing() {
     assert!(acked_before < CLIENTS * PER_CLIENT, "the kill came before the clients were done");
 
     // Phase 2: restart on the same data directory; retry every unanswered request with its key.
-    let server = Server::start(data_dir.path());
+    let server = start(data_dir.path());
     server.wait_healthy(&http).await;
     for (client, i) in &unanswered {
         let outcome = submit(&http, &server.address, *client, *i).await;

@@ -94,3 +94,34 @@ async fn a_graceful_stop_finishes_the_requests_in_flight() {
     stopping.await.unwrap();
     assert!(matches!(probe(store.as_ref()).await, Err(StoreError::Closed)), "the store closes after the last request");
 }
+
+/// The real binary: `serve` prints a created token once on stdout, keeps it owner-only in the
+/// data directory, and a second start reuses it silently; SIGTERM exits 0.
+#[tokio::test]
+async fn serve_prints_a_created_token_once_and_reuses_it() {
+    use std::os::unix::fs::PermissionsExt as _;
+
+    use packhooks_tests::process::ServerProcess;
+
+    let data_dir = tempfile::tempdir().unwrap();
+    let binary = env!("CARGO_BIN_EXE_packhooks-under-test");
+    let http = reqwest::Client::new();
+
+    let first = ServerProcess::start(binary, data_dir.path(), &[]);
+    first.wait_healthy(&http).await;
+    let token_file = data_dir.path().join("api-token");
+    let token = std::fs::read_to_string(&token_file).unwrap().trim().to_owned();
+    assert_eq!(std::fs::metadata(&token_file).unwrap().permissions().mode() & 0o777, 0o600);
+    let plan = |address: String| {
+        let request = http.put(format!("{address}/v1/accounts/acc_1/plan")).bearer_auth(&token);
+        async move { request.json(&serde_json::json!({"plan": "growth"})).send().await.unwrap().status() }
+    };
+    assert_eq!(plan(first.address.clone()).await, 200);
+    let printed = first.terminate();
+    assert_eq!(printed.matches(&token).count(), 1, "the token is printed once: {printed:?}");
+
+    let second = ServerProcess::start(binary, data_dir.path(), &[]);
+    second.wait_healthy(&http).await;
+    assert_eq!(plan(second.address.clone()).await, 200, "the same token works after a restart");
+    assert_eq!(second.terminate(), "", "nothing printed when the token already exists");
+}
