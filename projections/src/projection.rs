@@ -58,17 +58,38 @@ impl Envelope {
     /// way live and in a rebuild, so read models stay deterministic and one bad event cannot
     /// stop a projection for good.
     pub fn decode(recorded: &RecordedEvent) -> Option<Envelope> {
+        let event = Self::decode_event(recorded)?;
+        Some(Envelope {
+            position: recorded.position,
+            stream: recorded.stream.clone(),
+            revision: recorded.revision,
+            created: recorded.created,
+            event,
+        })
+    }
+
+    /// [`Envelope::decode`] taking the recorded event by value (no copy of its stream name).
+    pub fn decode_owned(recorded: RecordedEvent) -> Option<Envelope> {
+        let event = Self::decode_event(&recorded)?;
+        Some(Envelope {
+            position: recorded.position,
+            stream: recorded.stream,
+            revision: recorded.revision,
+            created: recorded.created,
+            event,
+        })
+    }
+
+    fn decode_event(recorded: &RecordedEvent) -> Option<DomainEvent> {
         match DomainEvent::decode(&recorded.event_type, &recorded.data) {
-            Ok(event) => Some(Envelope {
-                position: recorded.position,
-                stream: recorded.stream.clone(),
-                revision: recorded.revision,
-                created: recorded.created,
-                event,
-            }),
+            Ok(event) => Some(event),
             Err(packhooks_domain::events::DecodeError::UnknownType(_)) => None,
             Err(error) => {
-                tracing::warn!(position = %recorded.position, error = &error as &dyn std::error::Error, "skipping an undecodable event");
+                tracing::warn!(
+                    position = %recorded.position,
+                    error = &error as &dyn std::error::Error,
+                    "skipping an undecodable event"
+                );
                 None
             }
         }

@@ -68,6 +68,8 @@ pub struct RebuildReport {
     pub scanned: u64,
     pub applied: u64,
     pub elapsed: Duration,
+    /// Time the writer spent applying and committing (the rest it waited for decoded pages).
+    pub writer_busy: Duration,
     pub checkpoint: Option<Position>,
 }
 
@@ -171,9 +173,9 @@ pub async fn rebuild(
                     let (events, scanned, last) = raw?;
                     let events = tokio::task::spawn_blocking(move || {
                         events
-                            .iter()
+                            .into_iter()
                             .filter(|e| filters.iter().any(|f| stream_matches(f, &e.stream)))
-                            .filter_map(Envelope::decode)
+                            .filter_map(Envelope::decode_owned)
                             .collect::<Vec<_>>()
                     })
                     .await?;
@@ -191,79 +193,84 @@ pub async fn rebuild(
     let batch_events = options.batch_events.max(1);
     let writer_projections = projections.clone();
     let writer_names = names.clone();
-    let writer = tokio::task::spawn_blocking(move || -> Result<(u64, u64, Option<Position>), ProjectionError> {
-        let mut scanned = 0u64;
-        let mut applied = 0u64;
-        let mut checkpoint = None;
-        let mut pending: Vec<Page> = Vec::new();
-        let mut pending_scanned = 0usize;
-        let mut done = false;
-        while !done {
-            match pages_rx.blocking_recv() {
-                Some(page) => {
-                    let page = page?;
-                    pending_scanned += page.scanned as usize;
-                    pending.push(page);
+    let writer =
+        tokio::task::spawn_blocking(move || -> Result<(u64, u64, Option<Position>, Duration), ProjectionError> {
+            let mut busy = Duration::ZERO;
+            let mut scanned = 0u64;
+            let mut applied = 0u64;
+            let mut checkpoint = None;
+            let mut pending: Vec<Page> = Vec::new();
+            let mut pending_scanned = 0usize;
+            let mut done = false;
+            while !done {
+                match pages_rx.blocking_recv() {
+                    Some(page) => {
+                        let page = page?;
+                        pending_scanned += page.scanned as usize;
+                        pending.push(page);
+                    }
+                    None => done = true,
                 }
-                None => done = true,
+                if pending.is_empty() || (!done && pending_scanned < batch_events) {
+                    continue;
+                }
+                let began = Instant::now();
+                let last = pending.last().map(|p| p.last);
+                let events: Vec<&Envelope> = pending.iter().flat_map(|p| p.events.iter()).collect();
+                let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+                for (p, generation) in writer_projections.iter().zip(&generations) {
+                    let still_ours = db::set_in_state(&tx, p.name(), SetState::Building)?
+                        .is_some_and(|s| s.generation == *generation);
+                    if !still_ours {
+                        return Err(ProjectionError::RebuildLost(p.name().into()));
+                    }
+                    apply_batch(&tx, p.as_ref(), *generation, &events, last, true)?;
+                }
+                tx.commit()?;
+                busy += began.elapsed();
+                applied += events.len() as u64;
+                scanned += pending_scanned as u64;
+                checkpoint = last;
+                pending.clear();
+                pending_scanned = 0;
+                if let Some(progress) = &progress {
+                    let elapsed = started.elapsed().as_secs_f64();
+                    progress(&RebuildProgress {
+                        projections: writer_names.clone(),
+                        scanned,
+                        target,
+                        position: checkpoint.map(|p| p.to_string()),
+                        events_per_second: scanned as f64 / elapsed.max(1e-9),
+                        elapsed_seconds: elapsed,
+                        state: "running".into(),
+                        error: None,
+                    });
+                }
             }
-            if pending.is_empty() || (!done && pending_scanned < batch_events) {
-                continue;
-            }
-            let last = pending.last().map(|p| p.last);
-            let events: Vec<&Envelope> = pending.iter().flat_map(|p| p.events.iter()).collect();
+            // Swap every rebuilt set in at once, then drop the sets they replace. Readers that
+            // began before the swap keep their snapshot of the old tables until they finish.
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let mut retired = Vec::new();
             for (p, generation) in writer_projections.iter().zip(&generations) {
-                let still_ours =
-                    db::set_in_state(&tx, p.name(), SetState::Building)?.is_some_and(|s| s.generation == *generation);
-                if !still_ours {
-                    return Err(ProjectionError::RebuildLost(p.name().into()));
+                if let Some(old) = db::swap(&tx, p.name(), *generation)? {
+                    retired.push((p.clone(), old));
                 }
-                apply_batch(&tx, p.as_ref(), *generation, &events, last, true)?;
             }
             tx.commit()?;
-            applied += events.len() as u64;
-            scanned += pending_scanned as u64;
-            checkpoint = last;
-            pending.clear();
-            pending_scanned = 0;
-            if let Some(progress) = &progress {
-                let elapsed = started.elapsed().as_secs_f64();
-                progress(&RebuildProgress {
-                    projections: writer_names.clone(),
-                    scanned,
-                    target,
-                    position: checkpoint.map(|p| p.to_string()),
-                    events_per_second: scanned as f64 / elapsed.max(1e-9),
-                    elapsed_seconds: elapsed,
-                    state: "running".into(),
-                    error: None,
-                });
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            for (p, old) in retired {
+                db::drop_set(&tx, p.as_ref(), old)?;
             }
-        }
-        // Swap every rebuilt set in at once, then drop the sets they replace. Readers that
-        // began before the swap keep their snapshot of the old tables until they finish.
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let mut retired = Vec::new();
-        for (p, generation) in writer_projections.iter().zip(&generations) {
-            if let Some(old) = db::swap(&tx, p.name(), *generation)? {
-                retired.push((p.clone(), old));
-            }
-        }
-        tx.commit()?;
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        for (p, old) in retired {
-            db::drop_set(&tx, p.as_ref(), old)?;
-        }
-        tx.commit()?;
-        Ok((scanned, applied, checkpoint))
-    });
+            tx.commit()?;
+            Ok((scanned, applied, checkpoint, busy))
+        });
 
     let written = writer.await?;
     reader.abort();
     decoder.abort();
-    let (scanned, applied, checkpoint) = written?;
-    let report = RebuildReport { projections: names, scanned, applied, elapsed: started.elapsed(), checkpoint };
+    let (scanned, applied, checkpoint, writer_busy) = written?;
+    let report =
+        RebuildReport { projections: names, scanned, applied, elapsed: started.elapsed(), writer_busy, checkpoint };
     tracing::info!(
         projections = ?report.projections,
         scanned,

@@ -237,7 +237,7 @@ impl Live {
                     Some(Err(e)) => return Err(e.into()),
                     Some(Ok(SubscriptionEvent::Event(e))) if Some(e.position) > checkpoint => {
                         scanned = scanned.max(Some(e.position));
-                        events.extend(Envelope::decode(&e));
+                        events.extend(Envelope::decode_owned(e));
                     }
                     Some(Ok(SubscriptionEvent::Event(_))) => {}
                     Some(Ok(SubscriptionEvent::Checkpoint(at))) => scanned = scanned.max(Some(at)),

@@ -77,6 +77,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
 
     let mut reads = Vec::new();
     let mut decodes = Vec::new();
+    let mut busy = Vec::new();
     let mut rebuilds = Vec::new();
     let (mut read_cpu, mut rebuild_cpu) = (Vec::new(), Vec::new());
     for run in 0..args.runs {
@@ -103,9 +104,14 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         .context("rebuild")?;
         anyhow::ensure!(report.scanned == head, "rebuild scanned {} events, expected {head}", report.scanned);
         rebuilds.push(report.events_per_second());
+        busy.push(report.writer_busy.as_secs_f64() / report.elapsed.as_secs_f64());
         rebuild_cpu.push(process_cpu() - cpu);
         std::fs::remove_file(&db).ok();
     }
+    println!(
+        "  rebuild writer busy (share of the rebuild's wall time): {}",
+        busy.iter().map(|b| format!("{:.0} %", b * 100.0)).collect::<Vec<_>>().join(", ")
+    );
     println!(
         "  CPU seconds (all threads) per raw read: {}; per rebuild: {}",
         read_cpu.iter().map(|c| format!("{c:.2}")).collect::<Vec<_>>().join(", "),
