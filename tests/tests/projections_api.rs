@@ -174,5 +174,20 @@ async fn health_stats_deliveries_audit_and_rebuild_read_from_the_projections() {
     assert_eq!(get_json(&app, "/v1/packs/pk_1/stats").await, stats);
     assert_eq!(webhook_view(&app, &id).await["status"], "healthy");
     assert_problem(app.post_empty("/v1/ops/projections/nope/rebuild").await, 404, "not_found").await;
+
+    // Every read-model route is documented.
+    let doc = get_json(&app, "/openapi.json").await;
+    for path in [
+        "/v1/packs/{pack}/stats",
+        "/v1/accounts/{account}/stats",
+        "/v1/webhooks/{id}/deliveries",
+        "/v1/audit/streams/{stream}",
+        "/v1/audit/all",
+        "/v1/audit/webhooks/{id}/state",
+        "/v1/ops/projections",
+        "/v1/ops/projections/{name}/rebuild",
+    ] {
+        assert!(doc["paths"][path].is_object(), "{path} in /openapi.json");
+    }
     app.stop().await;
 }
