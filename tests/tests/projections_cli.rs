@@ -177,6 +177,23 @@ async fn a_cli_rebuild_beside_a_running_server_swaps_in_place_and_matches_an_off
     assert_eq!(lines.len() as u64, store.head().await.unwrap().unwrap().commit);
     assert!(lines.iter().any(|e| e["event_type"] == "WebhookCreated" && e["data"]["secret"] == "whsec_[redacted]"));
 
+    let stream = cli(dir.path(), &["audit", "stream", &format!("webhook-{webhook}")]);
+    assert!(stream.status.success());
+    let table = String::from_utf8_lossy(&stream.stdout).into_owned();
+    assert!(table.lines().nth(1).is_some_and(|l| l.contains("WebhookCreated")), "{table}");
+    let json_lines = cli(dir.path(), &["audit", "stream", &format!("webhook-{webhook}"), "--json"]);
+    let first: Value =
+        serde_json::from_str(String::from_utf8_lossy(&json_lines.stdout).lines().next().unwrap()).unwrap();
+    assert_eq!(first["data"]["secret"], "whsec_[redacted]");
+    let at = cli(dir.path(), &["audit", "webhook", &webhook, "--at", "2100-01-01T00:00:00Z"]);
+    assert!(at.status.success());
+    let said = String::from_utf8_lossy(&at.stdout).into_owned();
+    assert!(
+        said.contains("state: active") && said.contains(&receiver.url("/hook")) && said.contains("secret version: 1"),
+        "{said}"
+    );
+    assert!(!said.contains("whsec_"), "no secret in {said}");
+
     // Row for row what a fresh offline rebuild of the same log gives.
     let fresh = dir.path().join("fresh.sqlite");
     packhooks_projections::rebuild::rebuild(store, &fresh, packhooks_projections::all(), Default::default(), None)
