@@ -241,3 +241,57 @@ pub fn chain(error: &dyn std::error::Error) -> String {
     }
     text
 }
+
+#[cfg(test)]
+mod tests {
+    use actix_web::body::to_bytes;
+    use packhooks_domain::error::{DomainError, UrlRefusal};
+    use packhooks_store::{ExpectedRevision, StreamState};
+
+    use super::*;
+
+    async fn rendered(error: ApiError) -> (u16, serde_json::Value) {
+        let response = error.error_response();
+        let status = response.status().as_u16();
+        assert_eq!(response.headers().get(header::CONTENT_TYPE).unwrap(), PROBLEM_JSON);
+        let body = to_bytes(response.into_body()).await.unwrap();
+        (status, serde_json::from_slice(&body).unwrap())
+    }
+
+    #[actix_web::test]
+    async fn a_500_says_nothing_about_its_cause() {
+        let (status, body) = rendered(ApiError::internal(std::io::Error::other("disk /secret/path is full"))).await;
+        assert_eq!(status, 500);
+        assert_eq!(body["code"], "internal");
+        assert_eq!(body["detail"], "internal error");
+        assert!(!body.to_string().contains("secret"), "{body}");
+    }
+
+    #[actix_web::test]
+    async fn store_and_domain_errors_map_to_their_status_and_code() {
+        let conflict = StoreError::WrongExpectedVersion {
+            stream: "webhook-x".into(),
+            expected: ExpectedRevision::Exact(1),
+            actual: StreamState::Revision(2),
+        };
+        let cases = [
+            (ApiError::from(conflict), 409, "conflict", None),
+            (ApiError::from(StoreError::Closed), 503, "unavailable", None),
+            (DomainError::PlanNotEligible { plan: None }.into(), 403, "plan_not_eligible", None),
+            (DomainError::WebhookLimitReached { max: 4 }.into(), 409, "webhook_limit_reached", None),
+            (DomainError::WebhookNotFound.into(), 404, "not_found", None),
+            (DomainError::WebhookDeleted.into(), 404, "not_found", None),
+            (DomainError::InvalidUrl(UrlRefusal::Scheme).into(), 400, "invalid_url", Some("url")),
+            (ApiError::Unauthorized, 401, "unauthorized", None),
+            (ApiError::Forbidden { role: "ops" }, 403, "forbidden", None),
+            (ApiError::BodyTooLarge { limit: 1 }, 413, "body_too_large", None),
+            (ApiError::UnsupportedMediaType, 415, "unsupported_media_type", None),
+        ];
+        for (error, status, code, field) in cases {
+            let (got, body) = rendered(error).await;
+            assert_eq!((got, body["code"].as_str().unwrap()), (status, code), "{body}");
+            assert_eq!(body["field"].as_str(), field, "{body}");
+            assert_eq!(body["type"], format!("urn:packhooks:problem:{code}"));
+        }
+    }
+}
