@@ -361,10 +361,11 @@ async fn fixed_rate(
     let interval = Duration::from_secs_f64(1.0 / f64::from(rate));
     let next = Arc::new(AtomicUsize::new(0));
     let sent = Arc::new(parking_lot::Mutex::new(HashMap::<String, Instant>::with_capacity(total)));
+    let answered = Arc::new(parking_lot::Mutex::new(Vec::<Duration>::with_capacity(total)));
     let started = Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..16 {
-        let (shot, next, sent) = (shot.clone(), next.clone(), sent.clone());
+        let (shot, next, sent, answered) = (shot.clone(), next.clone(), sent.clone(), answered.clone());
         let mut sender = connect(shot.addr).await?;
         tasks.push(tokio::spawn(async move {
             loop {
@@ -376,6 +377,7 @@ async fn fixed_rate(
                 let at = Instant::now();
                 let Ok(response) = sender.send_request(shot.request()).await else { return };
                 let Ok(body) = response.into_body().collect().await else { return };
+                answered.lock().push(at.elapsed());
                 let answer: serde_json::Value = serde_json::from_slice(&body.to_bytes()).unwrap_or_default();
                 if let Some(id) = answer["submission_id"].as_str() {
                     sent.lock().insert(format!("msg_{}", id.trim_start_matches("sub_")), at);
@@ -401,5 +403,12 @@ async fn fixed_rate(
         })
         .collect();
     latencies.sort();
+    let mut answered = answered.lock().clone();
+    answered.sort();
+    println!(
+        "  (the API answered the submissions in p50 {} p99 {})",
+        ms(percentile(&answered, 0.5)),
+        ms(percentile(&answered, 0.99))
+    );
     Ok((percentile(&latencies, 0.5), percentile(&latencies, 0.99), latencies.len()))
 }

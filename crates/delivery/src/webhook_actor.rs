@@ -216,7 +216,10 @@ impl WebhookActor {
             }
         };
         let now = self.clock.now();
-        let Some(owed) = self.owed.get_mut(&id) else { return };
+        let Some(owed) = self.owed.get_mut(&id) else {
+            self.pump(ctx);
+            return;
+        };
         owed.body = Some(body);
         let (attempt, source) = (owed.attempt, owed.source.clone());
         let test = source.test;
