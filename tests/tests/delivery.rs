@@ -223,7 +223,7 @@ async fn retry_after_on_429_is_honoured() {
     let got = env.receiver.requests_to("/busy");
     let waited = got[1].at - got[0].at;
     assert!(waited >= Duration::from_millis(990), "retried after {waited:?}, asked 1 s");
-    assert!(waited < Duration::from_millis(1500), "retried after {waited:?}");
+    assert!(waited < Duration::from_millis(1900), "retried after {waited:?}, not at the 2 s cap");
 }
 
 #[actix_rt::test]
