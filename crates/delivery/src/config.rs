@@ -24,7 +24,9 @@ impl Default for Shard {
 }
 
 impl Shard {
-    /// Whether this instance drives `webhook`: a stable hash of the id, modulo the count.
+    /// Whether this instance drives `webhook`: the id's UUID read as a big-endian `u128`,
+    /// modulo the count. Stable across processes, builds and restarts (unlike std's
+    /// randomised hasher), so every instance agrees on each webhook's owner.
     pub fn owns(&self, webhook: WebhookId) -> bool {
         self.count <= 1 || (webhook.uuid().as_u128() % u128::from(self.count)) as u32 == self.index
     }
@@ -81,5 +83,35 @@ impl Default for DeliveryConfig {
 impl DeliveryConfig {
     pub fn url_policy(&self) -> UrlPolicy {
         UrlPolicy { allow_private_targets: self.allow_private_targets }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn webhook(n: u128) -> WebhookId {
+        WebhookId::from_uuid(uuid::Uuid::from_u128(n))
+    }
+
+    #[test]
+    fn each_webhook_has_exactly_one_owner_among_the_shards() {
+        for count in 1..=5u32 {
+            for n in 0..200u128 {
+                let id = webhook(n * 7_919 + 13);
+                let owners = (0..count).filter(|&index| Shard { index, count }.owns(id)).count();
+                assert_eq!(owners, 1, "{id} in {count} shards");
+            }
+        }
+    }
+
+    #[test]
+    fn ownership_is_the_uuid_modulo_the_count() {
+        // Fixed values: a change of the hash would move webhooks between running instances.
+        let id = WebhookId::from_uuid(uuid::Uuid::parse_str("0190f2a4-6b1c-7d3e-8f00-00000000000b").unwrap());
+        assert!(Shard { index: 1, count: 2 }.owns(id));
+        assert!(Shard { index: 1, count: 3 }.owns(id));
+        assert!(Shard { index: 0, count: 1 }.owns(id));
+        assert!(!Shard { index: 0, count: 2 }.owns(id));
     }
 }

@@ -272,7 +272,8 @@ impl Dispatcher {
             for id in &ids {
                 act.retarget(*id);
             }
-            tracing::info!(from = ?start, webhooks = ids.len(), "dispatcher resuming");
+            let shard = act.config.shard;
+            tracing::info!(from = ?start, webhooks = ids.len(), shard = %format_args!("{}/{}", shard.index, shard.count), "dispatcher resuming");
             act.last_position = start;
             act.subscribe(ctx);
         }));
