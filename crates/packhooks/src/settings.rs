@@ -478,7 +478,7 @@ impl Raw {
             .split_once('/')
             .and_then(|(i, n)| Some(Shard { index: i.parse().ok()?, count: n.parse().ok()? }))
             .filter(|s| s.count >= 1 && s.index < s.count)
-            .ok_or(invalid("delivery.shard", "must be index/count with index < count, like 0/1"))?;
+            .ok_or(invalid("delivery.shard", "must be index/count, count at least 1 and index below it (0/2 and 1/2 for two instances)"))?;
         let format = match self.log.format.trim() {
             "text" => LogFormat::Text,
             "json" => LogFormat::Json,
@@ -628,7 +628,9 @@ mod tests {
         assert!(refused("PACKHOOKS_MAX_ATTEMPTS", "0").contains("delivery.max_attempts"));
         assert!(refused("PACKHOOKS_RETRY_DELAYS", "1m,soon").contains("delivery.retry_delays"));
         assert!(refused("PACKHOOKS_RETRY_JITTER", "1.5").contains("retry_jitter"));
-        assert!(refused("PACKHOOKS_SHARD", "2/2").contains("delivery.shard"));
+        for shard in ["2/2", "0/0", "1", "a/2", "-1/2", "1/2/3"] {
+            assert!(refused("PACKHOOKS_SHARD", shard).contains("delivery.shard"), "{shard}");
+        }
         assert!(refused("PACKHOOKS_STORE", "postgres://x").contains("store"));
         assert!(refused("PACKHOOKS_LOG_FORMAT", "xml").contains("log.format"));
         assert!(refused("PACKHOOKS_ALLOW_PRIVATE_TARGETS", "maybe").contains("true or false"));
