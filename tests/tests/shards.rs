@@ -5,7 +5,8 @@
 //! - With `--shard 0/2` and `--shard 1/2`, each webhook is driven by exactly one of them
 //!   (the one its id hashes to): while only shard 0 runs, shard 1's webhooks get nothing and
 //!   have no `deliveries-` stream at all; once shard 1 starts, its backlog arrives; every
-//!   (submission, webhook) pair arrives exactly once and is recorded once.
+//!   (submission, webhook) pair arrives exactly once and is recorded once. A test event asked
+//!   of the instance that does not own the webhook is delivered by the owner.
 //! - Two instances wrongly both claiming every webhook (`0/1` each): the exact expected
 //!   revision on the `deliveries-` stream makes one of them stop that webhook's actor (it
 //!   logs so), the stream never holds two outcomes of one attempt, and from then on only the
@@ -276,6 +277,17 @@ async fn shards_zero_and_one_of_two_each_deliver_only_their_own_webhooks_exactly
         expected.iter().all(|p| got.contains_key(p))
     })
     .await;
+    // A test event asked of the instance that does not own the webhook goes through the log
+    // to the owner, and `?wait=true` still answers with the outcome.
+    let mut tests: Vec<(String, String)> = Vec::new();
+    for shard in [0, 1] {
+        let (id, path, _) = on(shard).next().expect("each shard owns a webhook");
+        let not_owner = if shard == 0 { &b } else { &a };
+        let test = http.post(not_owner.url(&format!("/v1/webhooks/{id}/test?wait=true")));
+        let answer = send(test.json(&json!({"event": "interested"}))).await;
+        assert_eq!(answer["status"], "delivered", "test event to {id} through {}: {answer}", not_owner.name);
+        tests.push((path.clone(), answer["message_id"].as_str().expect("a message id").to_owned()));
+    }
     // Each instance drove only its own share: neither ever lost an append to the other.
     for instance in [&a, &b] {
         assert!(instance.logged(CONFLICT).is_empty(), "{} met another writer", instance.name);
@@ -284,13 +296,14 @@ async fn shards_zero_and_one_of_two_each_deliver_only_their_own_webhooks_exactly
     b.terminate();
 
     let got = arrivals(&receiver);
-    let extra: Vec<_> = got.keys().filter(|k| !expected.contains(*k)).collect();
+    let extra: Vec<_> = got.keys().filter(|k| !expected.contains(*k) && !tests.contains(k)).collect();
     assert!(extra.is_empty(), "pairs nobody routed: {extra:?}");
     let repeated: Vec<_> = got.iter().filter(|(_, n)| **n > 1).collect();
     assert!(repeated.is_empty(), "pairs delivered more than once: {repeated:?}");
-    for (id, _, _) in &hooks {
+    for (id, path, _) in &hooks {
         let attempts = attempts(&store.deliveries(id).await);
-        assert_eq!(attempts.len(), messages.len(), "one outcome per submission on {id}");
+        let owed = messages.len() + tests.iter().filter(|t| &t.0 == path).count();
+        assert_eq!(attempts.len(), owed, "one outcome per submission and test event on {id}");
         assert!(attempts.values().all(|n| *n == 1), "an attempt recorded twice on {id}: {attempts:?}");
     }
     store.stop().await;
