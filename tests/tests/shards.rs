@@ -6,7 +6,8 @@
 //!   (the one its id hashes to): while only shard 0 runs, shard 1's webhooks get nothing and
 //!   have no `deliveries-` stream at all; once shard 1 starts, its backlog arrives; every
 //!   (submission, webhook) pair arrives exactly once and is recorded once. A test event asked
-//!   of the instance that does not own the webhook is delivered by the owner.
+//!   of the instance that does not own the webhook is delivered by the owner, and each
+//!   instance's read models show the health of webhooks it does not drive.
 //! - Two instances wrongly both claiming every webhook (`0/1` each): the exact expected
 //!   revision on the `deliveries-` stream makes one of them stop that webhook's actor (it
 //!   logs so), the stream never holds two outcomes of one attempt, and from then on only the
@@ -287,6 +288,19 @@ async fn shards_zero_and_one_of_two_each_deliver_only_their_own_webhooks_exactly
         let answer = send(test.json(&json!({"event": "interested"}))).await;
         assert_eq!(answer["status"], "delivered", "test event to {id} through {}: {answer}", not_owner.name);
         tests.push((path.clone(), answer["message_id"].as_str().expect("a message id").to_owned()));
+    }
+    // The projections run on every instance: each shows the health of webhooks it does not drive.
+    let deadline = Instant::now() + WAIT;
+    for (id, _, shard) in &hooks {
+        let not_owner = if *shard == 0 { &b } else { &a };
+        loop {
+            let view = send(http.get(not_owner.url(&format!("/v1/webhooks/{id}")))).await;
+            if view["last_delivery"]["result"] == "success" && view["status"] == "healthy" {
+                break;
+            }
+            assert!(Instant::now() < deadline, "{} never showed {id}'s last delivery: {view}", not_owner.name);
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
     // Each instance drove only its own share: neither ever lost an append to the other.
     for instance in [&a, &b] {
