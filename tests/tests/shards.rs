@@ -229,7 +229,7 @@ async fn shards_zero_and_one_of_two_each_deliver_only_their_own_webhooks_exactly
     set_plan(&http, &a, "acc_shards").await;
     let mut hooks: Vec<(String, String, u32)> = Vec::new(); // (id, path, owner)
     while [0, 1].iter().any(|s| hooks.iter().filter(|h| h.2 == *s).count() < 2) {
-        assert!(hooks.len() < 16, "16 random webhook ids all but one on one shard");
+        assert!(hooks.len() < 16, "16 random webhook ids, and one shard owns fewer than two");
         let path = format!("/hook{}", hooks.len());
         let id = create_webhook(&http, &a, "acc_shards", &receiver.url(&path)).await;
         let shard = owner(&id, 2);
@@ -249,13 +249,6 @@ async fn shards_zero_and_one_of_two_each_deliver_only_their_own_webhooks_exactly
         shard0_pairs.iter().all(|p| got.contains_key(p))
     })
     .await;
-    // Shard 0 delivered the whole log's submissions to its webhooks, so its dispatcher has
-    // routed all of them; none went to shard 1's webhooks, and no actor of this instance
-    // wrote (not even a checkpoint) to their streams.
-    for (id, path, _) in on(1) {
-        assert!(receiver.requests_to(path).is_empty(), "shard 0 delivered to {id}, which shard 1 owns");
-        assert!(store.deliveries(id).await.is_empty(), "shard 0 wrote to deliveries-{id}");
-    }
     // Their outcomes are appended just after the POSTs, so they are waited for.
     let deadline = Instant::now() + WAIT;
     for (id, _, _) in on(0) {
@@ -263,6 +256,13 @@ async fn shards_zero_and_one_of_two_each_deliver_only_their_own_webhooks_exactly
             assert!(Instant::now() < deadline, "the outcomes on {id} were never recorded");
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+    }
+    // Shard 0 delivered and recorded the whole log's submissions to its webhooks, so its
+    // dispatcher has routed all of them; none went to shard 1's webhooks, and no actor of
+    // this instance wrote (not even a checkpoint) to their streams.
+    for (id, path, _) in on(1) {
+        assert!(receiver.requests_to(path).is_empty(), "shard 0 delivered to {id}, which shard 1 owns");
+        assert!(store.deliveries(id).await.is_empty(), "shard 0 wrote to deliveries-{id}");
     }
 
     // Shard 1 starts: its backlog arrives, and new submissions (to either API) go to their owners.
