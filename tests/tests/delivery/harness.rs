@@ -132,7 +132,12 @@ impl Env {
         test_id
     }
 
-    pub async fn interested(&self, account: &str, pack: &str, candidate: InterestedCandidate) -> (CandidateInterested, Position) {
+    pub async fn interested(
+        &self,
+        account: &str,
+        pack: &str,
+        candidate: InterestedCandidate,
+    ) -> (CandidateInterested, Position) {
         let e = CandidateInterested {
             submission_id: SubmissionId::from_uuid(Uuid::new_v4()),
             account_id: AccountId::parse(account).expect("account id"),
@@ -145,7 +150,13 @@ impl Env {
         (e, position)
     }
 
-    pub async fn declined(&self, account: &str, pack: &str, reason: DeclineReason, feedback: Option<&str>) -> (CandidateDeclined, Position) {
+    pub async fn declined(
+        &self,
+        account: &str,
+        pack: &str,
+        reason: DeclineReason,
+        feedback: Option<&str>,
+    ) -> (CandidateDeclined, Position) {
         let e = CandidateDeclined {
             submission_id: SubmissionId::from_uuid(Uuid::new_v4()),
             account_id: AccountId::parse(account).expect("account id"),
@@ -163,10 +174,9 @@ impl Env {
     /// The events of a stream, decoded (empty when it does not exist).
     pub async fn stream(&self, stream: &str) -> Vec<DomainEvent> {
         match self.store.read_stream(stream, StreamPosition::Start, Direction::Forwards, 1_000_000).await {
-            Ok(events) => events
-                .iter()
-                .map(|r| DomainEvent::decode(&r.event_type, &r.data).expect("decodes"))
-                .collect(),
+            Ok(events) => {
+                events.iter().map(|r| DomainEvent::decode(&r.event_type, &r.data).expect("decodes")).collect()
+            }
             Err(StoreError::StreamNotFound(_)) => Vec::new(),
             Err(e) => panic!("read {stream}: {e}"),
         }
@@ -177,7 +187,12 @@ impl Env {
     }
 
     /// Polls a stream until `condition` holds of its events, up to `timeout`.
-    pub async fn wait_stream(&self, stream: &str, timeout: Duration, condition: impl Fn(&[DomainEvent]) -> bool) -> Vec<DomainEvent> {
+    pub async fn wait_stream(
+        &self,
+        stream: &str,
+        timeout: Duration,
+        condition: impl Fn(&[DomainEvent]) -> bool,
+    ) -> Vec<DomainEvent> {
         let deadline = Instant::now() + timeout;
         loop {
             let events = self.stream(stream).await;
