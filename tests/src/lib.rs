@@ -2,9 +2,12 @@
 //!
 //! - [`app`]: `spawn_app()` starts the real application on port 0 with a fresh data
 //!   directory and gives a `TestApp` with typed request helpers;
-//! - [`process`]: the real binary as a child process (`packhooks serve`), for crash tests;
-//! - [`receiver`]: a `TestReceiver` webhook endpoint with scripted answers.
+//! - [`process`]: the real binary as a child process (`packhooks serve`), for crash, shard and
+//!   projections tests;
+//! - [`receiver`]: a `TestReceiver` webhook endpoint with scripted answers;
+//! - [`signatures`]: signatures checked by the Standard Webhooks reference library.
 
 pub mod app;
 pub mod process;
 pub mod receiver;
+pub mod signatures;

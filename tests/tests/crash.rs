@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use packhooks_domain::DomainEvent;
 use packhooks_store::sqlite::SqliteStore;
 use packhooks_store::{AllPosition, Direction, EventStore};
+use packhooks_tests::packhooks_bin;
 use packhooks_tests::process::ServerProcess;
 use serde_json::{json, Value};
 use tokio::sync::Mutex;
@@ -28,7 +29,7 @@ const KILL_AFTER: usize = 2500;
 const PACKS: usize = 8;
 
 fn start(data_dir: &Path) -> ServerProcess {
-    ServerProcess::start(env!("CARGO_BIN_EXE_packhooks-under-test"), data_dir, &[("PACKHOOKS_API_TOKEN", TOKEN)])
+    ServerProcess::start(packhooks_bin!(), data_dir, &[("PACKHOOKS_API_TOKEN", TOKEN)])
 }
 
 /// What a request came to.

@@ -8,7 +8,7 @@ mod harness;
 use std::collections::{BTreeSet, HashMap};
 use std::time::{Duration, Instant};
 
-use harness::{test_config, verify_with_reference_library, Env, Hook};
+use harness::{test_config, Env, Hook};
 use packhooks_domain::account::Plan;
 use packhooks_domain::delivery::{AttemptOutcome, FailureCode};
 use packhooks_domain::payload::timestamp;
@@ -16,6 +16,7 @@ use packhooks_domain::submission::{DeclineReason, InterestedCandidate, StandardR
 use packhooks_domain::webhook::{DisabledBy, EventType};
 use packhooks_domain::DomainEvent;
 use packhooks_tests::receiver::{Received, Reply};
+use packhooks_tests::signatures::verify_with_reference_library;
 use serde_json::json;
 
 const WAIT: Duration = Duration::from_secs(20);

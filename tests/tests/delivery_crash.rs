@@ -6,9 +6,7 @@
 //! counting one repeat per kill it straddled.
 
 use std::collections::{BTreeMap, HashSet};
-use std::io::{BufRead as _, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -16,6 +14,8 @@ use std::time::{Duration, Instant};
 use packhooks_domain::DomainEvent;
 use packhooks_store::sqlite::SqliteStore;
 use packhooks_store::{AllPosition, Direction, EventStore};
+use packhooks_tests::packhooks_bin;
+use packhooks_tests::process::{Launch, ServerProcess};
 use packhooks_tests::receiver::{Reply, TestReceiver};
 use rand::Rng as _;
 use serde_json::{json, Value};
@@ -27,61 +27,13 @@ const CLIENTS: usize = 16;
 const MAX_ATTEMPTS: usize = 3;
 const HOOKS: [&str; 2] = ["/one", "/two"];
 
-struct Server {
-    child: Child,
-    address: String,
-}
-
-impl Server {
-    fn start(data_dir: &Path) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_packhooks-under-test"))
-            .arg("serve")
-            .env_clear()
-            .env("PACKHOOKS_LISTEN", "127.0.0.1:0")
-            .env("PACKHOOKS_DATA_DIR", data_dir)
-            .env("PACKHOOKS_API_TOKEN", TOKEN)
-            .env("PACKHOOKS_ALLOW_PRIVATE_TARGETS", "true")
-            .env("PACKHOOKS_MAX_ATTEMPTS", MAX_ATTEMPTS.to_string())
-            .env("PACKHOOKS_RETRY_DELAYS", "50ms,100ms")
-            .env("PACKHOOKS_ATTEMPT_TIMEOUT", "5s")
-            .env("PACKHOOKS_LOG", "warn,packhooks::startup=info")
-            .env("PACKHOOKS_LOG_FORMAT", "json")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("the binary starts");
-        let stderr = child.stderr.take().expect("piped stderr");
-        let (port_tx, port_rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                match serde_json::from_str::<Value>(&line) {
-                    Ok(entry) if entry["port"].as_u64().is_some() => {
-                        let _ = port_tx.send(entry["port"].as_u64().unwrap_or_default());
-                    }
-                    Ok(entry) if entry["level"] == "ERROR" => eprintln!("server: {line}"),
-                    _ => {}
-                }
-            }
-        });
-        let port = port_rx.recv_timeout(Duration::from_secs(60)).expect("the server logs its port");
-        Server { child, address: format!("http://127.0.0.1:{port}") }
-    }
-
-    fn kill(mut self) {
-        self.child.kill().expect("SIGKILL sent");
-        self.child.wait().expect("the child is reaped");
-    }
-
-    fn terminate(mut self) {
-        let status = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status().expect("kill runs");
-        assert!(status.success());
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while self.child.try_wait().expect("waitable").is_none() {
-            assert!(Instant::now() < deadline, "no exit after SIGTERM");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
+fn start(data_dir: &Path) -> ServerProcess {
+    Launch::new(packhooks_bin!(), data_dir)
+        .token_and_private_targets(TOKEN)
+        .env("PACKHOOKS_MAX_ATTEMPTS", MAX_ATTEMPTS)
+        .env("PACKHOOKS_RETRY_DELAYS", "50ms,100ms")
+        .env("PACKHOOKS_ATTEMPT_TIMEOUT", "5s")
+        .start()
 }
 
 async fn post(http: &reqwest::Client, url: String, body: Value, key: Option<String>) -> Option<Value> {
@@ -111,15 +63,10 @@ async fn sigkill_five_times_during_delivery_loses_nothing_and_repeats_only_what_
     });
     let data_dir = tempfile::tempdir().expect("temp dir");
     let http = reqwest::Client::builder().pool_max_idle_per_host(CLIENTS).build().expect("client");
-    let mut server = Server::start(data_dir.path());
-    let setup = |path: &str| format!("{}{path}", server.address);
-    let ready = Instant::now() + Duration::from_secs(30);
-    while !http.get(setup("/healthz")).send().await.is_ok_and(|r| r.status().is_success()) {
-        assert!(Instant::now() < ready, "server never became healthy");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let mut server = start(data_dir.path());
+    server.wait_healthy(&http).await;
     let plan = http
-        .put(setup("/v1/accounts/acc_c/plan"))
+        .put(server.url("/v1/accounts/acc_c/plan"))
         .bearer_auth(TOKEN)
         .json(&json!({"plan": "growth"}))
         .send()
@@ -129,7 +76,7 @@ async fn sigkill_five_times_during_delivery_loses_nothing_and_repeats_only_what_
     for path in HOOKS {
         let created = post(
             &http,
-            setup("/v1/accounts/acc_c/webhooks"),
+            server.url("/v1/accounts/acc_c/webhooks"),
             json!({"url": receiver.url(path), "events": ["interested"]}),
             None,
         )
@@ -184,7 +131,7 @@ async fn sigkill_five_times_during_delivery_loses_nothing_and_repeats_only_what_
         let before = Instant::now();
         server.kill();
         kills.push((before, Instant::now()));
-        server = Server::start(data_dir.path());
+        server = start(data_dir.path());
         address_tx.send(server.address.clone()).expect("clients listen");
     }
     for client in clients {

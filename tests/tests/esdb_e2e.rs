@@ -8,10 +8,6 @@
 //! What this proves and what it does not: the whole product runs unchanged on `EsdbStore`
 //! as the `eventstore` client drives it; not how a real EventStoreDB node behaves.
 
-#[allow(dead_code)]
-#[path = "delivery/harness.rs"]
-mod harness;
-
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -22,6 +18,7 @@ use packhooks_store::EventStore;
 use packhooks_store_esdb::wire_server::WireServer;
 use packhooks_tests::app::{eventually, interest_body, read_stream, spawn_app_with};
 use packhooks_tests::receiver::TestReceiver;
+use packhooks_tests::signatures::verify_with_reference_library;
 use serde_json::{json, Value};
 
 const WAIT: Duration = Duration::from_secs(30);
@@ -58,7 +55,7 @@ async fn a_submission_over_esdb_is_delivered_signed_and_shows_in_the_health_read
     assert_eq!(body["type"], "candidate.interested");
     assert_eq!(body["data"]["submission_id"], submission_id.as_str());
     assert_eq!(body["data"]["candidate"]["name"], "Ada");
-    harness::verify_with_reference_library(&[json!({
+    verify_with_reference_library(&[json!({
         "secret": secret,
         "id": request.header("webhook-id"),
         "timestamp": request.header("webhook-timestamp"),

@@ -9,20 +9,18 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-#[path = "projections/server.rs"]
-mod server;
-
 use packhooks_store::sqlite::SqliteStore;
 use packhooks_store::EventStore;
+use packhooks_tests::packhooks_bin;
+use packhooks_tests::process::Launch;
 use packhooks_tests::receiver::{Reply, TestReceiver};
 use serde_json::{json, Value};
-use server::{Server, BIN};
 
 const TOKEN: &str = "projections-cli-token-0123456789";
 
 /// Runs the CLI on `data_dir` and returns its output.
 fn cli(data_dir: &Path, args: &[&str]) -> Output {
-    Command::new(BIN)
+    Command::new(packhooks_bin!())
         .args(args)
         .env_clear()
         .env("PACKHOOKS_DATA_DIR", data_dir)
@@ -68,7 +66,7 @@ async fn a_cli_rebuild_beside_a_running_server_swaps_in_place_and_matches_an_off
     let dir = tempfile::tempdir().unwrap();
     let receiver = TestReceiver::start();
     receiver.otherwise(|_| Reply::ok());
-    let server = Server::start(dir.path(), TOKEN);
+    let server = Launch::new(packhooks_bin!(), dir.path()).token_and_private_targets(TOKEN).start();
     let client = reqwest::Client::new();
     let base = server.address.clone();
     let put =
@@ -160,7 +158,7 @@ async fn a_cli_rebuild_beside_a_running_server_swaps_in_place_and_matches_an_off
         assert!(Instant::now() < deadline, "not caught up: {status} {stats}");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    server.stop();
+    server.terminate();
 
     // The CLI reads a stopped data directory too.
     let status = cli(dir.path(), &["projections", "status"]);

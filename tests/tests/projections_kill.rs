@@ -9,9 +9,6 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-#[path = "projections/server.rs"]
-mod server;
-
 use chrono::{TimeZone, Utc};
 use packhooks_domain::delivery::{AttemptOutcome, DeliveryAttempted, DeliverySource, FailureCode};
 use packhooks_domain::submission::{CandidateDeclined, CandidateInterested, DeclineReason, StandardReason};
@@ -19,8 +16,9 @@ use packhooks_domain::{AccountId, DeliveryId, DomainEvent, EventMetadata, PackId
 use packhooks_projections::db::{self, SetState};
 use packhooks_store::sqlite::SqliteStore;
 use packhooks_store::{EventData, EventStore, ExpectedRevision};
+use packhooks_tests::packhooks_bin;
+use packhooks_tests::process::Launch;
 use serde_json::Value;
-use server::Server;
 use uuid::Uuid;
 
 const TOKEN: &str = "projections-kill-token-0123456789";
@@ -124,7 +122,7 @@ async fn sigkill_of_the_server_mid_projection_counts_nothing_twice_and_misses_no
 
     // Kill it twice while the log is being projected.
     for fraction in [0.25, 0.6] {
-        let server = Server::start(dir.path(), TOKEN);
+        let server = Launch::new(packhooks_bin!(), dir.path()).token_and_private_targets(TOKEN).start();
         let deadline = Instant::now() + Duration::from_secs(120);
         loop {
             let at = checkpoint(&read_models, "delivery_log");
@@ -139,7 +137,7 @@ async fn sigkill_of_the_server_mid_projection_counts_nothing_twice_and_misses_no
     }
 
     // Restart and let it catch up, as the ops API reports it.
-    let server = Server::start(dir.path(), TOKEN);
+    let server = Launch::new(packhooks_bin!(), dir.path()).token_and_private_targets(TOKEN).start();
     let client = reqwest::Client::new();
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {

@@ -14,10 +14,8 @@
 //!   survivor delivers, once per submission.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::io::{BufRead as _, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use packhooks_domain::{DomainEvent, WebhookId};
@@ -25,6 +23,8 @@ use packhooks_store::sqlite::SqliteStore;
 use packhooks_store::EventStore;
 use packhooks_store_esdb::wire_server::WireServer;
 use packhooks_tests::app::read_stream;
+use packhooks_tests::packhooks_bin;
+use packhooks_tests::process::{Launch, ServerProcess};
 use packhooks_tests::receiver::TestReceiver;
 use serde_json::{json, Value};
 
@@ -35,84 +35,20 @@ const CONFLICT: &str = "another actor writes this webhook's deliveries stream; s
 /// What the losing instance's dispatcher logs when it next routes to that webhook.
 const LOST: &str = "webhook actor stopped; this instance no longer delivers to it";
 
-/// One `packhooks serve` child process on the shared store.
-struct Instance {
-    name: &'static str,
-    child: Child,
-    address: String,
-    /// Every line it wrote to stderr (JSON log lines).
-    log: Arc<Mutex<Vec<String>>>,
-}
-
-impl Instance {
-    fn start(name: &'static str, data_dir: &Path, store: &str, shard: &str) -> Instance {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_packhooks-under-test"))
-            .arg("serve")
-            .arg("--shard")
-            .arg(shard)
-            .env_clear()
-            .env("PACKHOOKS_LISTEN", "127.0.0.1:0")
-            .env("PACKHOOKS_DATA_DIR", data_dir)
-            .env("PACKHOOKS_STORE", store)
-            .env("PACKHOOKS_API_TOKEN", TOKEN)
-            .env("PACKHOOKS_ALLOW_PRIVATE_TARGETS", "true")
-            .env("PACKHOOKS_MAX_WEBHOOKS", "16")
-            .env("PACKHOOKS_RETRY_DELAYS", "50ms,100ms")
-            .env("PACKHOOKS_ATTEMPT_TIMEOUT", "5s")
-            .env("PACKHOOKS_LOG", "warn,packhooks::startup=info,packhooks_delivery::dispatcher=info")
-            .env("PACKHOOKS_LOG_FORMAT", "json")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("the binary starts");
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let (port_tx, port_rx) = std::sync::mpsc::channel();
-        let stderr = child.stderr.take().expect("piped stderr");
-        let kept = Arc::clone(&log);
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if let Some(port) = serde_json::from_str::<Value>(&line).ok().and_then(|e| e["port"].as_u64()) {
-                    let _ = port_tx.send(port);
-                }
-                kept.lock().expect("log lock").push(line);
-            }
-        });
-        let port = port_rx.recv_timeout(WAIT).unwrap_or_else(|_| panic!("{name} never logged its port"));
-        Instance { name, child, address: format!("http://127.0.0.1:{port}"), log }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.address)
-    }
-
-    /// The log lines containing `text`.
-    fn logged(&self, text: &str) -> Vec<String> {
-        self.log.lock().expect("log lock").iter().filter(|l| l.contains(text)).cloned().collect()
-    }
-
-    /// SIGTERM, then a bounded wait for a clean exit (attempts in flight land first).
-    fn terminate(mut self) {
-        let status = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status().expect("kill runs");
-        assert!(status.success());
-        let deadline = Instant::now() + WAIT;
-        loop {
-            if let Some(status) = self.child.try_wait().expect("waitable") {
-                assert!(status.success(), "{} exits 0 after SIGTERM, got {status}", self.name);
-                return;
-            }
-            assert!(Instant::now() < deadline, "{} did not exit after SIGTERM", self.name);
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Instance {
-    fn drop(&mut self) {
-        // A failed assertion must not leave the process behind (a no-op after terminate).
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// One `packhooks serve` child process on the shared store, logging the dispatcher's
+/// messages too (the conflict tests read them).
+fn start(name: &str, data_dir: &Path, store: &str, shard: &str) -> ServerProcess {
+    Launch::new(packhooks_bin!(), data_dir)
+        .name(name)
+        .arg("--shard")
+        .arg(shard)
+        .env("PACKHOOKS_STORE", store)
+        .token_and_private_targets(TOKEN)
+        .env("PACKHOOKS_MAX_WEBHOOKS", "16")
+        .env("PACKHOOKS_RETRY_DELAYS", "50ms,100ms")
+        .env("PACKHOOKS_ATTEMPT_TIMEOUT", "5s")
+        .log_filter("warn,packhooks::startup=info,packhooks_delivery::dispatcher=info")
+        .start()
 }
 
 /// The wire test server over a fresh SQLite file, and that store for checking what was written.
@@ -158,12 +94,12 @@ async fn send(request: reqwest::RequestBuilder) -> Value {
     serde_json::from_str(&body).unwrap_or(Value::Null)
 }
 
-async fn set_plan(http: &reqwest::Client, at: &Instance, account: &str) {
+async fn set_plan(http: &reqwest::Client, at: &ServerProcess, account: &str) {
     send(http.put(at.url(&format!("/v1/accounts/{account}/plan"))).json(&json!({"plan": "growth"}))).await;
 }
 
 /// Creates a webhook for `interested` on `url`; returns its id.
-async fn create_webhook(http: &reqwest::Client, at: &Instance, account: &str, url: &str) -> String {
+async fn create_webhook(http: &reqwest::Client, at: &ServerProcess, account: &str, url: &str) -> String {
     let created = send(
         http.post(at.url(&format!("/v1/accounts/{account}/webhooks")))
             .json(&json!({"url": url, "events": ["interested"]})),
@@ -173,7 +109,7 @@ async fn create_webhook(http: &reqwest::Client, at: &Instance, account: &str, ur
 }
 
 /// Submits an Interested form; returns the message id its deliveries carry (`webhook-id`).
-async fn submit(http: &reqwest::Client, at: &Instance, account: &str, n: usize) -> String {
+async fn submit(http: &reqwest::Client, at: &ServerProcess, account: &str, n: usize) -> String {
     let body = json!({"account_id": account, "pack_name": "Shard pack",
                       "candidate": {"name": format!("Candidate {n}"), "email": "c@example.com"}});
     let answer = send(http.post(at.url("/v1/packs/pk_shards/interest")).json(&body)).await;
@@ -223,7 +159,7 @@ async fn shards_zero_and_one_of_two_each_deliver_only_their_own_webhooks_exactly
     let receiver = TestReceiver::start();
     let http = reqwest::Client::new();
     let (dir_a, dir_b) = (tempfile::tempdir().expect("temp dir"), tempfile::tempdir().expect("temp dir"));
-    let a = Instance::start("shard 0/2", dir_a.path(), &store.connection_string(), "0/2");
+    let a = start("shard 0/2", dir_a.path(), &store.connection_string(), "0/2");
 
     // Webhooks until each shard owns at least two (the ids are random).
     set_plan(&http, &a, "acc_shards").await;
@@ -266,7 +202,7 @@ async fn shards_zero_and_one_of_two_each_deliver_only_their_own_webhooks_exactly
     }
 
     // Shard 1 starts: its backlog arrives, and new submissions (to either API) go to their owners.
-    let b = Instance::start("shard 1/2", dir_b.path(), &store.connection_string(), "1/2");
+    let b = start("shard 1/2", dir_b.path(), &store.connection_string(), "1/2");
     for n in 5..10 {
         let via = if n % 2 == 0 { &a } else { &b };
         messages.push(submit(&http, via, "acc_shards", n).await);
@@ -329,8 +265,8 @@ async fn two_instances_claiming_the_same_webhook_end_with_one_actor_stopped() {
     let receiver = TestReceiver::start();
     let http = reqwest::Client::new();
     let (dir_a, dir_b) = (tempfile::tempdir().expect("temp dir"), tempfile::tempdir().expect("temp dir"));
-    let a = Instance::start("first 0/1", dir_a.path(), &store.connection_string(), "0/1");
-    let b = Instance::start("second 0/1", dir_b.path(), &store.connection_string(), "0/1");
+    let a = start("first 0/1", dir_a.path(), &store.connection_string(), "0/1");
+    let b = start("second 0/1", dir_b.path(), &store.connection_string(), "0/1");
 
     set_plan(&http, &a, "acc_both").await;
     let webhook = create_webhook(&http, &a, "acc_both", &receiver.url("/both")).await;
@@ -366,7 +302,7 @@ async fn two_instances_claiming_the_same_webhook_end_with_one_actor_stopped() {
     wait_until("the loser to say it no longer delivers", || !loser.logged(LOST).is_empty()).await;
     assert!(survivor.logged(CONFLICT).is_empty(), "only one of the two actors stops");
     assert!(survivor.logged(LOST).is_empty());
-    let (loser_name, survivor_name) = (loser.name, survivor.name);
+    let (loser_name, survivor_name) = (loser.name.clone(), survivor.name.clone());
     a.terminate();
     b.terminate();
 
