@@ -5,6 +5,8 @@
 //! checked by the Standard Webhooks reference library) → deliveries stream → the webhook
 //! health read model shown by the API.
 //!
+//! The `audit` and `projections` commands then read the same store over esdb:// too.
+//!
 //! What this proves and what it does not: the whole product runs unchanged on `EsdbStore`
 //! as the `eventstore` client drives it; not how a real EventStoreDB node behaves.
 
@@ -17,6 +19,7 @@ use packhooks_store::sqlite::SqliteStore;
 use packhooks_store::EventStore;
 use packhooks_store_esdb::wire_server::WireServer;
 use packhooks_tests::app::{eventually, interest_body, read_stream, spawn_app_with};
+use packhooks_tests::packhooks_bin;
 use packhooks_tests::receiver::TestReceiver;
 use packhooks_tests::signatures::verify_with_reference_library;
 use serde_json::{json, Value};
@@ -96,6 +99,27 @@ async fn a_submission_over_esdb_is_delivered_signed_and_shows_in_the_health_read
     assert_eq!(listed["last_delivery"]["result"], "success");
 
     app.stop().await;
+
+    // The CLI opens the store as `serve` does: `audit` and `projections` work over esdb:// too.
+    let cli_dir = tempfile::tempdir().expect("temp dir");
+    let cli = |args: &[&str]| {
+        tokio::process::Command::new(packhooks_bin!())
+            .args(args)
+            .args(["--store", &connection])
+            .env_clear()
+            .env("PACKHOOKS_DATA_DIR", cli_dir.path())
+            .stdin(std::process::Stdio::null())
+            .output()
+    };
+    let audit = cli(&["audit", "stream", &stream, "--json"]).await.expect("the CLI runs");
+    let printed = String::from_utf8_lossy(&audit.stdout);
+    assert!(audit.status.success(), "audit stream over esdb://: {}", String::from_utf8_lossy(&audit.stderr));
+    assert!(printed.contains("DeliveryAttempted"), "the deliveries stream read over gRPC: {printed}");
+    let status = cli(&["projections", "status"]).await.expect("the CLI runs");
+    let printed = String::from_utf8_lossy(&status.stdout);
+    assert!(status.status.success(), "projections status over esdb://: {}", String::from_utf8_lossy(&status.stderr));
+    assert!(printed.contains("webhook_health"), "{printed}");
+
     wire.stop().await;
     sqlite.close().await.expect("the wire server's store closes");
 }

@@ -202,7 +202,8 @@ async fn graceful_stop(
     served
 }
 
-fn open_store(settings: &Settings) -> Result<Arc<dyn EventStore>, StartupError> {
+/// Opens the configured event store (`serve`, and the `audit` and `projections` commands).
+pub(crate) fn open_store(settings: &Settings) -> Result<Arc<dyn EventStore>, StartupError> {
     match &settings.store {
         StoreSetting::Sqlite => Ok(Arc::new(SqliteStore::open(settings.sqlite_path()).map_err(StartupError::Store)?)),
         // Opened first, before anything else could install a rustls crypto provider.

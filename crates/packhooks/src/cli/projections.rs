@@ -10,7 +10,6 @@ use anyhow::Context as _;
 use clap::{Args, Subcommand};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use packhooks_projections::{Projections, RebuildProgress, RunnerOptions};
-use packhooks_store::sqlite::SqliteStore;
 use packhooks_store::EventStore;
 
 use crate::settings::{LogSettings, Overrides, Settings, StoreSetting};
@@ -51,25 +50,24 @@ pub(crate) fn settings(overrides: &Overrides) -> anyhow::Result<Settings> {
     Ok(settings)
 }
 
-/// Opens the configured event store for reading (never closed; see inside).
+/// Opens the configured event store for reading, as `serve` does (never closed; see inside).
 pub(crate) fn open_store(settings: &Settings) -> anyhow::Result<Arc<dyn EventStore>> {
-    match &settings.store {
-        StoreSetting::Sqlite => {
-            let path = settings.sqlite_path();
-            anyhow::ensure!(path.exists(), "no event store at {}", path.display());
-            let store: Arc<dyn EventStore> =
-                Arc::new(SqliteStore::open(&path).with_context(|| format!("cannot open {}", path.display()))?);
-            // These commands only read the log, often while a server writes it. Closing a
-            // SqliteStore checkpoints its WAL with TRUNCATE, which holds off the server's
-            // writer until every reader is done, so this process never closes it: the
-            // handle stays alive until the process exits.
-            std::mem::forget(Arc::clone(&store));
-            Ok(store)
-        }
-        StoreSetting::EventStoreDb(_) => {
-            anyhow::bail!("this binary has no EventStoreDB backend; use PACKHOOKS_STORE=sqlite")
-        }
+    let path = settings.sqlite_path();
+    if matches!(settings.store, StoreSetting::Sqlite) {
+        // Reading must not create an empty log where none was.
+        anyhow::ensure!(path.exists(), "no event store at {}", path.display());
     }
+    let store = crate::startup::open_store(settings).with_context(|| match &settings.store {
+        StoreSetting::Sqlite => format!("cannot open {}", path.display()),
+        // Not the URL: it may hold credentials.
+        StoreSetting::EventStoreDb(_) => "cannot connect to EventStoreDB".to_owned(),
+    })?;
+    // These commands only read the log, often while a server writes it. Closing a
+    // SqliteStore checkpoints its WAL with TRUNCATE, which holds off the server's writer
+    // until every reader is done, so this process never closes it: the handle stays alive
+    // until the process exits.
+    std::mem::forget(Arc::clone(&store));
+    Ok(store)
 }
 
 fn open(overrides: &Overrides) -> anyhow::Result<Arc<Projections>> {
@@ -95,8 +93,8 @@ pub async fn run(args: ProjectionsArgs) -> anyhow::Result<()> {
 async fn status(projections: &Projections) -> anyhow::Result<()> {
     let status = projections.status().await.context("cannot read the projection status")?;
     println!(
-        "{:<16} {:>7} {:>10} {:>12} {:>12} {:>10} {:>10}  {}",
-        "PROJECTION", "VERSION", "GENERATION", "CHECKPOINT", "HEAD", "LAG", "LAG (S)", "REBUILD"
+        "{:<16} {:>7} {:>10} {:>12} {:>12} {:>10} {:>10}  REBUILD",
+        "PROJECTION", "VERSION", "GENERATION", "CHECKPOINT", "HEAD", "LAG", "LAG (S)"
     );
     for s in status {
         let (generation, version, checkpoint) = match &s.active {
