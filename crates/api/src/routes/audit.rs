@@ -4,12 +4,12 @@
 
 use actix_web::{get, web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
-use packhooks_domain::WebhookId;
 use packhooks_projections::audit::{self, AuditEvent, AuditPage, WebhookAt};
 use packhooks_projections::ProjectionError;
 use packhooks_store::StoreError;
 
 use super::deliveries::{direction, failed, limit, position, query};
+use super::webhooks::webhook_id;
 use crate::auth::{Auditor, Authorized};
 use crate::error::PROBLEM_JSON as PROBLEM;
 use crate::{ApiError, ApiState};
@@ -126,7 +126,7 @@ async fn webhook_state(
     path: web::Path<String>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    let id = WebhookId::parse(&path).map_err(|_| ApiError::NotFound { what: format!("webhook {}", path.as_str()) })?;
+    let id = webhook_id(&path)?;
     let q = query(&req)?;
     let at = q
         .get("at")

@@ -6,12 +6,11 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use actix_web::{get, web, HttpRequest, HttpResponse};
-use packhooks_domain::WebhookId;
 use packhooks_projections::delivery_log::{self, AttemptPage};
 use packhooks_projections::{ProjectionError, Projections};
 use packhooks_store::{Direction, Position};
 
-use super::webhooks::{HealthStatus, LastDeliveryOut, WebhookOut};
+use super::webhooks::{webhook_id, HealthStatus, LastDeliveryOut, WebhookOut};
 use crate::auth::{Authorized, Frontend};
 use crate::error::PROBLEM_JSON as PROBLEM;
 use crate::{ApiError, ApiState};
@@ -127,7 +126,7 @@ async fn list_deliveries(
     path: web::Path<String>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    let id = WebhookId::parse(&path).map_err(|_| ApiError::NotFound { what: format!("webhook {}", path.as_str()) })?;
+    let id = webhook_id(&path)?;
     let q = query(&req)?;
     let limit = limit(&q, 50, delivery_log::MAX_PAGE)?;
     let before = position(&q, "before")?;

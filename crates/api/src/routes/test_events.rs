@@ -11,13 +11,14 @@ use actix_web::{post, web, HttpResponse};
 use futures::StreamExt;
 use packhooks_domain::delivery::{AttemptOutcome, DeliveryAttempted};
 use packhooks_domain::payload::message_id;
-use packhooks_domain::webhook::{self, EventType, RequestTestEvent, UrlPolicy, WebhookContext};
-use packhooks_domain::{streams, DomainEvent, TestEventId, WebhookId};
+use packhooks_domain::webhook::{self, EventType, RequestTestEvent};
+use packhooks_domain::{streams, DomainEvent, TestEventId};
 use packhooks_store::{SubscribeFrom, SubscriptionEvent, SubscriptionFilter};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use super::webhooks::{context, load_webhook, webhook_id};
 use crate::auth::{Authorized, Frontend};
 use crate::command;
 use crate::error::PROBLEM_JSON as PROBLEM;
@@ -115,20 +116,13 @@ async fn request_test_event(
     query: web::Query<WaitQuery>,
     body: ApiJson<TestEventIn>,
 ) -> Result<HttpResponse, ApiError> {
-    let not_found = || ApiError::NotFound { what: format!("webhook {path}") };
-    let id = WebhookId::parse(&path).map_err(|_| not_found())?;
-    let stream = id.stream();
-    let loaded = command::load(state.store.as_ref(), &stream).await?;
-    let current = webhook::fold(&loaded.events);
-    let account = current.active().ok_or_else(not_found)?.account_id.clone();
+    let id = webhook_id(&path)?;
+    let (loaded, current) = load_webhook(&state, id).await?;
+    let account =
+        current.active().ok_or_else(|| ApiError::NotFound { what: format!("webhook {path}") })?.account_id.clone();
     state.registry.ensure_current().await?;
     let plan = state.registry.read().await.registry.plan(&account);
-    let context = WebhookContext {
-        plan,
-        live_webhooks_of_account: 0,
-        max_webhooks: state.config.max_webhooks,
-        url_policy: UrlPolicy { allow_private_targets: state.config.allow_private_targets },
-    };
+    let context = context(&state, plan, 0);
     let test_id = TestEventId::from_uuid(Uuid::now_v7());
     let command = RequestTestEvent { test_id, event: body.into_inner().event, now: state.clock.now() };
     let events = webhook::decide(&current, command, &context)?;
@@ -141,7 +135,7 @@ async fn request_test_event(
     } else {
         None
     };
-    command::append(state.store.as_ref(), &stream, loaded.expected, &events).await?;
+    command::append(state.store.as_ref(), &id.stream(), loaded.expected, &events).await?;
     let mut out = TestEventOut { test_id: test_id.to_string(), message_id: message.clone(), status: "requested", outcome: None };
     let Some(mut outcomes) = outcomes else {
         return Ok(HttpResponse::Accepted().json(out));

@@ -181,7 +181,7 @@ pub struct SecretRotatedOut {
 }
 
 /// A webhook id from the path; one that is not well formed names nothing, so it is a 404.
-fn webhook_id(text: &str) -> Result<WebhookId, ApiError> {
+pub(crate) fn webhook_id(text: &str) -> Result<WebhookId, ApiError> {
     WebhookId::parse(text).map_err(|_| ApiError::NotFound { what: format!("webhook {text}") })
 }
 
@@ -191,7 +191,9 @@ fn new_secret() -> Secret {
     Secret::from_bytes(&key)
 }
 
-fn context(state: &ApiState, plan: Option<Plan>, live_webhooks_of_account: usize) -> WebhookContext {
+/// What a webhook decision is checked against: the account's plan and live webhooks (as the
+/// command needs them) and the server's limits and URL policy.
+pub(crate) fn context(state: &ApiState, plan: Option<Plan>, live_webhooks_of_account: usize) -> WebhookContext {
     WebhookContext {
         plan,
         live_webhooks_of_account,
@@ -291,8 +293,7 @@ async fn get_webhook(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = webhook_id(&path)?;
-    let loaded = command::load(state.store.as_ref(), &id.stream()).await?;
-    let current = webhook::fold(&loaded.events);
+    let (_, current) = load_webhook(&state, id).await?;
     let mut out = [WebhookOut::from_webhook(active_or_404(&current, id)?)];
     super::deliveries::fill_health(&state, &mut out).await;
     let [out] = out;
@@ -302,12 +303,17 @@ async fn get_webhook(
 /// Runs a single-webhook command: fold the stream, decide, append at the exact revision read.
 /// Returns the webhook's state after the appended events.
 async fn run(state: &ApiState, id: WebhookId, command: WebhookCommand) -> Result<WebhookState, ApiError> {
-    let stream = id.stream();
-    let loaded = command::load(state.store.as_ref(), &stream).await?;
-    let current = webhook::fold(&loaded.events);
+    let (loaded, current) = load_webhook(state, id).await?;
     let events = webhook::decide(&current, command, &context(state, None, 0))?;
-    command::append(state.store.as_ref(), &stream, loaded.expected, &events).await?;
+    command::append(state.store.as_ref(), &id.stream(), loaded.expected, &events).await?;
     Ok(events.iter().fold(current, webhook::evolve))
+}
+
+/// Reads the webhook's stream and folds it: the revision to append at, and its state.
+pub(crate) async fn load_webhook(state: &ApiState, id: WebhookId) -> Result<(command::Loaded, WebhookState), ApiError> {
+    let loaded = command::load(state.store.as_ref(), &id.stream()).await?;
+    let current = webhook::fold(&loaded.events);
+    Ok((loaded, current))
 }
 
 fn active_or_404(state: &WebhookState, id: WebhookId) -> Result<&Webhook, ApiError> {
