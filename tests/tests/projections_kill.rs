@@ -51,7 +51,7 @@ async fn backlog(store: &dyn EventStore) -> (u64, u64, u64) {
             let n = round * PER_ROUND + i;
             let at = t0 + chrono::Duration::minutes(n as i64);
             let submission = SubmissionId::from_uuid(Uuid::from_u128(n as u128 + 1_000_000));
-            packs.push(event(if n % 3 == 0 {
+            packs.push(event(if n.is_multiple_of(3) {
                 CandidateDeclined {
                     submission_id: submission,
                     account_id: account.clone(),
@@ -75,7 +75,7 @@ async fn backlog(store: &dyn EventStore) -> (u64, u64, u64) {
                 .into()
             }));
             submissions += 1;
-            let failed = n % 10 == 0;
+            let failed = n.is_multiple_of(10);
             outcomes.push(event(
                 DeliveryAttempted {
                     webhook_id: webhook,
