@@ -2,14 +2,13 @@
 //! position. Test deliveries are listed too (marked `test`), since the owner sent them.
 
 use chrono::{DateTime, Utc};
-use packhooks_domain::delivery::AttemptOutcome;
 use packhooks_domain::ids::streams;
-use packhooks_domain::DomainEvent;
 use packhooks_store::{Position, SubscriptionFilter};
 use rusqlite::{params, Transaction};
 use serde::Serialize;
 
 use crate::db::{pos_from_sql, pos_to_sql};
+use crate::event::Event;
 use crate::projection::{from_micros, micros, Envelope, Projection, ProjectionBatch, Tables};
 use crate::ProjectionError;
 
@@ -67,80 +66,50 @@ impl Projection for DeliveryLogProjection {
                  next_attempt_at, recorded_at) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15)",
                 TABLES,
             ),
-            rows: Vec::new(),
+            webhook_id: String::new(),
+            delivery_id: String::new(),
         })
     }
 }
 
 struct LogBatch {
     insert: String,
-    /// Rows of this batch, inserted with one prepared statement at flush.
-    rows: Vec<LogRow>,
-}
-
-struct LogRow {
+    /// Reused buffers for the formatted webhook and delivery ids (no allocation per row).
     webhook_id: String,
-    position: (i64, i64),
     delivery_id: String,
-    attempt: u32,
-    test: bool,
-    source_stream: String,
-    message_id: String,
-    success: bool,
-    status: Option<u16>,
-    code: Option<&'static str>,
-    latency_ms: i64,
-    response_body: Option<String>,
-    next_attempt_at: Option<i64>,
-    recorded_at: i64,
 }
 
 impl ProjectionBatch for LogBatch {
-    fn apply(&mut self, _tx: &Transaction<'_>, envelope: &Envelope) -> Result<(), ProjectionError> {
-        let DomainEvent::DeliveryAttempted(e) = &envelope.event else { return Ok(()) };
-        self.rows.push(LogRow {
-            webhook_id: e.webhook_id.to_string(),
-            position: pos_to_sql(envelope.position),
-            delivery_id: e.delivery_id.to_string(),
-            attempt: e.attempt,
-            test: e.source.test,
-            source_stream: e.source.stream.clone(),
-            message_id: e.source.message_id.clone(),
-            success: e.outcome.is_success(),
-            status: e.outcome.status(),
-            code: match &e.outcome {
-                AttemptOutcome::Success { .. } => None,
-                AttemptOutcome::Failure { code, .. } => Some(code.as_str()),
-            },
-            latency_ms: e.latency_ms as i64,
-            response_body: e.response_body.clone(),
-            next_attempt_at: e.next_attempt_at.map(micros),
-            recorded_at: micros(e.recorded_at),
-        });
+    /// Inserts the row at once, binding the decoded event's text directly: no copy per row.
+    fn apply(&mut self, tx: &Transaction<'_>, envelope: &Envelope) -> Result<(), ProjectionError> {
+        use std::fmt::Write as _;
+        let Event::DeliveryAttempted(e) = &envelope.event else { return Ok(()) };
+        self.webhook_id.clear();
+        self.delivery_id.clear();
+        write!(self.webhook_id, "{}", e.webhook_id).expect("writing to a String");
+        write!(self.delivery_id, "{}", e.delivery_id).expect("writing to a String");
+        let (commit, prepare) = pos_to_sql(envelope.position);
+        tx.prepare_cached(&self.insert)?.execute(params![
+            self.webhook_id,
+            commit,
+            prepare,
+            self.delivery_id,
+            e.attempt,
+            e.test,
+            e.source_stream,
+            e.message_id,
+            e.success,
+            e.status,
+            e.code.map(|c| c.as_str()),
+            e.latency_ms as i64,
+            e.response_body,
+            e.next_attempt_at.map(micros),
+            micros(e.recorded_at),
+        ])?;
         Ok(())
     }
 
-    fn flush(&mut self, tx: &Transaction<'_>) -> Result<(), ProjectionError> {
-        let mut insert = tx.prepare_cached(&self.insert)?;
-        for r in self.rows.drain(..) {
-            insert.execute(params![
-                r.webhook_id,
-                r.position.0,
-                r.position.1,
-                r.delivery_id,
-                r.attempt,
-                r.test,
-                r.source_stream,
-                r.message_id,
-                r.success,
-                r.status,
-                r.code,
-                r.latency_ms,
-                r.response_body,
-                r.next_attempt_at,
-                r.recorded_at,
-            ])?;
-        }
+    fn flush(&mut self, _tx: &Transaction<'_>) -> Result<(), ProjectionError> {
         Ok(())
     }
 }

@@ -9,14 +9,14 @@ use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
-use packhooks_domain::delivery::AttemptOutcome;
 use packhooks_domain::ids::streams;
 use packhooks_domain::webhook::DisabledBy;
-use packhooks_domain::{DomainEvent, WebhookId};
+use packhooks_domain::{DeliveryId, WebhookId};
 use packhooks_store::SubscriptionFilter;
 use rusqlite::{params, OptionalExtension, Transaction};
 use serde::Serialize;
 
+use crate::event::Event;
 use crate::projection::{from_micros, micros, Envelope, Projection, ProjectionBatch, Tables};
 use crate::ProjectionError;
 
@@ -124,6 +124,9 @@ struct Row {
     status_changed_by: Option<String>,
     last_attempt_at: Option<i64>,
     last_attempt_delivery: Option<String>,
+    /// The latest attempt's delivery in this batch, formatted into `last_attempt_delivery`
+    /// only at flush (not once per attempt).
+    last_attempt_delivery_id: Option<DeliveryId>,
     last_attempt_number: Option<u32>,
     last_attempt_success: Option<bool>,
     last_attempt_status: Option<i64>,
@@ -162,6 +165,7 @@ impl Row {
             status_changed_by: r.get(7)?,
             last_attempt_at: r.get(8)?,
             last_attempt_delivery: r.get(9)?,
+            last_attempt_delivery_id: None,
             last_attempt_number: r.get(10)?,
             last_attempt_success: r.get(11)?,
             last_attempt_status: r.get(12)?,
@@ -210,30 +214,30 @@ fn status_change(row: &mut Row, at: DateTime<Utc>, by: Option<String>) {
 impl ProjectionBatch for HealthBatch {
     fn apply(&mut self, tx: &Transaction<'_>, envelope: &Envelope) -> Result<(), ProjectionError> {
         match &envelope.event {
-            DomainEvent::WebhookCreated(e) => {
-                let row = self.row(tx, e.webhook_id)?;
-                row.account_id = Some(e.account_id.to_string());
+            Event::WebhookCreated { webhook_id, account_id } => {
+                let row = self.row(tx, *webhook_id)?;
+                row.account_id = Some(account_id.to_string());
             }
-            DomainEvent::WebhookDisabled(e) => {
-                let row = self.row(tx, e.webhook_id)?;
-                row.disabled_by = Some(match e.by {
+            Event::WebhookDisabled { webhook_id, by, reason, recorded_at } => {
+                let row = self.row(tx, *webhook_id)?;
+                row.disabled_by = Some(match by {
                     DisabledBy::Owner => "owner".into(),
                     DisabledBy::Auto => "auto".into(),
                 });
-                row.disabled_reason = Some(e.reason.clone());
-                status_change(row, e.recorded_at, None);
+                row.disabled_reason = Some(reason.clone());
+                status_change(row, *recorded_at, None);
             }
-            DomainEvent::WebhookEnabled(e) => {
-                let row = self.row(tx, e.webhook_id)?;
+            Event::WebhookEnabled { webhook_id, recorded_at } => {
+                let row = self.row(tx, *webhook_id)?;
                 row.disabled_by = None;
                 row.disabled_reason = None;
-                status_change(row, e.recorded_at, None);
+                status_change(row, *recorded_at, None);
             }
-            DomainEvent::WebhookDeleted(e) => {
-                self.row(tx, e.webhook_id)?.deleted = true;
+            Event::WebhookDeleted { webhook_id } => {
+                self.row(tx, *webhook_id)?.deleted = true;
             }
-            DomainEvent::DeliveryAttempted(e) if !e.source.test => {
-                let success = e.outcome.is_success();
+            Event::DeliveryAttempted(e) if !e.test => {
+                let success = e.success;
                 let at = micros(e.recorded_at);
                 let bucket = self.buckets.entry((e.webhook_id, at.div_euclid(MICROS_PER_HOUR))).or_default();
                 bucket.0 += 1;
@@ -242,37 +246,34 @@ impl ProjectionBatch for HealthBatch {
                 row.attempts += 1;
                 row.deliveries += i64::from(e.attempt == 1);
                 row.last_attempt_at = Some(at);
-                row.last_attempt_delivery = Some(e.delivery_id.to_string());
+                row.last_attempt_delivery_id = Some(e.delivery_id);
                 row.last_attempt_number = Some(e.attempt);
                 row.last_attempt_success = Some(success);
-                row.last_attempt_status = e.outcome.status().map(i64::from);
-                match &e.outcome {
-                    AttemptOutcome::Success { .. } => {
-                        row.successes += 1;
-                        row.consecutive_failures = 0;
-                        row.last_success_at = Some(at);
-                    }
-                    AttemptOutcome::Failure { code, status, .. } => {
-                        row.failures += 1;
-                        row.consecutive_failures += 1;
-                        row.last_failure_at = Some(at);
-                        row.last_failure_code = Some(code.as_str().into());
-                        row.last_failure_status = status.map(i64::from);
-                    }
+                row.last_attempt_status = e.status.map(i64::from);
+                if success {
+                    row.successes += 1;
+                    row.consecutive_failures = 0;
+                    row.last_success_at = Some(at);
+                } else {
+                    row.failures += 1;
+                    row.consecutive_failures += 1;
+                    row.last_failure_at = Some(at);
+                    row.last_failure_code = e.code.map(|c| c.as_str().into());
+                    row.last_failure_status = e.status.map(i64::from);
                 }
             }
-            DomainEvent::DeliveryAbandoned(e) if !e.source.test => {
-                self.row(tx, e.webhook_id)?.abandoned += 1;
+            Event::DeliveryAbandoned { webhook_id, test: false } => {
+                self.row(tx, *webhook_id)?.abandoned += 1;
             }
-            DomainEvent::WebhookFlaggedFailing(e) => {
-                let row = self.row(tx, e.webhook_id)?;
-                row.failing_since = Some(micros(e.failing_since));
-                status_change(row, e.recorded_at, Some(e.delivery_id.to_string()));
+            Event::WebhookFlaggedFailing { webhook_id, delivery_id, failing_since, recorded_at } => {
+                let row = self.row(tx, *webhook_id)?;
+                row.failing_since = Some(micros(*failing_since));
+                status_change(row, *recorded_at, Some(delivery_id.to_string()));
             }
-            DomainEvent::WebhookRecovered(e) => {
-                let row = self.row(tx, e.webhook_id)?;
+            Event::WebhookRecovered { webhook_id, delivery_id, recorded_at } => {
+                let row = self.row(tx, *webhook_id)?;
                 row.failing_since = None;
-                status_change(row, e.recorded_at, Some(e.delivery_id.to_string()));
+                status_change(row, *recorded_at, Some(delivery_id.to_string()));
             }
             _ => {}
         }
@@ -281,7 +282,10 @@ impl ProjectionBatch for HealthBatch {
 
     fn flush(&mut self, tx: &Transaction<'_>) -> Result<(), ProjectionError> {
         let mut upsert = tx.prepare_cached(&self.upsert)?;
-        for r in self.rows.values() {
+        for r in self.rows.values_mut() {
+            if let Some(delivery) = r.last_attempt_delivery_id.take() {
+                r.last_attempt_delivery = Some(delivery.to_string());
+            }
             upsert.execute(params![
                 r.webhook_id,
                 r.account_id,

@@ -11,6 +11,7 @@ pub mod audit;
 pub mod db;
 pub mod delivery_log;
 mod error;
+pub mod event;
 pub mod health;
 pub mod pack_stats;
 pub mod projection;

@@ -10,11 +10,12 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use packhooks_domain::ids::streams;
 use packhooks_domain::submission::{DeclineReason, StandardReason};
-use packhooks_domain::{DomainEvent, SubmissionId};
+use packhooks_domain::SubmissionId;
 use packhooks_store::SubscriptionFilter;
 use rusqlite::{params, OptionalExtension, Transaction};
 use serde::Serialize;
 
+use crate::event::Event;
 use crate::projection::{from_micros, micros, Envelope, Projection, ProjectionBatch, Tables};
 use crate::ProjectionError;
 
@@ -103,6 +104,8 @@ struct PackRow {
     declined: i64,
     last_submission_at: Option<i64>,
     last_submission_id: Option<String>,
+    /// The latest submission of this batch, formatted into `last_submission_id` only at flush.
+    last_submission: Option<SubmissionId>,
     /// Added in this batch: standard reasons by their index in `StandardReason::ALL`.
     standard: [i64; 7],
     /// Added in this batch: custom labels.
@@ -181,7 +184,7 @@ impl StatsBatch {
             }
         }
         row.last_submission_at = Some(micros(at));
-        row.last_submission_id = Some(submission.to_string());
+        row.last_submission = Some(submission);
         Ok(())
     }
 }
@@ -198,7 +201,7 @@ struct Submitted<'a> {
 impl ProjectionBatch for StatsBatch {
     fn apply(&mut self, tx: &Transaction<'_>, envelope: &Envelope) -> Result<(), ProjectionError> {
         match &envelope.event {
-            DomainEvent::CandidateInterested(e) => {
+            Event::Submitted(e) => {
                 let s = Submitted {
                     pack: e.pack_id.as_str(),
                     account: e.account_id.as_str(),
@@ -206,17 +209,7 @@ impl ProjectionBatch for StatsBatch {
                     submission: e.submission_id,
                     at: e.submitted_at,
                 };
-                self.count(tx, s, None)
-            }
-            DomainEvent::CandidateDeclined(e) => {
-                let s = Submitted {
-                    pack: e.pack_id.as_str(),
-                    account: e.account_id.as_str(),
-                    name: &e.pack_name,
-                    submission: e.submission_id,
-                    at: e.submitted_at,
-                };
-                self.count(tx, s, Some(&e.reason))
+                self.count(tx, s, e.reason.as_ref())
             }
             _ => Ok(()),
         }
@@ -226,7 +219,10 @@ impl ProjectionBatch for StatsBatch {
         let mut upsert = tx.prepare_cached(&self.upsert)?;
         let mut reason = tx.prepare_cached(&self.reason)?;
         let mut daily = tx.prepare_cached(&self.daily)?;
-        for (pack, r) in self.packs.drain() {
+        for (pack, mut r) in self.packs.drain() {
+            if let Some(submission) = r.last_submission.take() {
+                r.last_submission_id = Some(submission.to_string());
+            }
             upsert.execute(params![
                 pack,
                 r.account_id,

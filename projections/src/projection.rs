@@ -8,10 +8,10 @@
 //! and commits. The live runner and a rebuild both go through [`apply_batch`].
 
 use chrono::{DateTime, Utc};
-use packhooks_domain::DomainEvent;
 use packhooks_store::{Position, RecordedEvent, SubscriptionFilter};
 use rusqlite::Transaction;
 
+use crate::event::Event;
 use crate::ProjectionError;
 
 /// The generation suffix of a projection's tables.
@@ -49,12 +49,13 @@ pub struct Envelope {
     pub revision: u64,
     /// When the store wrote it.
     pub created: DateTime<Utc>,
-    pub event: DomainEvent,
+    pub event: Event,
 }
 
 impl Envelope {
-    /// Decodes a stored event; `None` for an event this version of packhooks cannot read (an
-    /// unknown type, or a malformed body, which is logged). Such events are skipped the same
+    /// Decodes a stored event; `None` for an event no projection reads (skipped by its type,
+    /// before any parsing), or one this version of packhooks cannot read (a malformed body,
+    /// which is logged). Such events are skipped the same
     /// way live and in a rebuild, so read models stay deterministic and one bad event cannot
     /// stop a projection for good.
     pub fn decode(recorded: &RecordedEvent) -> Option<Envelope> {
@@ -80,13 +81,13 @@ impl Envelope {
         })
     }
 
-    fn decode_event(recorded: &RecordedEvent) -> Option<DomainEvent> {
-        match DomainEvent::decode(&recorded.event_type, &recorded.data) {
-            Ok(event) => Some(event),
-            Err(packhooks_domain::events::DecodeError::UnknownType(_)) => None,
+    fn decode_event(recorded: &RecordedEvent) -> Option<Event> {
+        match Event::decode(&recorded.event_type, &recorded.data) {
+            Ok(event) => event,
             Err(error) => {
                 tracing::warn!(
                     position = %recorded.position,
+                    event_type = %recorded.event_type,
                     error = &error as &dyn std::error::Error,
                     "skipping an undecodable event"
                 );
