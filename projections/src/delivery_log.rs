@@ -79,9 +79,13 @@ struct LogBatch {
     delivery_id: String,
 }
 
-impl ProjectionBatch for LogBatch {
-    /// Inserts the row at once, binding the decoded event's text directly: no copy per row.
-    fn apply(&mut self, tx: &Transaction<'_>, envelope: &Envelope) -> Result<(), ProjectionError> {
+impl LogBatch {
+    /// Inserts one attempt's row, binding the decoded event's text directly (no copy per row).
+    fn insert(
+        &mut self,
+        insert: &mut rusqlite::CachedStatement<'_>,
+        envelope: &Envelope,
+    ) -> Result<(), ProjectionError> {
         use std::fmt::Write as _;
         let Event::DeliveryAttempted(e) = &envelope.event else { return Ok(()) };
         self.webhook_id.clear();
@@ -89,7 +93,7 @@ impl ProjectionBatch for LogBatch {
         write!(self.webhook_id, "{}", e.webhook_id).expect("writing to a String");
         write!(self.delivery_id, "{}", e.delivery_id).expect("writing to a String");
         let (commit, prepare) = pos_to_sql(envelope.position);
-        tx.prepare_cached(&self.insert)?.execute(params![
+        insert.execute(params![
             self.webhook_id,
             commit,
             prepare,
@@ -106,6 +110,22 @@ impl ProjectionBatch for LogBatch {
             e.next_attempt_at.map(micros),
             micros(e.recorded_at),
         ])?;
+        Ok(())
+    }
+}
+
+impl ProjectionBatch for LogBatch {
+    fn apply(&mut self, tx: &Transaction<'_>, envelope: &Envelope) -> Result<(), ProjectionError> {
+        let mut insert = tx.prepare_cached(&self.insert)?;
+        self.insert(&mut insert, envelope)
+    }
+
+    /// One statement lookup for the whole run.
+    fn apply_all(&mut self, tx: &Transaction<'_>, events: &[&Envelope]) -> Result<(), ProjectionError> {
+        let mut insert = tx.prepare_cached(&self.insert)?;
+        for envelope in events {
+            self.insert(&mut insert, envelope)?;
+        }
         Ok(())
     }
 

@@ -118,12 +118,21 @@ pub trait Projection: Send + Sync + 'static {
 pub trait ProjectionBatch {
     /// Folds one event in. Events arrive in `$all` order, each exactly once per set.
     fn apply(&mut self, tx: &Transaction<'_>, event: &Envelope) -> Result<(), ProjectionError>;
+    /// Folds a run of events in, in order; the same as `apply` on each (a batch may override
+    /// it to prepare its statements once per run).
+    fn apply_all(&mut self, tx: &Transaction<'_>, events: &[&Envelope]) -> Result<(), ProjectionError> {
+        for event in events {
+            self.apply(tx, event)?;
+        }
+        Ok(())
+    }
     /// Writes whatever `apply` kept in memory.
     fn flush(&mut self, tx: &Transaction<'_>) -> Result<(), ProjectionError>;
 }
 
-/// Applies `events` (all after the set's checkpoint, in order) to one table set of a
-/// projection and stores the new checkpoint, inside `tx`. `last_scanned` is the furthest
+/// Applies `events` (all after the set's checkpoint, in order, and all matching the
+/// projection's filter: callers select them) to one table set of a projection and stores
+/// the new checkpoint, inside `tx`. `last_scanned` is the furthest
 /// position the feed vouched for (it may lie beyond the last event when the filter skipped
 /// some); the checkpoint becomes the later of the two.
 pub fn apply_batch(
@@ -134,15 +143,9 @@ pub fn apply_batch(
     last_scanned: Option<Position>,
     heartbeat: bool,
 ) -> Result<Option<Position>, ProjectionError> {
-    let filter = projection.filter();
     let mut batch = projection.batch(&Tables::new(generation));
-    let mut applied = 0u64;
-    for event in events {
-        if stream_matches(&filter, &event.stream) {
-            batch.apply(tx, event)?;
-            applied += 1;
-        }
-    }
+    batch.apply_all(tx, events)?;
+    let applied = events.len() as u64;
     batch.flush(tx)?;
     let last_event = events.last().map(|e| e.position);
     let checkpoint = last_event.max(last_scanned);

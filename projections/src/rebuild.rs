@@ -85,6 +85,9 @@ pub type ProgressFn = Arc<dyn Fn(&RebuildProgress) + Send + Sync>;
 /// A page of decoded events, with the last scanned position of the page.
 struct Page {
     events: Vec<Envelope>,
+    /// For each event, which projections read it (bit `i`: projection `i`), worked out from
+    /// the stream name in the decoding stage so the writer does not have to.
+    readers: Vec<u32>,
     scanned: u64,
     last: Position,
 }
@@ -129,6 +132,7 @@ pub async fn rebuild(
     .await??;
 
     let filters: Vec<_> = projections.iter().map(|p| p.filter()).collect();
+    assert!(filters.len() <= 32, "a page marks its readers in a u32");
     // Three stages, so that reading, decoding and writing overlap: the reader pages through
     // `$all`, the decoder turns pages into envelopes (in the blocking pool, so it runs beside
     // the reader even on a single-threaded runtime), the writer applies them.
@@ -171,15 +175,27 @@ pub async fn rebuild(
                 let filters = filters.clone();
                 async move {
                     let (events, scanned, last) = raw?;
-                    let events = tokio::task::spawn_blocking(move || {
-                        events
-                            .into_iter()
-                            .filter(|e| filters.iter().any(|f| stream_matches(f, &e.stream)))
-                            .filter_map(Envelope::decode_owned)
-                            .collect::<Vec<_>>()
+                    let (events, readers) = tokio::task::spawn_blocking(move || {
+                        let mut decoded = Vec::with_capacity(events.len());
+                        let mut readers = Vec::with_capacity(events.len());
+                        for e in events {
+                            let mask = filters
+                                .iter()
+                                .enumerate()
+                                .filter(|(_, f)| stream_matches(f, &e.stream))
+                                .fold(0u32, |mask, (i, _)| mask | 1 << i);
+                            if mask == 0 {
+                                continue;
+                            }
+                            if let Some(envelope) = Envelope::decode_owned(e) {
+                                decoded.push(envelope);
+                                readers.push(mask);
+                            }
+                        }
+                        (decoded, readers)
                     })
                     .await?;
-                    Ok(Page { events, scanned, last })
+                    Ok(Page { events, readers, scanned, last })
                 }
             })
             .buffered(2));
@@ -216,9 +232,15 @@ pub async fn rebuild(
                 }
                 let began = Instant::now();
                 let last = pending.last().map(|p| p.last);
-                let events: Vec<&Envelope> = pending.iter().flat_map(|p| p.events.iter()).collect();
+                let events = pending.iter().map(|p| p.events.len()).sum::<usize>();
                 let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-                for (p, generation) in writer_projections.iter().zip(&generations) {
+                for (i, (p, generation)) in writer_projections.iter().zip(&generations).enumerate() {
+                    let events: Vec<&Envelope> = pending
+                        .iter()
+                        .flat_map(|p| p.events.iter().zip(&p.readers))
+                        .filter(|(_, readers)| *readers & (1 << i) != 0)
+                        .map(|(e, _)| e)
+                        .collect();
                     let still_ours = db::set_in_state(&tx, p.name(), SetState::Building)?
                         .is_some_and(|s| s.generation == *generation);
                     if !still_ours {
@@ -228,10 +250,12 @@ pub async fn rebuild(
                 }
                 tx.commit()?;
                 busy += began.elapsed();
-                applied += events.len() as u64;
+                applied += events as u64;
                 scanned += pending_scanned as u64;
                 checkpoint = last;
-                pending.clear();
+                // Freeing a batch's envelopes is a lot of small frees: do it off the writer.
+                let applied_pages = std::mem::take(&mut pending);
+                std::thread::spawn(move || drop(applied_pages));
                 pending_scanned = 0;
                 if let Some(progress) = &progress {
                     let elapsed = started.elapsed().as_secs_f64();

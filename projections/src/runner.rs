@@ -24,7 +24,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::db::{self, SetState};
-use crate::projection::{apply_batch, Envelope, Projection};
+use crate::projection::{apply_batch, stream_matches, Envelope, Projection};
 use crate::rebuild::{self, RebuildOptions, RebuildProgress};
 use crate::ProjectionError;
 
@@ -212,7 +212,8 @@ impl Live {
             s.caught_up = false;
         });
         let from = checkpoint.map(SubscribeFrom::After).unwrap_or(SubscribeFrom::Start);
-        let mut feed = self.store.subscribe_to_all(from, Some(self.projection.filter())).await?;
+        let filter = self.projection.filter();
+        let mut feed = self.store.subscribe_to_all(from, Some(filter.clone())).await?;
         let mut poll = tokio::time::interval(self.options.swap_poll);
         poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -237,7 +238,11 @@ impl Live {
                     Some(Err(e)) => return Err(e.into()),
                     Some(Ok(SubscriptionEvent::Event(e))) if Some(e.position) > checkpoint => {
                         scanned = scanned.max(Some(e.position));
-                        events.extend(Envelope::decode_owned(e));
+                        // The store filters too; this keeps `apply_batch`'s contract whatever
+                        // the store does.
+                        if stream_matches(&filter, &e.stream) {
+                            events.extend(Envelope::decode_owned(e));
+                        }
                     }
                     Some(Ok(SubscriptionEvent::Event(_))) => {}
                     Some(Ok(SubscriptionEvent::Checkpoint(at))) => scanned = scanned.max(Some(at)),
