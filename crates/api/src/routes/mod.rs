@@ -23,4 +23,5 @@ macro_rules! route_modules {
     };
 }
 
-route_modules!(health, metrics, accounts, webhooks, submissions, stats, deliveries, audit, ops, test_events);
+// Submissions first: they are the hot path, and actix tries routes in registration order.
+route_modules!(submissions, health, metrics, accounts, webhooks, stats, deliveries, audit, ops, test_events);
