@@ -25,9 +25,6 @@ use crate::ProjectionError;
 /// a new rebuild takes its place.
 const STALE_BUILD: Duration = Duration::from_secs(30);
 
-/// WAL pages between automatic checkpoints on the rebuild's connection (64 MiB of 4 KiB pages).
-const REBUILD_CHECKPOINT_PAGES: i64 = 16_384;
-
 /// Knobs of a rebuild.
 #[derive(Clone, Debug)]
 pub struct RebuildOptions {
@@ -109,9 +106,9 @@ pub async fn rebuild(
     let claim_projections = projections.clone();
     let (mut conn, generations) = tokio::task::spawn_blocking(move || -> Result<_, ProjectionError> {
         let mut conn = db::open(&path)?;
-        // Checkpoint the WAL into the database every 64 MiB instead of every 4 MiB: a
-        // rebuild writes a lot, and each checkpoint waits for the disk.
-        conn.pragma_update(None, "wal_autocheckpoint", REBUILD_CHECKPOINT_PAGES)?;
+        // The writer does not checkpoint the WAL itself (each checkpoint copies pages and
+        // waits for the disk): a checkpointer thread on its own connection does, beside it.
+        conn.pragma_update(None, "wal_autocheckpoint", 0)?;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let mut generations = Vec::new();
         for p in &claim_projections {
@@ -210,6 +207,27 @@ pub async fn rebuild(
         }
     });
 
+    // The checkpointer: after each committed batch, a passive checkpoint on another
+    // connection, so the writer never waits for one. It ends
+    // when the writer drops its sender. Durability is unchanged (same `synchronous`).
+    let (wal_tx, wal_rx) = std::sync::mpsc::channel::<()>();
+    let checkpoint_path = db_path.to_owned();
+    let checkpointer = std::thread::spawn(move || {
+        let conn = match db::open(&checkpoint_path) {
+            Ok(conn) => conn,
+            Err(e) => {
+                tracing::warn!(error = &e as &dyn std::error::Error, "rebuild checkpointer cannot open the database");
+                return;
+            }
+        };
+        while wal_rx.recv().is_ok() {
+            while wal_rx.try_recv().is_ok() {}
+            let result = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
+            if let Err(e) = result {
+                tracing::warn!(error = &e as &dyn std::error::Error, "rebuild checkpoint failed");
+            }
+        }
+    });
     let batch_events = options.batch_events.max(1);
     let writer_projections = projections.clone();
     let writer_names = names.clone();
@@ -254,6 +272,7 @@ pub async fn rebuild(
                 }
                 tx.commit()?;
                 busy += began.elapsed();
+                let _ = wal_tx.send(());
                 applied += events as u64;
                 scanned += pending_scanned as u64;
                 checkpoint = last;
@@ -294,6 +313,7 @@ pub async fn rebuild(
         });
 
     let written = writer.await?;
+    let _ = tokio::task::spawn_blocking(move || checkpointer.join()).await;
     reader.abort();
     decoder.abort();
     let (scanned, applied, checkpoint, writer_busy) = written?;
