@@ -35,8 +35,6 @@ pub enum StartupError {
     },
     #[error("cannot open the event store")]
     Store(#[source] StoreError),
-    #[error("this binary has no EventStoreDB backend; use PACKHOOKS_STORE=sqlite")]
-    EventStoreDbUnavailable,
     #[error("cannot read or create the API token file {path}")]
     TokenFile {
         path: PathBuf,
