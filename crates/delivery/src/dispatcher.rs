@@ -157,7 +157,9 @@ impl Dispatcher {
             }
         };
         match &event {
-            DomainEvent::CandidateInterested(_) | DomainEvent::CandidateDeclined(_) | DomainEvent::TestEventRequested(_) => {
+            DomainEvent::CandidateInterested(_)
+            | DomainEvent::CandidateDeclined(_)
+            | DomainEvent::TestEventRequested(_) => {
                 let shard = self.config.shard;
                 let ids: Vec<WebhookId> = self.registry.route_event(&event).filter(|id| shard.owns(*id)).collect();
                 if ids.is_empty() {
@@ -320,7 +322,10 @@ impl Actor for Dispatcher {
         ctx.wait(read_lifecycle(store).into_actor(self).map(|read, act, ctx| match read {
             Ok((head, lifecycle)) => act.resume(head, lifecycle, ctx),
             Err(error) => {
-                tracing::error!(error = &error as &dyn std::error::Error, "dispatcher cannot read the lifecycle history; stopping");
+                tracing::error!(
+                    error = &error as &dyn std::error::Error,
+                    "dispatcher cannot read the lifecycle history; stopping"
+                );
                 ctx.stop();
             }
         }));

@@ -49,7 +49,8 @@ impl Outgoing {
 
 /// Reads a delivery's source event back from the store and rebuilds its body.
 pub async fn load_body(store: &dyn EventStore, source: &DeliverySource) -> Result<Bytes, DeliveryError> {
-    let found = store.read_stream(&source.stream, StreamPosition::Revision(source.revision), Direction::Forwards, 1).await?;
+    let found =
+        store.read_stream(&source.stream, StreamPosition::Revision(source.revision), Direction::Forwards, 1).await?;
     let not_deliverable = |event_type: &str| DeliveryError::NotDeliverable {
         stream: source.stream.clone(),
         revision: source.revision,

@@ -3,8 +3,9 @@
 //! The stream is read backwards to its latest `DeliveryCheckpoint`, then folded forwards
 //! from there (DESIGN.md, "Delivery guarantees"). A checkpoint lists every delivery that was
 //! still owed an attempt when it was written (queued, in flight or waiting for a retry), so
-//! its `resume_position` can be the last routed event the actor had received: everything up
-//! to it is either finished or listed. Events after the checkpoint add what was attempted
+//! its `resume_position` can be the last routed event the actor had taken on: everything up
+//! to it is either finished or listed. (An actor takes on a bounded window of routed events;
+//! the ones waiting behind it are after the resume position and are simply routed again.) Events after the checkpoint add what was attempted
 //! since, so that a replay of the log from the resume position skips those.
 
 use std::collections::{BTreeMap, HashSet};
@@ -158,7 +159,11 @@ mod tests {
             source: source(n),
             attempt,
             outcome: if next.is_some() {
-                AttemptOutcome::Failure { code: packhooks_domain::delivery::FailureCode::Status, status: Some(500), detail: String::new() }
+                AttemptOutcome::Failure {
+                    code: packhooks_domain::delivery::FailureCode::Status,
+                    status: Some(500),
+                    detail: String::new(),
+                }
             } else {
                 AttemptOutcome::Success { status: 200 }
             },

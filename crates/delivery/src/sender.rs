@@ -86,13 +86,7 @@ impl Sender {
     }
 
     /// One attempt: `now` is the attempt's time (the `webhook-timestamp`).
-    pub async fn send(
-        &self,
-        target: &Target,
-        message_id: &str,
-        body: Bytes,
-        now: DateTime<Utc>,
-    ) -> AttemptReport {
+    pub async fn send(&self, target: &Target, message_id: &str, body: Bytes, now: DateTime<Utc>) -> AttemptReport {
         let started = Instant::now();
         if let Err(refused) = check_literal_host(&target.url, self.policy) {
             return AttemptReport::failed(FailureCode::RefusedTarget, refused, started);
@@ -135,7 +129,9 @@ impl Sender {
             Ok::<_, (FailureCode, String)>((status, retry_after, kept))
         };
         match actix_rt::time::timeout(self.timeout, attempt).await {
-            Err(_) => AttemptReport::failed(FailureCode::Timeout, "no complete answer within the attempt timeout", started),
+            Err(_) => {
+                AttemptReport::failed(FailureCode::Timeout, "no complete answer within the attempt timeout", started)
+            }
             Ok(Err((code, detail))) => AttemptReport::failed(code, detail, started),
             Ok(Ok((status, retry_after, kept))) => {
                 let code = status.as_u16();

@@ -52,9 +52,8 @@ mod tests {
     /// The example of the Standard Webhooks specification (and of its reference libraries).
     #[test]
     fn matches_the_specification_example() {
-        let key = base64::engine::general_purpose::STANDARD
-            .decode("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")
-            .expect("example key");
+        let key =
+            base64::engine::general_purpose::STANDARD.decode("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").expect("example key");
         let body = br#"{"test": 2432232314}"#;
         let signature = sign(&SigningKey::new(key), "msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330, body);
         assert_eq!(signature, "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=");

@@ -32,6 +32,12 @@ use crate::{DeliveryConfig, DeliveryError};
 /// How long a failed append waits before it is tried again.
 const APPEND_RETRY: Duration = Duration::from_millis(200);
 
+/// Deliveries owed a first attempt that an actor takes on at once, as a multiple of its
+/// in-flight limit. The rest wait in the backlog, outside the checkpoint: a checkpoint lists
+/// what is owed, so without this bound a webhook that lags behind the log would write a
+/// checkpoint as long as its lag, every `checkpoint_every` events.
+const WINDOW_PER_IN_FLIGHT: usize = 4;
+
 /// A routed event for this webhook, in log order.
 #[derive(Message)]
 #[rtype(result = "()")]
@@ -93,7 +99,12 @@ pub struct WebhookActor {
     state: ResumeState,
     /// The last routed event received: the next checkpoint's resume position.
     last_received: Option<Position>,
+    /// Routed events received but not yet taken on (the window is full), in log order.
+    /// They are not in `last_received`, so a restart routes them again.
+    backlog: VecDeque<Arc<Outgoing>>,
     owed: HashMap<DeliveryId, Owed>,
+    /// How many of `owed` still wait for their first attempt's outcome (the window's fill).
+    first_attempts_owed: usize,
     ready: VecDeque<DeliveryId>,
     in_flight: usize,
     /// Outcome events waiting for the next append; while one append runs, the next batch
@@ -132,7 +143,9 @@ impl WebhookActor {
             active: route.map(|r| r.active),
             state: ResumeState::default(),
             last_received: None,
+            backlog: VecDeque::new(),
             owed: HashMap::new(),
+            first_attempts_owed: 0,
             ready: VecDeque::new(),
             in_flight: 0,
             buffer: Vec::new(),
@@ -147,6 +160,7 @@ impl WebhookActor {
     fn restored(&mut self, state: ResumeState, ctx: &mut Context<Self>) {
         self.last_received = state.resume_position;
         for pending in state.pending.values() {
+            self.first_attempts_owed += usize::from(pending.attempt == 1);
             self.owed.insert(
                 pending.delivery_id,
                 Owed { source: pending.source.clone(), body: None, attempt: pending.attempt, due_at: pending.due_at },
@@ -170,8 +184,38 @@ impl WebhookActor {
         }
     }
 
+    /// Takes routed events from the backlog, in log order, while the window has room.
+    fn accept(&mut self) {
+        let window = WINDOW_PER_IN_FLIGHT * self.config.in_flight_per_webhook.max(1);
+        while !self.stopping && self.first_attempts_owed < window {
+            let Some(outgoing) = self.backlog.pop_front() else { break };
+            let position = outgoing.position();
+            if self.state.already_handled(position) {
+                if self.state.attempted_after.remove(&position) {
+                    self.last_received = Some(position);
+                }
+                continue;
+            }
+            self.last_received = Some(position);
+            let id = DeliveryId::for_message(self.id, outgoing.message);
+            if self.owed.contains_key(&id) {
+                continue;
+            }
+            let owed = Owed {
+                source: outgoing.source.clone(),
+                body: Some(outgoing.body.clone()),
+                attempt: 1,
+                due_at: self.clock.now(),
+            };
+            self.owed.insert(id, owed);
+            self.first_attempts_owed += 1;
+            self.ready.push_back(id);
+        }
+    }
+
     /// Starts attempts while the in-flight limit allows.
     fn pump(&mut self, ctx: &mut Context<Self>) {
+        self.accept();
         while !self.stopping && self.in_flight < self.config.in_flight_per_webhook {
             let Some(id) = self.ready.pop_front() else { break };
             let Some(owed) = self.owed.get(&id) else { continue };
@@ -204,7 +248,12 @@ impl WebhookActor {
     }
 
     /// Records an attempt's outcome and decides what follows: done, a retry, or abandoned.
-    fn finished(&mut self, id: DeliveryId, result: Result<(Bytes, AttemptReport), DeliveryError>, ctx: &mut Context<Self>) {
+    fn finished(
+        &mut self,
+        id: DeliveryId,
+        result: Result<(Bytes, AttemptReport), DeliveryError>,
+        ctx: &mut Context<Self>,
+    ) {
         self.in_flight -= 1;
         let (body, report) = match result {
             Ok(done) => done,
@@ -222,6 +271,7 @@ impl WebhookActor {
         };
         owed.body = Some(body);
         let (attempt, source) = (owed.attempt, owed.source.clone());
+        self.first_attempts_owed -= usize::from(attempt == 1);
         let test = source.test;
         let gone = report.outcome.status() == Some(410) && self.config.disable_on_gone && !test;
         let next_attempt_at = match &report.outcome {
@@ -265,12 +315,23 @@ impl WebhookActor {
                     self.push(
                         id,
                         &source,
-                        DeliveryAbandoned { webhook_id: self.id, delivery_id: id, source: source.clone(), attempts: attempt, recorded_at: now }
-                            .into(),
+                        DeliveryAbandoned {
+                            webhook_id: self.id,
+                            delivery_id: id,
+                            source: source.clone(),
+                            attempts: attempt,
+                            recorded_at: now,
+                        }
+                        .into(),
                     );
                     if self.state.failing_since.is_none() {
                         self.state.failing_since = Some(now);
-                        let flagged = WebhookFlaggedFailing { webhook_id: self.id, delivery_id: id, failing_since: now, recorded_at: now };
+                        let flagged = WebhookFlaggedFailing {
+                            webhook_id: self.id,
+                            delivery_id: id,
+                            failing_since: now,
+                            recorded_at: now,
+                        };
                         self.push(id, &source, flagged.into());
                         self.arm_auto_disable(ctx);
                     }
@@ -287,6 +348,7 @@ impl WebhookActor {
     /// Gives a delivery up without an attempt: the webhook is disabled, deleted, or off plan.
     fn abandon(&mut self, id: DeliveryId) {
         let Some(owed) = self.owed.remove(&id) else { return };
+        self.first_attempts_owed -= usize::from(owed.attempt == 1);
         let event = DeliveryAbandoned {
             webhook_id: self.id,
             delivery_id: id,
@@ -298,7 +360,8 @@ impl WebhookActor {
     }
 
     fn push(&mut self, delivery: DeliveryId, source: &DeliverySource, event: DomainEvent) {
-        let metadata = EventMetadata { correlation_id: Some(source.message_id.clone()), causation_id: Some(delivery.to_string()) };
+        let metadata =
+            EventMetadata { correlation_id: Some(source.message_id.clone()), causation_id: Some(delivery.to_string()) };
         self.buffer.push(to_event_data(&event, &metadata));
     }
 
@@ -309,7 +372,12 @@ impl WebhookActor {
             pending: self
                 .owed
                 .iter()
-                .map(|(id, o)| PendingRetry { delivery_id: *id, source: o.source.clone(), attempt: o.attempt, due_at: o.due_at })
+                .map(|(id, o)| PendingRetry {
+                    delivery_id: *id,
+                    source: o.source.clone(),
+                    attempt: o.attempt,
+                    due_at: o.due_at,
+                })
                 .collect(),
             failing_since: self.state.failing_since,
             recorded_at: self.clock.now(),
@@ -386,7 +454,8 @@ impl WebhookActor {
 
     fn arm_auto_disable(&mut self, ctx: &mut Context<Self>) {
         if let Some(since) = self.state.failing_since {
-            let at = since + chrono::Duration::from_std(self.config.auto_disable_after).unwrap_or(chrono::Duration::MAX);
+            let at =
+                since + chrono::Duration::from_std(self.config.auto_disable_after).unwrap_or(chrono::Duration::MAX);
             let wait = (at - self.clock.now()).to_std().unwrap_or(Duration::ZERO);
             ctx.run_later(wait, |act, ctx| act.check_auto_disable(ctx));
         }
@@ -464,8 +533,11 @@ async fn disable_once(
     let events = recorded
         .iter()
         .map(|r| {
-            DomainEvent::decode(&r.event_type, &r.data)
-                .map_err(|source| DeliveryError::Decode { stream: stream.clone(), revision: r.revision, source })
+            DomainEvent::decode(&r.event_type, &r.data).map_err(|source| DeliveryError::Decode {
+                stream: stream.clone(),
+                revision: r.revision,
+                source,
+            })
         })
         .collect::<Result<Vec<_>, _>>()?;
     let state = fold(&events);
@@ -515,24 +587,7 @@ impl Handler<Deliver> for WebhookActor {
     type Result = ();
 
     fn handle(&mut self, Deliver(outgoing): Deliver, ctx: &mut Context<Self>) {
-        let position = outgoing.position();
-        if self.state.already_handled(position) {
-            if self.state.attempted_after.remove(&position) {
-                self.last_received = Some(position);
-            }
-            return;
-        }
-        self.last_received = Some(position);
-        let id = DeliveryId::for_message(self.id, outgoing.message);
-        if self.owed.contains_key(&id) {
-            return;
-        }
-        let now = self.clock.now();
-        self.owed.insert(
-            id,
-            Owed { source: outgoing.source.clone(), body: Some(outgoing.body.clone()), attempt: 1, due_at: now },
-        );
-        self.ready.push_back(id);
+        self.backlog.push_back(outgoing);
         self.pump(ctx);
     }
 }
@@ -559,7 +614,8 @@ impl Handler<Progress> for WebhookActor {
     type Result = ();
 
     fn handle(&mut self, Progress(position): Progress, ctx: &mut Context<Self>) {
-        if self.last_received.is_some_and(|r| position <= r) {
+        // With a backlog, the resume point must stay before its first event.
+        if !self.backlog.is_empty() || self.last_received.is_some_and(|r| position <= r) {
             return;
         }
         self.last_received = Some(position);
