@@ -3,10 +3,13 @@
 //! 1. Raw ceiling: the load generator (hyper 1 client, N keep-alive connections, one request
 //!    at a time on each) POSTs a webhook-sized body straight to the `TestReceiver`.
 //! 2. End to end: the same generator POSTs form submissions to a real packhooks (SQLite on a
-//!    real disk, every 2xx durable), which delivers each, signed, to the same receiver; the
-//!    rate counts until every delivery arrived and its `DeliveryAttempted` is on disk.
-//! 3. Latency: submissions at a fixed rate (open loop); submission sent → signed POST
-//!    arrived, p50 and p99.
+//!    real disk, every 2xx durable; a fresh data directory each run), which delivers each,
+//!    signed, to every webhook of the account (the fan-out), all on the same receiver; the
+//!    rate counts until every delivery arrived and its `DeliveryAttempted` is on disk. The
+//!    projections run as in production; how long they take to catch up is printed.
+//!    1 and 2 alternate for `--runs` runs; medians and their ratio are reported.
+//! 3. Latency: submissions at a fixed rate (open loop) to a fresh server; submission sent →
+//!    signed POST arrived, p50 and p99.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -33,14 +36,18 @@ pub const ABOUT: &str = "End-to-end deliveries/s (HTTP submission → signed POS
 #[derive(clap::Args)]
 pub struct Args {
     /// Seconds each throughput phase runs.
-    #[arg(long, default_value_t = 5.0)]
+    #[arg(long, default_value_t = 4.0)]
     seconds: f64,
     /// Concurrent keep-alive connections of the load generator.
     #[arg(long, default_value_t = 64)]
     connections: usize,
-    /// Webhooks on the account (each submission is delivered to every one).
-    #[arg(long, default_value_t = 1)]
-    webhooks: usize,
+    /// Fan-outs to measure: webhooks on the account, each submission delivered to every
+    /// one (1 is the least favourable: a whole submission per delivery; 4 is the plan limit).
+    #[arg(long, value_delimiter = ',', default_value = "1,4")]
+    webhooks: Vec<usize>,
+    /// Alternated runs of the raw ceiling and each end-to-end fan-out; medians are reported.
+    #[arg(long, default_value_t = 3)]
+    runs: usize,
     /// Fixed submission rates for the latency phase, per second.
     #[arg(long, value_delimiter = ',', default_value = "200,1000")]
     rates: Vec<u32>,
@@ -182,7 +189,11 @@ fn start_server(data_dir: PathBuf) -> anyhow::Result<Server> {
 }
 
 async fn call(client: &reqwest::Client, method: reqwest::Method, url: String, body: serde_json::Value) -> anyhow::Result<serde_json::Value> {
-    let response = client.request(method, url).bearer_auth(TOKEN).json(&body).send().await?;
+    let mut request = client.request(method, url).bearer_auth(TOKEN);
+    if !body.is_null() {
+        request = request.json(&body);
+    }
+    let response = request.send().await?;
     let status = response.status();
     let body: serde_json::Value = response.json().await.unwrap_or_default();
     anyhow::ensure!(status.is_success(), "setup call failed: {status} {body}");
@@ -251,11 +262,106 @@ fn ms(d: Duration) -> String {
     format!("{:.2} ms", d.as_secs_f64() * 1000.0)
 }
 
+/// The server with an account on the scale plan and `fanout` webhooks on `interested`, all
+/// pointing at the receiver.
+struct Deployment {
+    server: Server,
+    webhook_ids: Vec<String>,
+    client: reqwest::Client,
+    _data_dir: tempfile::TempDir,
+}
+
+impl Deployment {
+    async fn start(scratch: &std::path::Path, receiver: &TestReceiver, fanout: usize) -> anyhow::Result<Self> {
+        let data_dir = tempfile::tempdir_in(scratch)?;
+        let server = start_server(data_dir.path().to_path_buf())?;
+        let base = format!("http://{}", server.addr);
+        let client = reqwest::Client::new();
+        call(&client, reqwest::Method::PUT, format!("{base}/v1/accounts/acc_bench/plan"), serde_json::json!({"plan": "scale"})).await?;
+        let mut webhook_ids = Vec::new();
+        for i in 0..fanout {
+            let created = call(
+                &client,
+                reqwest::Method::POST,
+                format!("{base}/v1/accounts/acc_bench/webhooks"),
+                serde_json::json!({"url": receiver.url(&format!("/hook{i}")), "events": ["interested"]}),
+            )
+            .await?;
+            webhook_ids.push(created["id"].as_str().context("webhook id")?.to_owned());
+        }
+        Ok(Deployment { server, webhook_ids, client, _data_dir: data_dir })
+    }
+
+    /// Polls the projections' status until none lags behind the head of the log.
+    async fn projections_caught_up(&self, deadline: Instant) -> anyhow::Result<bool> {
+        let url = format!("http://{}/v1/ops/projections", self.server.addr);
+        while Instant::now() < deadline {
+            let status = call(&self.client, reqwest::Method::GET, url.clone(), serde_json::Value::Null).await?;
+            let projections = status["data"].as_array().context("projection status list")?;
+            if projections.iter().all(|p| p["lag"]["events"].as_u64() == Some(0)) {
+                return Ok(true);
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Ok(false)
+    }
+
+    async fn stop(self) {
+        self.server.stop.stop(true).await;
+        let _ = self.server.thread.join();
+    }
+}
+
+/// One end-to-end throughput run.
+struct Throughput {
+    /// Deliveries per second, wall clock, until the last outcome was durable.
+    rate: f64,
+    by_cpu: f64,
+}
+
+async fn throughput(args: &Args, scratch: &std::path::Path, receiver: &TestReceiver, fanout: usize) -> anyhow::Result<Throughput> {
+    receiver.clear();
+    let deployment = Deployment::start(scratch, receiver, fanout).await?;
+    let shot = Arc::new(submission_shot(deployment.server.addr));
+    let cpu_before = process_cpu();
+    let started = Instant::now();
+    let (submitted, submit_elapsed) =
+        closed_loop(shot, args.connections, args.generator_threads, Duration::from_secs_f64(args.seconds)).await?;
+    let expected = submitted as usize * fanout;
+    let wait_until = Instant::now() + Duration::from_secs(120);
+    while receiver.count() < expected && Instant::now() < wait_until {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let arrived_at = Instant::now();
+    let arrived = receiver.count();
+    while durable_attempts(deployment.server.store.as_ref(), &deployment.webhook_ids).await? < expected
+        && Instant::now() < wait_until
+    {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let durable_at = Instant::now();
+    let cpu = process_cpu() - cpu_before;
+    anyhow::ensure!(arrived >= expected, "only {arrived} of {expected} deliveries arrived within 120 s");
+    let caught_up = deployment.projections_caught_up(Instant::now() + Duration::from_secs(120)).await?;
+    let projected_at = Instant::now();
+    deployment.stop().await;
+    let run = Throughput { rate: measure::rate(expected as u64, durable_at - started), by_cpu: cpu_rate(expected as u64, cpu) };
+    println!(
+        "  fan-out {fanout}: {:.0} deliveries/s ({:.0} by CPU time); {submitted} submissions accepted in {:.2} s, {expected} deliveries arrived after {:.2} s, outcomes durable after {:.2} s, projections {} after {:.2} s",
+        run.rate,
+        run.by_cpu,
+        submit_elapsed.as_secs_f64(),
+        (arrived_at - started).as_secs_f64(),
+        (durable_at - started).as_secs_f64(),
+        if caught_up { "caught up" } else { "STILL BEHIND" },
+        (projected_at - started).as_secs_f64(),
+    );
+    Ok(run)
+}
+
 pub async fn run(args: Args) -> anyhow::Result<()> {
     let receiver = TestReceiver::with(Recording::Arrivals, args.receiver_threads);
     let duration = Duration::from_secs_f64(args.seconds);
-
-    // 1. Raw ceiling.
     let sample = Bytes::from(format!(
         r#"{{"type":"candidate.interested","id":"msg_{0}","timestamp":"2026-11-28T09:00:00.123456Z","test":false,"data":{{"account_id":"acc_bench","submission_id":"sub_{0}","submitted_at":"2026-11-28T09:00:00.123456Z","pack":{{"id":"pk_bench","name":"Senior Rust Engineer"}},"candidate":{{"name":"Ada","email":"ada@example.com","phone":"+31 6 1234 5678","linkedin_url":null,"resume_url":null,"message":null}}}}}}"#,
         "0".repeat(32)
@@ -272,81 +378,70 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         ],
         sample,
     ));
-    let cpu_before = process_cpu();
-    let (raw_count, raw_elapsed) = closed_loop(raw_shot, args.connections, args.generator_threads, duration).await?;
-    let raw_cpu = process_cpu() - cpu_before;
-    let raw = measure::rate(raw_count, raw_elapsed);
-    let raw_by_cpu = cpu_rate(raw_count, raw_cpu);
-    println!(
-        "raw ceiling: {raw:.0} POSTs/s wall clock ({raw_count} in {:.2} s, {} connections); {raw_by_cpu:.0}/s by CPU time ({:.2} CPU s)",
-        raw_elapsed.as_secs_f64(),
-        args.connections,
-        raw_cpu.as_secs_f64()
-    );
-    receiver.clear();
+    let scratch = measure::scratch_root(args.scratch.clone())?;
+    println!("data directories on {}", measure::filesystem_of(&scratch));
+
+    // Raw ceiling and end to end, alternated so that a noisy moment hits both alike.
+    let mut raw_runs = Vec::new();
+    let mut raw_cpu_runs = Vec::new();
+    let mut e2e_runs: Vec<Vec<Throughput>> = args.webhooks.iter().map(|_| Vec::new()).collect();
+    for run in 1..=args.runs {
+        println!("run {run} of {}", args.runs);
+        receiver.clear();
+        let cpu_before = process_cpu();
+        let (raw_count, raw_elapsed) = closed_loop(raw_shot.clone(), args.connections, args.generator_threads, duration).await?;
+        let raw_cpu = process_cpu() - cpu_before;
+        raw_runs.push(measure::rate(raw_count, raw_elapsed));
+        raw_cpu_runs.push(cpu_rate(raw_count, raw_cpu));
+        println!(
+            "  raw ceiling: {:.0} POSTs/s ({raw_count} in {:.2} s, {} connections; {:.0} by CPU time)",
+            raw_runs.last().unwrap(),
+            raw_elapsed.as_secs_f64(),
+            args.connections,
+            raw_cpu_runs.last().unwrap()
+        );
+        if args.raw_only {
+            continue;
+        }
+        for (i, fanout) in args.webhooks.iter().enumerate() {
+            e2e_runs[i].push(throughput(&args, &scratch, &receiver, *fanout).await?);
+        }
+    }
+    let raw = measure::median(&raw_runs);
+    let raw_by_cpu = measure::median(&raw_cpu_runs);
+    println!("raw ceiling: median {raw:.0} POSTs/s (runs: {}); by CPU time {raw_by_cpu:.0}", measure::runs(&raw_runs));
     if args.raw_only {
         return Ok(());
     }
-
-    // 2. End to end.
-    let scratch = measure::scratch_root(args.scratch.clone())?;
-    let data_dir = tempfile::tempdir_in(&scratch)?;
-    println!("data directory on {}", measure::filesystem_of(data_dir.path()));
-    let server = start_server(data_dir.path().to_path_buf())?;
-    let base = format!("http://{}", server.addr);
-    let client = reqwest::Client::new();
-    call(&client, reqwest::Method::PUT, format!("{base}/v1/accounts/acc_bench/plan"), serde_json::json!({"plan": "scale"})).await?;
-    let mut webhook_ids = Vec::new();
-    for i in 0..args.webhooks {
-        let created = call(
-            &client,
-            reqwest::Method::POST,
-            format!("{base}/v1/accounts/acc_bench/webhooks"),
-            serde_json::json!({"url": receiver.url(&format!("/hook{i}")), "events": ["interested"]}),
-        )
-        .await?;
-        webhook_ids.push(created["id"].as_str().context("webhook id")?.to_owned());
-    }
-    let shot = Arc::new(submission_shot(server.addr));
-    let cpu_before = process_cpu();
-    let started = Instant::now();
-    let (submitted, submit_elapsed) = closed_loop(shot.clone(), args.connections, args.generator_threads, duration).await?;
-    let expected = submitted as usize * args.webhooks;
-    let wait_until = Instant::now() + Duration::from_secs(120);
-    while receiver.count() < expected && Instant::now() < wait_until {
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    let arrived_at = Instant::now();
-    let arrived = receiver.count();
-    while durable_attempts(server.store.as_ref(), &webhook_ids).await? < expected && Instant::now() < wait_until {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let durable_at = Instant::now();
-    let e2e_cpu = process_cpu() - cpu_before;
-    let e2e = measure::rate(expected as u64, durable_at - started);
-    let e2e_by_cpu = cpu_rate(expected as u64, e2e_cpu);
-    println!(
-        "submissions accepted: {:.0}/s ({submitted} in {:.2} s)",
-        measure::rate(submitted, submit_elapsed),
-        submit_elapsed.as_secs_f64()
-    );
-    println!(
-        "end to end: {e2e:.0} deliveries/s ({arrived} of {expected} arrived after {:.2} s, outcomes durable after {:.2} s)",
-        (arrived_at - started).as_secs_f64(),
-        (durable_at - started).as_secs_f64()
-    );
-    println!("end to end by CPU time: {e2e_by_cpu:.0} deliveries/s ({:.2} CPU s)", e2e_cpu.as_secs_f64());
-    println!("ratio e2e/raw: {:.3} wall clock, {:.3} by CPU time (target >= 0.33)", e2e / raw, e2e_by_cpu / raw_by_cpu);
-
-    // 3. Latency at fixed rates.
-    for rate in &args.rates {
-        receiver.clear();
-        let (p50, p99, n) = fixed_rate(shot.clone(), *rate, Duration::from_secs_f64(args.latency_seconds), &receiver, args.webhooks).await?;
-        println!("latency at {rate} submissions/s: p50 {} p99 {} ({n} deliveries)", ms(p50), ms(p99));
+    for (fanout, runs) in args.webhooks.iter().zip(&e2e_runs) {
+        let rates: Vec<f64> = runs.iter().map(|r| r.rate).collect();
+        let by_cpu: Vec<f64> = runs.iter().map(|r| r.by_cpu).collect();
+        let (e2e, e2e_by_cpu) = (measure::median(&rates), measure::median(&by_cpu));
+        println!(
+            "end to end, fan-out {fanout} (each submission to {fanout} webhook{}): median {e2e:.0} deliveries/s (runs: {}); ratio e2e/raw {:.3} wall clock, {:.3} by CPU time (target >= 0.33)",
+            if *fanout == 1 { "" } else { "s" },
+            measure::runs(&rates),
+            e2e / raw,
+            e2e_by_cpu / raw_by_cpu,
+        );
     }
 
-    server.stop.stop(true).await;
-    let _ = server.thread.join();
+    // Latency at fixed rates, each on a fresh server.
+    for fanout in &args.webhooks {
+        for rate in &args.rates {
+            receiver.clear();
+            let deployment = Deployment::start(&scratch, &receiver, *fanout).await?;
+            let shot = Arc::new(submission_shot(deployment.server.addr));
+            let (p50, p99, n) =
+                fixed_rate(shot, *rate, Duration::from_secs_f64(args.latency_seconds), &receiver, *fanout).await?;
+            deployment.stop().await;
+            println!(
+                "latency at {rate} submissions/s, fan-out {fanout}: submission sent -> signed POST arrived p50 {} p99 {} ({n} deliveries; target p99 < 10 ms)",
+                ms(p50),
+                ms(p99)
+            );
+        }
+    }
     Ok(())
 }
 
