@@ -26,6 +26,9 @@ pub enum ProjectionError {
     /// The event feed ended (the store is shutting down).
     #[error("the event feed ended")]
     FeedEnded,
+    /// The live runner's writer thread panicked in a job or is gone.
+    #[error("the projection writer thread failed")]
+    WriterFailed,
     /// A blocking task panicked or was cancelled.
     #[error("background task failed")]
     Join(#[from] tokio::task::JoinError),

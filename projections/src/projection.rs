@@ -126,7 +126,8 @@ pub trait ProjectionBatch {
         }
         Ok(())
     }
-    /// Writes whatever `apply` kept in memory.
+    /// Writes whatever `apply` kept in memory, and forgets it: after a flush the batch is as
+    /// new, and the live runner reuses it for its next transaction.
     fn flush(&mut self, tx: &Transaction<'_>) -> Result<(), ProjectionError>;
 }
 
@@ -144,13 +145,28 @@ pub fn apply_batch(
     heartbeat: bool,
 ) -> Result<Option<Position>, ProjectionError> {
     let mut batch = projection.batch(&Tables::new(generation));
+    apply_batch_with(tx, batch.as_mut(), projection.name(), generation, events, last_scanned, heartbeat)
+}
+
+/// [`apply_batch`] through a unit of work the caller keeps: the live runner opens one per
+/// table set and reuses it for every transaction (a flushed batch holds nothing), so its
+/// statements' SQL text is built once per set, not once per transaction.
+pub fn apply_batch_with(
+    tx: &Transaction<'_>,
+    batch: &mut dyn ProjectionBatch,
+    name: &str,
+    generation: u64,
+    events: &[&Envelope],
+    last_scanned: Option<Position>,
+    heartbeat: bool,
+) -> Result<Option<Position>, ProjectionError> {
     batch.apply_all(tx, events)?;
     let applied = events.len() as u64;
     batch.flush(tx)?;
     let last_event = events.last().map(|e| e.position);
     let checkpoint = last_event.max(last_scanned);
     if let Some(checkpoint) = checkpoint {
-        crate::db::save_checkpoint(tx, projection.name(), generation, checkpoint, applied, heartbeat)?;
+        crate::db::save_checkpoint(tx, name, generation, checkpoint, applied, heartbeat)?;
     }
     Ok(checkpoint)
 }
