@@ -217,6 +217,11 @@ impl WebhookActor {
     fn pump(&mut self, ctx: &mut Context<Self>) {
         self.accept();
         while !self.stopping && self.in_flight < self.config.in_flight_per_webhook {
+            // Abandoning (an inactive webhook) frees the window without an attempt in flight
+            // to call `pump` again, so the backlog is taken on here until it is empty.
+            if self.ready.is_empty() {
+                self.accept();
+            }
             let Some(id) = self.ready.pop_front() else { break };
             let Some(owed) = self.owed.get(&id) else { continue };
             let target = match (&self.target, self.active) {
