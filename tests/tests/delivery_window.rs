@@ -1,0 +1,247 @@
+//! The webhook actor's window (DESIGN.md, "Delivery guarantees"): an actor takes on at most
+//! `WINDOW_PER_IN_FLIGHT` (4) × its in-flight limit routed events still owed a first attempt;
+//! the rest wait in a backlog outside the checkpoint, and the resume position stops before
+//! the backlog. Real SQLite store in a temp dir, the real dispatcher and actors, real HTTP to
+//! a `TestReceiver` on 127.0.0.1; every wait is a bounded poll.
+
+#[allow(dead_code)]
+#[path = "delivery/harness.rs"]
+mod harness;
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::time::Duration;
+
+use harness::{test_config, Env, Hook};
+use packhooks_delivery::DeliveryConfig;
+use packhooks_domain::account::Plan;
+use packhooks_domain::submission::InterestedCandidate;
+use packhooks_domain::webhook::EventType;
+use packhooks_domain::DomainEvent;
+use packhooks_store::Position;
+use packhooks_tests::receiver::Reply;
+
+const WAIT: Duration = Duration::from_secs(30);
+/// The actor's window per unit of in-flight limit (`WINDOW_PER_IN_FLIGHT`).
+const WINDOW_PER_IN_FLIGHT: usize = 4;
+
+fn msg_id(uuid: uuid::Uuid) -> String {
+    format!("msg_{}", uuid.simple())
+}
+
+/// One attempt at a time and a checkpoint every few events, so a lag shows in checkpoints.
+fn lagging_config() -> DeliveryConfig {
+    DeliveryConfig { in_flight_per_webhook: 1, checkpoint_every: 5, ..test_config() }
+}
+
+/// Appends `n` submissions at once (the store commits them in groups), so the webhook lags
+/// behind the log by about `n`; returns each message id with its position.
+async fn submit_burst(env: &Env, account: &str, n: usize) -> Vec<(String, Position)> {
+    let appends = (0..n).map(|_| env.interested(account, "pk_w", InterestedCandidate::default()));
+    futures::future::join_all(appends)
+        .await
+        .into_iter()
+        .map(|(e, position)| (msg_id(e.submission_id.uuid()), position))
+        .collect()
+}
+
+/// What the checkpoints of a `deliveries-` stream showed.
+#[derive(Debug, Default)]
+struct CheckpointsSeen {
+    count: usize,
+    max_pending: usize,
+    /// The most submissions a checkpoint left behind its resume position unattempted (the
+    /// backlog it did not list).
+    max_behind: usize,
+    last_resume: Option<Position>,
+}
+
+/// Checks every checkpoint of a webhook's stream against the events before it:
+/// - at most `window` of its pending deliveries still owe their first attempt;
+/// - every pending retry (attempt ≥ 2) follows a recorded attempt of that delivery;
+/// - every submission up to its resume position was attempted (or abandoned) before it or
+///   is listed as pending: nothing up to the resume position can be forgotten.
+fn check_checkpoints(events: &[DomainEvent], submissions: &[(String, Position)], window: usize) -> CheckpointsSeen {
+    let mut seen = CheckpointsSeen::default();
+    let mut attempted: HashSet<&str> = HashSet::new();
+    for event in events {
+        match event {
+            DomainEvent::DeliveryAttempted(a) => {
+                attempted.insert(a.source.message_id.as_str());
+            }
+            DomainEvent::DeliveryAbandoned(a) => {
+                attempted.insert(a.source.message_id.as_str());
+            }
+            DomainEvent::DeliveryCheckpoint(cp) => {
+                seen.count += 1;
+                seen.max_pending = seen.max_pending.max(cp.pending.len());
+                let first = cp.pending.iter().filter(|p| p.attempt == 1).count();
+                assert!(first <= window, "a checkpoint lists {first} first attempts, the window is {window}: {cp:?}");
+                for retry in cp.pending.iter().filter(|p| p.attempt > 1) {
+                    assert!(
+                        attempted.contains(retry.source.message_id.as_str()),
+                        "pending retry {retry:?} has no recorded attempt before the checkpoint"
+                    );
+                }
+                let listed: HashSet<&str> = cp.pending.iter().map(|p| p.source.message_id.as_str()).collect();
+                let resume: Option<Position> =
+                    cp.resume_position.as_deref().map(|p| p.parse().expect("a resume position parses"));
+                for (id, position) in submissions {
+                    let covered = resume.is_some_and(|r| *position <= r);
+                    assert!(
+                        !covered || attempted.contains(id.as_str()) || listed.contains(id.as_str()),
+                        "{id} at {position} is before the resume position {resume:?} but neither attempted nor pending"
+                    );
+                }
+                let behind = submissions
+                    .iter()
+                    .filter(|(id, p)| resume.is_none_or(|r| *p > r) && !attempted.contains(id.as_str()))
+                    .count();
+                seen.max_behind = seen.max_behind.max(behind);
+                seen.last_resume = resume;
+            }
+            _ => {}
+        }
+    }
+    seen
+}
+
+/// The message ids each webhook path received, with how often.
+fn arrivals(env: &Env, path: &str) -> HashMap<String, usize> {
+    let mut got = HashMap::new();
+    for r in env.receiver.requests_to(path) {
+        *got.entry(r.webhook_id().expect("webhook-id").to_owned()).or_insert(0) += 1;
+    }
+    got
+}
+
+/// Whether the receiver failed the first attempt of this message (about 1 in 4).
+fn fails_first(webhook_id: &str) -> bool {
+    webhook_id.bytes().last().is_some_and(|b| b % 4 == 0)
+}
+
+#[actix_rt::test]
+async fn a_lagging_webhook_writes_checkpoints_bounded_by_its_window_not_by_its_lag() {
+    const N: usize = 120;
+    let mut env = Env::new(lagging_config());
+    env.set_plan("acc_w", Plan::Growth).await;
+    let (hook, _) = env.create_webhook("acc_w", "/lag", &[EventType::Interested]).await;
+    // Slow, and failing a quarter of first attempts, so retries mix with the backlog.
+    env.receiver.on("/lag", |call| {
+        let reply = match call.webhook_id {
+            Some(id) if call.seen == 0 && fails_first(id) => Reply::status(500),
+            _ => Reply::ok(),
+        };
+        reply.delayed(Duration::from_millis(10))
+    });
+    env.start();
+    let submissions = submit_burst(&env, "acc_w", N).await;
+    assert!(env.receiver.count() < N / 2, "the webhook should lag: {} of {N} already arrived", env.receiver.count());
+
+    let expected: BTreeSet<String> = submissions.iter().map(|(id, _)| id.clone()).collect();
+    let stream = packhooks_delivery::deliveries_stream(hook.id);
+    let events = env
+        .wait_stream(&stream, WAIT, |events| {
+            let delivered: HashSet<&str> = events
+                .iter()
+                .filter_map(|e| match e {
+                    DomainEvent::DeliveryAttempted(a) if a.outcome.is_success() => Some(a.source.message_id.as_str()),
+                    _ => None,
+                })
+                .collect();
+            expected.iter().all(|id| delivered.contains(id.as_str()))
+        })
+        .await;
+    env.stop().await;
+
+    let window = WINDOW_PER_IN_FLIGHT * lagging_config().in_flight_per_webhook;
+    let seen = check_checkpoints(&events, &submissions, window);
+    assert!(seen.count >= 20, "checkpoints every 5 events over {} events: {seen:?}", events.len());
+    assert!(seen.max_behind >= N / 2, "checkpoints were written while the webhook lagged: {seen:?}");
+    assert!(seen.max_pending < N / 4, "pending stays far below the lag: {seen:?}");
+    let got = arrivals(&env, "/lag");
+    assert_eq!(got.keys().cloned().collect::<BTreeSet<_>>(), expected);
+    for (id, times) in &got {
+        let allowed = if fails_first(id) { 2 } else { 1 };
+        assert_eq!(*times, allowed, "{id} arrived {times} times");
+    }
+}
+
+#[actix_rt::test]
+async fn restarting_while_a_backlog_waits_loses_nothing_and_repeats_nothing() {
+    let mut env = Env::new(lagging_config());
+    env.set_plan("acc_w", Plan::Growth).await;
+    let (hook, _): (Hook, _) = env.create_webhook("acc_w", "/r", &[EventType::Interested]).await;
+    env.receiver.on("/r", |_| Reply::ok().delayed(Duration::from_millis(10)));
+    env.start();
+    let mut submissions = submit_burst(&env, "acc_w", 100).await;
+
+    for (round, arrived) in [(0, 15), (1, 45)] {
+        assert!(env.receiver.wait_for(Some("/r"), arrived, WAIT).await, "round {round}: {} arrived", env.receiver.count());
+        // A graceful stop: attempts in flight finish and their outcomes are appended.
+        env.stop().await;
+        let received = env.receiver.count();
+        assert!(received < submissions.len(), "round {round}: a backlog is left ({received} arrived)");
+        let events = env.deliveries(hook.id).await;
+        let seen = check_checkpoints(&events, &submissions, WINDOW_PER_IN_FLIGHT);
+        let last = submissions.iter().map(|(_, p)| *p).max().expect("submitted");
+        assert!(seen.last_resume.is_some_and(|r| r < last), "round {round}: the resume point stops before the backlog: {seen:?}");
+        // More arrive while delivery is down.
+        submissions.extend(submit_burst(&env, "acc_w", 10).await);
+        env.start();
+    }
+
+    let expected: BTreeSet<String> = submissions.iter().map(|(id, _)| id.clone()).collect();
+    assert!(env.receiver.wait_for(Some("/r"), expected.len(), WAIT).await, "{} of {} arrived", env.receiver.count(), expected.len());
+    env.stop().await;
+    let got = arrivals(&env, "/r");
+    assert_eq!(got.keys().cloned().collect::<BTreeSet<_>>(), expected, "every submission arrived");
+    let repeated: Vec<_> = got.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(repeated.is_empty(), "a graceful stop repeats nothing: {repeated:?}");
+    check_checkpoints(&env.deliveries(hook.id).await, &submissions, WINDOW_PER_IN_FLIGHT);
+}
+
+#[actix_rt::test]
+async fn disabling_a_webhook_with_a_backlog_abandons_all_of_it() {
+    const N: usize = 60;
+    let mut env = Env::new(lagging_config());
+    env.set_plan("acc_w", Plan::Growth).await;
+    let (hook, _) = env.create_webhook("acc_w", "/d", &[EventType::Interested]).await;
+    env.receiver.on("/d", |_| Reply::ok().delayed(Duration::from_millis(30)));
+    env.start();
+    let submissions = submit_burst(&env, "acc_w", N).await;
+    assert!(env.receiver.wait_for(Some("/d"), 1, WAIT).await);
+    env.disable(hook.id).await;
+
+    // Every submission routed before the disable is settled: attempted, or abandoned
+    // without an attempt (the window frees with nothing in flight to pull the backlog in).
+    let stream = packhooks_delivery::deliveries_stream(hook.id);
+    let events = env
+        .wait_stream(&stream, WAIT, |events| {
+            let settled = events
+                .iter()
+                .filter(|e| matches!(e, DomainEvent::DeliveryAttempted(_) | DomainEvent::DeliveryAbandoned(_)))
+                .count();
+            settled >= N
+        })
+        .await;
+    env.stop().await;
+    let mut attempted = HashSet::new();
+    let mut abandoned = HashSet::new();
+    for event in &events {
+        match event {
+            DomainEvent::DeliveryAttempted(a) => assert!(attempted.insert(a.source.message_id.clone())),
+            DomainEvent::DeliveryAbandoned(a) => {
+                assert_eq!(a.attempts, 0, "abandoned without an attempt");
+                assert!(abandoned.insert(a.source.message_id.clone()));
+            }
+            _ => {}
+        }
+    }
+    assert!(attempted.is_disjoint(&abandoned));
+    let all: BTreeSet<String> = attempted.union(&abandoned).cloned().collect();
+    assert_eq!(all, submissions.iter().map(|(id, _)| id.clone()).collect::<BTreeSet<_>>());
+    assert!(!abandoned.is_empty(), "the disable came while a backlog waited");
+    let received: BTreeSet<String> = arrivals(&env, "/d").into_keys().collect();
+    assert_eq!(received, attempted.into_iter().collect::<BTreeSet<_>>(), "only attempted ones arrived");
+    check_checkpoints(&events, &submissions, WINDOW_PER_IN_FLIGHT);
+}
