@@ -6,9 +6,12 @@
 //! nothing, so its batch neighbours still commit), commits once (one fsync with
 //! `synchronous=FULL` in WAL mode), then feeds the committed events to live subscribers and
 //! answers every caller. Readers use their own read-only connections, so they never wait
-//! for the writer. One process owns a file at a time: a second one would number positions
-//! on its own, and the primary key would make its commits fail (never corrupt the file).
+//! for the writer. WAL checkpoints run on a thread of their own (see `checkpointer`), so
+//! the writer never stops to copy the WAL. One process owns a file at a time: a second one
+//! would number positions on its own, and the primary key would make its commits fail
+//! (never corrupt the file).
 
+mod checkpointer;
 mod reader;
 mod schema;
 mod seen_ids;
@@ -44,11 +47,26 @@ pub struct SqliteOptions {
     pub page_size: usize,
     /// Idle read-only connections kept open.
     pub read_pool: usize,
+    /// WAL pages (frames) the writer writes between two passive checkpoints, which run on
+    /// a thread beside the writer.
+    pub checkpoint_pages: u64,
+    /// WAL length (pages) past which a checkpoint makes the writer wait until the WAL is
+    /// copied and starts over: the bound on the WAL under sustained load.
+    pub wal_limit_pages: u64,
 }
 
 impl Default for SqliteOptions {
     fn default() -> Self {
-        SqliteOptions { max_batch: 4096, queue_capacity: 8192, live_buffer: 1024, page_size: 2048, read_pool: 4 }
+        SqliteOptions {
+            max_batch: 4096,
+            queue_capacity: 8192,
+            live_buffer: 1024,
+            page_size: 2048,
+            read_pool: 4,
+            checkpoint_pages: checkpointer::NUDGE_FRAMES,
+            // 64 MiB of 4 KiB pages.
+            wal_limit_pages: 16_384,
+        }
     }
 }
 
@@ -63,6 +81,10 @@ pub struct SqliteStats {
     pub events: u64,
     /// Time the writer spent in `COMMIT` (writing the WAL and syncing it), in microseconds.
     pub commit_micros: u64,
+    /// Passive WAL checkpoints run beside the writer.
+    pub checkpoints: u64,
+    /// Times the WAL grew past its limit and was restarted (the writer waited meanwhile).
+    pub wal_restarts: u64,
 }
 
 /// State the writer publishes and the handles read.
@@ -74,6 +96,8 @@ pub(crate) struct Shared {
     appends: AtomicU64,
     events: AtomicU64,
     commit_micros: AtomicU64,
+    checkpoints: AtomicU64,
+    wal_restarts: AtomicU64,
 }
 
 /// A batch of events as committed by the writer, in position order.
@@ -116,7 +140,14 @@ impl SqliteStore {
         let (commands, rx) = mpsc::channel(options.queue_capacity.max(1));
         let (live_tx, _) = broadcast::channel(options.live_buffer.max(1));
         let live = live_tx.downgrade();
-        let writer = writer::Writer::new(conn, head, seen, options.max_batch.max(1), live_tx, shared.clone());
+        let checkpointer = checkpointer::Checkpointer::start(
+            &path,
+            options.checkpoint_pages,
+            options.wal_limit_pages,
+            shared.clone(),
+        )?;
+        let writer =
+            writer::Writer::new(conn, head, seen, options.max_batch.max(1), checkpointer, live_tx, shared.clone());
         let handle = std::thread::Builder::new()
             .name("packhooks-store-writer".into())
             .spawn(move || writer.run(rx))
@@ -148,6 +179,8 @@ impl SqliteStore {
             appends: s.appends.load(Ordering::Acquire),
             events: s.events.load(Ordering::Acquire),
             commit_micros: s.commit_micros.load(Ordering::Acquire),
+            checkpoints: s.checkpoints.load(Ordering::Acquire),
+            wal_restarts: s.wal_restarts.load(Ordering::Acquire),
         }
     }
 

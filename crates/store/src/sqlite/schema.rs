@@ -48,16 +48,40 @@ pub(crate) fn open_writer(path: &Path) -> Result<Connection, StoreError> {
             path.display()
         )));
     }
-    // A checkpoint every 4000 pages (16 MiB of WAL) rather than SQLite's 1000: a busy index
-    // page rewritten by many commits is copied into the database once per checkpoint.
+    // No automatic checkpoint: it would run inside the writer's COMMIT and stall every
+    // append queued behind it. The checkpoint thread does it (see `checkpointer`).
     conn.execute_batch(
         "PRAGMA synchronous = FULL;
-         PRAGMA wal_autocheckpoint = 4000;
+         PRAGMA wal_autocheckpoint = 0;
          PRAGMA foreign_keys = OFF;
          PRAGMA cache_size = -32768;",
     )?;
     migrate(&conn, path)?;
     conn.set_prepared_statement_cache_capacity(32);
+    // While the checkpoint thread restarts the WAL, it holds the write lock for a few
+    // milliseconds: retry often rather than with SQLite's backoff (1, 2, 5, 10 ms, ...).
+    conn.busy_handler(Some(retry_soon))?;
+    Ok(conn)
+}
+
+/// The writer's busy handler: waits 100 us per try, for 5 s in all.
+fn retry_soon(tries: i32) -> bool {
+    const TRIES: i32 = 50_000;
+    std::thread::sleep(Duration::from_micros(100));
+    tries < TRIES
+}
+
+/// Opens the checkpoint thread's connection: it only checkpoints, with the writer's
+/// durability (`synchronous=FULL`: the database file is synced after each checkpoint).
+pub(crate) fn open_checkpointer(path: &Path) -> Result<Connection, StoreError> {
+    let conn = Connection::open(path)?;
+    // A RESTART waits this long for readers to leave the WAL (the writer waits with it).
+    conn.busy_timeout(Duration::from_secs(1))?;
+    conn.execute_batch(
+        "PRAGMA synchronous = FULL;
+         PRAGMA wal_autocheckpoint = 0;
+         PRAGMA cache_size = -2048;",
+    )?;
     Ok(conn)
 }
 

@@ -16,6 +16,7 @@ use rusqlite::Connection;
 use tokio::sync::{broadcast, mpsc, oneshot};
 use uuid::Uuid;
 
+use super::checkpointer::Checkpointer;
 use super::reader::{stream_row, StreamRow};
 use super::seen_ids::SeenIds;
 use super::{schema, LiveBatch, Shared};
@@ -82,6 +83,10 @@ pub(crate) struct CommitFailed(#[source] Arc<rusqlite::Error>);
 
 pub(crate) struct Writer {
     conn: Connection,
+    /// Told how much WAL each commit wrote; checkpoints beside this thread.
+    checkpointer: Checkpointer,
+    /// Counts transactions, to tell which streams the open one has written to.
+    transaction: u64,
     /// Position of the last event written in the current transaction (or committed).
     head: u64,
     max_batch: usize,
@@ -90,7 +95,9 @@ pub(crate) struct Writer {
     /// Stream states as of the open transaction, so an append need not ask the file. Only
     /// this thread writes, so it stays true; it is dropped whole when a commit fails, and
     /// when it grows past [`STREAM_CACHE_LIMIT`].
-    streams: HashMap<String, StreamRow>,
+    streams: HashMap<String, Known>,
+    /// Streams the open transaction wrote to (each dirties at least one index page).
+    streams_written: u64,
     /// Every event id written (maybe more): lets `Any` appends of new ids skip the search.
     seen: SeenIds,
     /// Set when a write failed inside the open transaction: it must not commit.
@@ -99,6 +106,17 @@ pub(crate) struct Writer {
 
 /// Streams whose state the writer remembers before it starts over.
 const STREAM_CACHE_LIMIT: usize = 100_000;
+
+/// A stream's state as the writer knows it.
+#[derive(Clone, Copy)]
+struct Known {
+    row: StreamRow,
+    /// The last transaction that wrote to the stream.
+    written_in: u64,
+}
+
+/// SQLite's page size (the default, which the schema keeps).
+const PAGE_BYTES: u64 = 4096;
 
 /// What an expectation check decided.
 enum Decision {
@@ -114,10 +132,23 @@ impl Writer {
         head: u64,
         seen: SeenIds,
         max_batch: usize,
+        checkpointer: Checkpointer,
         live: broadcast::Sender<LiveBatch>,
         shared: Arc<Shared>,
     ) -> Self {
-        Writer { conn, head, max_batch, live, shared, streams: HashMap::new(), seen, poisoned: None }
+        Writer {
+            conn,
+            checkpointer,
+            transaction: 0,
+            head,
+            max_batch,
+            live,
+            shared,
+            streams: HashMap::new(),
+            streams_written: 0,
+            seen,
+            poisoned: None,
+        }
     }
 
     pub(crate) fn run(mut self, mut commands: mpsc::Receiver<Command>) {
@@ -131,6 +162,7 @@ impl Writer {
         while let Ok(command) = commands.try_recv() {
             command.fail(StoreError::Closed);
         }
+        self.checkpointer.stop();
         let flushed = self.conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())).map_err(StoreError::from);
         if let Err(error) = &flushed {
             tracing::warn!(%error, "checkpointing the WAL on close failed");
@@ -151,7 +183,10 @@ impl Writer {
         let mut answers = Vec::new();
         let mut live = Vec::new();
         let mut close = None;
-        if let Err(error) = self.conn.execute_batch("BEGIN IMMEDIATE") {
+        self.transaction += 1;
+        self.streams_written = 0;
+        let mut bytes = 0;
+        if let Err(error) = self.run_cached("BEGIN IMMEDIATE") {
             tracing::error!(%error, "could not begin a store transaction");
             first.fail(commit_failed(&Arc::new(error)));
             return None;
@@ -178,6 +213,10 @@ impl Writer {
                     break;
                 }
                 Command::Append { stream, expected, events, reply } => {
+                    bytes += events
+                        .iter()
+                        .map(|e| (e.data.len() + e.metadata.len() + e.event_type.len()) as u64)
+                        .sum::<u64>();
                     let result = self.append(stream, expected, events, now, &mut live);
                     answers.push(Answer::Append(reply, result));
                 }
@@ -195,7 +234,7 @@ impl Writer {
             Some(error) => Err(error),
             None => {
                 let started = std::time::Instant::now();
-                let committed = self.conn.execute_batch("COMMIT").map_err(Arc::new);
+                let committed = self.run_cached("COMMIT").map_err(Arc::new);
                 self.shared.commit_micros.fetch_add(started.elapsed().as_micros() as u64, Ordering::AcqRel);
                 committed
             }
@@ -208,6 +247,8 @@ impl Writer {
                 self.shared.appends.fetch_add(appends as u64, Ordering::AcqRel);
                 self.shared.events.fetch_add(written, Ordering::AcqRel);
                 self.shared.head.store(self.head, Ordering::Release);
+                // An estimate: the table's last page(s), and each written stream's index page.
+                self.checkpointer.written(1 + bytes / PAGE_BYTES + self.streams_written);
                 if !live.is_empty() {
                     // No receiver is fine: nobody is subscribed right now.
                     let _ = self.live.send(LiveBatch::from(live));
@@ -218,7 +259,7 @@ impl Writer {
             }
             Err(error) => {
                 tracing::error!(%error, "store commit failed; the batch is rolled back");
-                if let Err(e) = self.conn.execute_batch("ROLLBACK") {
+                if let Err(e) = self.run_cached("ROLLBACK") {
                     tracing::error!(error = %e, "rollback after a failed commit failed");
                 }
                 // Nothing of the batch is in the file; recount from what is.
@@ -230,6 +271,12 @@ impl Writer {
             }
         }
         close
+    }
+
+    /// Runs a statement without parameters or rows (BEGIN, COMMIT), prepared once.
+    fn run_cached(&self, sql: &str) -> rusqlite::Result<()> {
+        self.conn.prepare_cached(sql)?.execute([])?;
+        Ok(())
     }
 
     fn append(
@@ -255,7 +302,7 @@ impl Writer {
             return Err(commit_failed(&error));
         }
         let last_revision = first_revision + events.len() as u64 - 1;
-        self.remember(&stream, StreamRow { last: Some(last_revision), ..row });
+        self.wrote(&stream, StreamRow { last: Some(last_revision), ..row });
         live.reserve(events.len());
         for (i, event) in events.into_iter().enumerate() {
             live.push(RecordedEvent {
@@ -307,23 +354,32 @@ impl Writer {
 
     /// The stream's state in the open transaction.
     fn stream(&mut self, stream: &str) -> Result<StreamRow, StoreError> {
-        if let Some(row) = self.streams.get(stream) {
-            return Ok(*row);
+        if let Some(known) = self.streams.get(stream) {
+            return Ok(known.row);
         }
         let row = stream_row(&self.conn, stream)?;
-        self.remember(stream, row);
+        self.remember(stream, Known { row, written_in: 0 });
         Ok(row)
     }
 
-    fn remember(&mut self, stream: &str, row: StreamRow) {
-        if let Some(known) = self.streams.get_mut(stream) {
-            *known = row;
+    /// Records what the open transaction wrote to the stream.
+    fn wrote(&mut self, stream: &str, row: StreamRow) {
+        let first_write = self.streams.get(stream).is_none_or(|known| known.written_in != self.transaction);
+        if first_write {
+            self.streams_written += 1;
+        }
+        self.remember(stream, Known { row, written_in: self.transaction });
+    }
+
+    fn remember(&mut self, stream: &str, known: Known) {
+        if let Some(entry) = self.streams.get_mut(stream) {
+            *entry = known;
             return;
         }
         if self.streams.len() >= STREAM_CACHE_LIMIT {
             self.streams.clear();
         }
-        self.streams.insert(stream.to_owned(), row);
+        self.streams.insert(stream.to_owned(), known);
     }
 
     /// Checks `expected` against the stream, with EventStoreDB's idempotency by event id.
@@ -433,7 +489,7 @@ impl Writer {
                  tombstoned = excluded.tombstoned",
             )?
             .execute(rusqlite::params![stream, deleted.deleted_before as i64, tombstone])?;
-        self.remember(stream, deleted);
+        self.wrote(stream, deleted);
         Ok(Position::at(self.head))
     }
 }

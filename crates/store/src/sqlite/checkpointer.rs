@@ -1,0 +1,133 @@
+//! WAL checkpoints on a thread of their own, beside the writer.
+//!
+//! SQLite's automatic checkpoint runs inside the COMMIT that crosses its threshold, so the
+//! writer thread stopped to copy thousands of pages into the database file and sync it,
+//! and every append queued meanwhile waited (API latency spikes right after heavy load).
+//! The writer's connection therefore never checkpoints. Instead, once it has written about
+//! [`NUDGE_FRAMES`] WAL frames, it nudges this thread, which runs a PASSIVE checkpoint on
+//! its own connection: that copies committed frames while the writer keeps committing, and
+//! the writer starts the WAL over (from its beginning, at the same file size) at its next
+//! commit that finds every frame copied.
+//!
+//! Under sustained load that moment may never come, so the WAL is bounded: when a passive
+//! checkpoint leaves the WAL longer than the limit, a RESTART checkpoint follows, which
+//! makes the writer wait while it copies what the passive one left (little) and until the
+//! readers leave the WAL, so the next commit starts the WAL over.
+//!
+//! Crash safety is SQLite's: a checkpoint copies only committed frames, syncs the WAL
+//! before and the database file after (`synchronous=FULL` on this connection too), and a
+//! crash at any point leaves the WAL to be replayed at the next open.
+
+use std::path::Path;
+use std::sync::atomic::Ordering;
+use std::sync::mpsc;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use rusqlite::Connection;
+
+use super::{schema, Shared};
+use crate::StoreError;
+
+/// WAL frames (pages) written between nudges: SQLite's default autocheckpoint is 1000 pages;
+/// more means a busy index page rewritten by many commits is copied once per checkpoint.
+pub(crate) const NUDGE_FRAMES: u64 = 2000;
+
+/// The checkpoint thread, as the writer sees it.
+pub(crate) struct Checkpointer {
+    nudge: Option<mpsc::SyncSender<()>>,
+    thread: Option<JoinHandle<()>>,
+    /// WAL frames the writer wrote since the last nudge (an estimate, see
+    /// [`Checkpointer::written`]).
+    frames: u64,
+    nudge_frames: u64,
+}
+
+impl Checkpointer {
+    /// Opens the checkpoint connection to `path` and starts its thread. `wal_limit` is the
+    /// WAL length (frames) above which a passive checkpoint is followed by a RESTART.
+    pub(crate) fn start(
+        path: &Path,
+        nudge_frames: u64,
+        wal_limit: u64,
+        shared: Arc<Shared>,
+    ) -> Result<Checkpointer, StoreError> {
+        let conn = schema::open_checkpointer(path)?;
+        let (nudge, nudges) = mpsc::sync_channel(1);
+        let thread = std::thread::Builder::new()
+            .name("packhooks-ckpt".into())
+            .spawn(move || run(conn, nudges, wal_limit, &shared))
+            .map_err(|e| StoreError::Backend(Box::new(e)))?;
+        Ok(Checkpointer { nudge: Some(nudge), thread: Some(thread), frames: 0, nudge_frames: nudge_frames.max(1) })
+    }
+
+    /// Counts the WAL frames a commit wrote; nudges the thread when enough have been.
+    pub(crate) fn written(&mut self, frames: u64) {
+        self.frames += frames;
+        if self.frames >= self.nudge_frames {
+            self.frames = 0;
+            if let Some(nudge) = &self.nudge {
+                // Full: a nudge is already pending, which covers these frames too.
+                let _ = nudge.try_send(());
+            }
+        }
+    }
+
+    /// Stops the thread (after the checkpoint it may be running).
+    pub(crate) fn stop(&mut self) {
+        self.nudge = None;
+        if let Some(thread) = self.thread.take() {
+            if thread.join().is_err() {
+                tracing::error!("the WAL checkpoint thread panicked");
+            }
+        }
+    }
+}
+
+impl Drop for Checkpointer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// The WAL's state after a checkpoint, as `PRAGMA wal_checkpoint` reports it.
+struct Checkpointed {
+    /// The checkpoint could not finish (a reader or the writer held on past the timeout).
+    busy: bool,
+    /// Frames in the WAL.
+    log: i64,
+    /// Frames of it copied into the database file.
+    copied: i64,
+}
+
+fn checkpoint(conn: &Connection, mode: &str) -> rusqlite::Result<Checkpointed> {
+    conn.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |r| {
+        Ok(Checkpointed { busy: r.get::<_, i64>(0)? != 0, log: r.get(1)?, copied: r.get(2)? })
+    })
+}
+
+fn run(conn: Connection, nudges: mpsc::Receiver<()>, wal_limit: u64, shared: &Shared) {
+    while nudges.recv().is_ok() {
+        let passive = match checkpoint(&conn, "PASSIVE") {
+            Ok(done) => done,
+            Err(error) => {
+                tracing::warn!(%error, "passive WAL checkpoint failed");
+                continue;
+            }
+        };
+        shared.checkpoints.fetch_add(1, Ordering::AcqRel);
+        tracing::trace!(log = passive.log, copied = passive.copied, "passive WAL checkpoint");
+        if passive.log < 0 || (passive.log as u64) < wal_limit {
+            continue;
+        }
+        match checkpoint(&conn, "RESTART") {
+            // Busy: a reader stayed in the WAL past the busy timeout; the next nudge retries.
+            Ok(done) if done.busy => tracing::debug!(log = done.log, "WAL over its limit, but busy: not restarted"),
+            Ok(done) => {
+                shared.wal_restarts.fetch_add(1, Ordering::AcqRel);
+                tracing::debug!(log = done.log, copied = done.copied, "WAL over its limit: restarted it");
+            }
+            Err(error) => tracing::warn!(%error, "restarting the WAL failed"),
+        }
+    }
+}
