@@ -482,14 +482,193 @@ impl Writer {
             });
         }
         let deleted = StreamRow { deleted_before: row.next_revision(), tombstoned: tombstone, ..row };
-        self.conn
+        let written = self
+            .conn
             .prepare_cached(
                 "INSERT INTO deleted_streams (name, deleted_before, tombstoned) VALUES (?1, ?2, ?3) \
                  ON CONFLICT (name) DO UPDATE SET deleted_before = excluded.deleted_before, \
                  tombstoned = excluded.tombstoned",
-            )?
-            .execute(rusqlite::params![stream, deleted.deleted_before as i64, tombstone])?;
+            )
+            .and_then(|mut insert| insert.execute(rusqlite::params![stream, deleted.deleted_before as i64, tombstone]));
+        if let Err(error) = written {
+            // As for a failed append: the transaction may be half-undone, so it must not commit.
+            let error = Arc::new(error);
+            self.poisoned = Some(error.clone());
+            return Err(commit_failed(&error));
+        }
         self.wrote(stream, deleted);
         Ok(Position::at(self.head))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The writer's memory of stream states stays exact when a batch is rolled back: these
+    //! drive one transaction at a time with commands queued beforehand, so a failing command
+    //! and its neighbours are certainly in one batch.
+
+    use super::*;
+    use crate::sqlite::checkpointer::{Checkpointer, NUDGE_FRAMES};
+    use crate::EventData;
+
+    struct Harness {
+        _dir: tempfile::TempDir,
+        path: std::path::PathBuf,
+        writer: Writer,
+        queue: mpsc::Sender<Command>,
+        commands: mpsc::Receiver<Command>,
+    }
+
+    fn event(event_type: &str) -> EventData {
+        EventData::json(Uuid::new_v4(), event_type, r#"{"n":1}"#, "{}")
+    }
+
+    impl Harness {
+        fn new() -> Self {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("events.sqlite");
+            let conn = schema::open_writer(&path).unwrap();
+            let shared = Arc::new(Shared::default());
+            let checkpointer = Checkpointer::start(&path, NUDGE_FRAMES, 1 << 20, shared.clone()).unwrap();
+            let (live, _) = broadcast::channel(16);
+            let writer = Writer::new(conn, 0, SeenIds::with_capacity(0), 64, checkpointer, live, shared);
+            let (queue, commands) = mpsc::channel(64);
+            Harness { _dir: dir, path, writer, queue, commands }
+        }
+
+        /// Queues an append; its answer arrives once a transaction ran it.
+        fn append(
+            &self,
+            stream: &str,
+            expected: ExpectedRevision,
+            events: Vec<EventData>,
+        ) -> oneshot::Receiver<Result<AppendResult, StoreError>> {
+            let (reply, answer) = oneshot::channel();
+            let command = Command::Append { stream: stream.into(), expected, events, reply };
+            self.queue.try_send(command).map_err(|_| "queue full").unwrap();
+            answer
+        }
+
+        fn delete(&self, stream: &str, tombstone: bool) -> oneshot::Receiver<Result<Position, StoreError>> {
+            let (reply, answer) = oneshot::channel();
+            let command = Command::Delete { stream: stream.into(), expected: ExpectedRevision::Any, tombstone, reply };
+            self.queue.try_send(command).map_err(|_| "queue full").unwrap();
+            answer
+        }
+
+        /// Runs one transaction over everything queued.
+        fn commit(&mut self) {
+            let first = self.commands.try_recv().expect("a queued command");
+            assert!(self.writer.transaction(first, &mut self.commands).is_none());
+            assert!(self.commands.try_recv().is_err(), "everything queued went into the one batch");
+        }
+
+        /// Makes every insert of an event of type `Boom` fail, as a failing write would.
+        fn fail_boom_events(&self) {
+            let conn = rusqlite::Connection::open(&self.path).unwrap();
+            conn.execute_batch(
+                "CREATE TRIGGER boom BEFORE INSERT ON events WHEN NEW.event_type = 'Boom'
+                 BEGIN SELECT RAISE(ABORT, 'boom'); END;",
+            )
+            .unwrap();
+        }
+
+        /// The stream's last revision and its head, as the file says.
+        fn in_file(&self, stream: &str) -> (Option<u64>, u64) {
+            let conn = schema::open_reader(&self.path).unwrap();
+            (stream_row(&conn, stream).unwrap().visible_last(), schema::head(&conn).unwrap())
+        }
+    }
+
+    fn answer<T>(mut answer: oneshot::Receiver<Result<T, StoreError>>) -> Result<T, StoreError> {
+        answer.try_recv().expect("answered when the transaction ended")
+    }
+
+    fn is_commit_failure(error: &StoreError) -> bool {
+        matches!(error, StoreError::Backend(source) if source.is::<CommitFailed>())
+    }
+
+    #[test]
+    fn a_rolled_back_batch_leaves_the_remembered_revisions_exact() {
+        let mut h = Harness::new();
+        let first = h.append("webhook-a", ExpectedRevision::NoStream, vec![event("Made"), event("Made")]);
+        h.commit();
+        assert_eq!(answer(first).unwrap().next_expected_revision, 1);
+        h.fail_boom_events();
+
+        // One batch: an append that would take webhook-a to revision 2, then a failing one.
+        let retried = event("Attempted");
+        let doomed = h.append("webhook-a", ExpectedRevision::Exact(1), vec![retried.clone()]);
+        let failing = h.append("webhook-b", ExpectedRevision::NoStream, vec![event("Boom")]);
+        h.commit();
+        let doomed = answer(doomed).unwrap_err();
+        assert!(is_commit_failure(&doomed), "the neighbour is told the batch failed: {doomed:?}");
+        assert!(answer(failing).is_err());
+        assert_eq!(h.in_file("webhook-a"), (Some(1), 2), "nothing of the batch is in the file");
+
+        // The writer must not believe webhook-a reached revision 2.
+        let stale = h.append("webhook-a", ExpectedRevision::Exact(2), vec![event("Attempted")]);
+        h.commit();
+        assert!(
+            matches!(answer(stale), Err(StoreError::WrongExpectedVersion { actual: StreamState::Revision(1), .. })),
+            "revision 2 was rolled back"
+        );
+        // The caller's retry of the rolled-back append is written (not taken for a duplicate),
+        // at the position after the real head.
+        let retry = h.append("webhook-a", ExpectedRevision::Exact(1), vec![retried.clone()]);
+        h.commit();
+        let written = answer(retry).unwrap();
+        assert_eq!((written.next_expected_revision, written.position.commit), (2, 3));
+        let again = h.append("webhook-a", ExpectedRevision::Any, vec![retried]);
+        h.commit();
+        assert_eq!(answer(again).unwrap(), written, "and a second retry is idempotent");
+        assert_eq!(h.in_file("webhook-a"), (Some(2), 3));
+    }
+
+    #[test]
+    fn a_rolled_back_delete_or_tombstone_is_forgotten() {
+        let mut h = Harness::new();
+        let made = h.append("webhook-a", ExpectedRevision::NoStream, vec![event("Made")]);
+        let also = h.append("webhook-c", ExpectedRevision::NoStream, vec![event("Made")]);
+        h.commit();
+        answer(made).unwrap();
+        answer(also).unwrap();
+        h.fail_boom_events();
+
+        let deleted = h.delete("webhook-a", false);
+        let tombstoned = h.delete("webhook-c", true);
+        let failing = h.append("webhook-b", ExpectedRevision::NoStream, vec![event("Boom")]);
+        h.commit();
+        assert!(is_commit_failure(&answer(deleted).unwrap_err()));
+        assert!(is_commit_failure(&answer(tombstoned).unwrap_err()));
+        assert!(answer(failing).is_err());
+
+        // Both streams are still there, at revision 0, for the writer as for the file.
+        let a = h.append("webhook-a", ExpectedRevision::Exact(0), vec![event("Made")]);
+        let c = h.append("webhook-c", ExpectedRevision::Exact(0), vec![event("Made")]);
+        h.commit();
+        assert_eq!(answer(a).unwrap().next_expected_revision, 1);
+        assert_eq!(answer(c).unwrap().next_expected_revision, 1);
+        assert_eq!(h.in_file("webhook-a"), (Some(1), 4));
+        assert_eq!(h.in_file("webhook-c").0, Some(1));
+    }
+
+    #[test]
+    fn deletes_and_tombstones_in_a_committed_batch_are_remembered() {
+        let mut h = Harness::new();
+        let a = h.append("webhook-a", ExpectedRevision::NoStream, vec![event("Made"), event("Made")]);
+        let deleted = h.delete("webhook-a", false);
+        let after = h.append("webhook-a", ExpectedRevision::NoStream, vec![event("Made")]);
+        let c = h.append("webhook-c", ExpectedRevision::NoStream, vec![event("Made")]);
+        let tombstoned = h.delete("webhook-c", true);
+        let refused = h.append("webhook-c", ExpectedRevision::Any, vec![event("Made")]);
+        h.commit();
+        answer(a).unwrap();
+        answer(deleted).unwrap();
+        assert_eq!(answer(after).unwrap().next_expected_revision, 2, "numbering continues after the delete");
+        answer(c).unwrap();
+        answer(tombstoned).unwrap();
+        assert!(matches!(answer(refused), Err(StoreError::StreamDeleted(_))));
+        assert_eq!(h.in_file("webhook-a"), (Some(2), 4));
     }
 }
