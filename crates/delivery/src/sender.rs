@@ -8,7 +8,8 @@
 use std::time::{Duration, Instant};
 
 use awc::error::{ConnectError, SendRequestError};
-use awc::http::StatusCode;
+use awc::http::header::{HeaderName, HeaderValue, CONTENT_TYPE, USER_AGENT};
+use awc::http::{StatusCode, Uri};
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
@@ -23,17 +24,43 @@ pub const KEPT_BODY_BYTES: usize = 1024;
 /// Answers are read (and thrown away) up to this size so the connection can be reused.
 const DRAINED_BODY_BYTES: usize = 64 * 1024;
 
-/// Where and how one webhook is sent to, as of the latest lifecycle event.
+const WEBHOOK_ID: HeaderName = HeaderName::from_static("webhook-id");
+const WEBHOOK_TIMESTAMP: HeaderName = HeaderName::from_static("webhook-timestamp");
+const WEBHOOK_SIGNATURE: HeaderName = HeaderName::from_static("webhook-signature");
+
+/// Where and how one webhook is sent to, as of the latest lifecycle event. Built once per
+/// lifecycle change, so what every attempt needs of it (the URI, the keyed signing keys) is
+/// worked out here, not per attempt.
 #[derive(Clone, Debug)]
 pub struct Target {
     pub url: url::Url,
     pub secrets: Secrets,
+    /// `url` as awc takes it; `None` if it does not parse as one (the attempt then fails
+    /// with awc's own error, as it would from the text).
+    uri: Option<Uri>,
+    /// The current secret's key (`None` if it does not decode: the header then has no
+    /// signature from it, as before).
+    current: Option<SigningKey>,
+    /// The previous secret's key and the end of its overlap.
+    previous: Option<(SigningKey, DateTime<Utc>)>,
 }
 
 impl Target {
-    /// The keys that sign at `now` (both during a rotation's overlap, per the domain).
-    pub fn keys_at(&self, now: DateTime<Utc>) -> Vec<SigningKey> {
-        self.secrets.signing_at(now).filter_map(|s| s.key_bytes().ok()).map(SigningKey::new).collect()
+    pub fn new(url: url::Url, secrets: Secrets) -> Self {
+        let uri = Uri::try_from(url.as_str()).ok();
+        let current = secrets.current.key_bytes().ok().map(SigningKey::new);
+        let previous = secrets
+            .previous
+            .as_ref()
+            .and_then(|p| p.secret.key_bytes().ok().map(|key| (SigningKey::new(key), p.valid_until)));
+        Target { url, secrets, uri, current, previous }
+    }
+
+    /// The keys that sign at `now` (both during a rotation's overlap, as the domain's
+    /// `Secrets::signing_at` says).
+    pub fn keys_at(&self, now: DateTime<Utc>) -> impl Iterator<Item = &SigningKey> {
+        let previous = self.previous.as_ref().filter(|(_, until)| now < *until).map(|(key, _)| key);
+        self.current.iter().chain(previous)
     }
 }
 
@@ -63,7 +90,7 @@ pub struct Sender {
     client: awc::Client,
     policy: UrlPolicy,
     timeout: Duration,
-    user_agent: String,
+    user_agent: HeaderValue,
 }
 
 impl Sender {
@@ -76,12 +103,16 @@ impl Sender {
             .timeout(timeout)
             .limit(connections.max(1))
             .conn_keep_alive(Duration::from_secs(30));
+        // No client timeout: `send` bounds the whole attempt (connect to last byte read) with
+        // one timer, and awc's own would arm a second per request.
         let client = awc::Client::builder()
             .connector(connector)
             .disable_redirects()
-            .timeout(timeout)
+            .disable_timeout()
             .no_default_headers()
             .finish();
+        let user_agent = HeaderValue::try_from(user_agent)
+            .unwrap_or_else(|_| HeaderValue::from_static(concat!("packhooks/", env!("CARGO_PKG_VERSION"))));
         Sender { client, policy, timeout, user_agent }
     }
 
@@ -91,16 +122,18 @@ impl Sender {
         if let Err(refused) = check_literal_host(&target.url, self.policy) {
             return AttemptReport::failed(FailureCode::RefusedTarget, refused, started);
         }
-        let timestamp = now.timestamp();
-        let signature = signature_header(&target.keys_at(now), message_id, timestamp, &body);
-        let request = self
-            .client
-            .post(target.url.as_str())
-            .insert_header(("webhook-id", message_id))
-            .insert_header(("webhook-timestamp", timestamp.to_string()))
-            .insert_header(("webhook-signature", signature))
-            .insert_header(("content-type", "application/json"))
-            .insert_header(("user-agent", self.user_agent.as_str()));
+        let timestamp = now.timestamp().to_string();
+        let signature = signature_header(target.keys_at(now), message_id, &timestamp, &body);
+        let request = match &target.uri {
+            Some(uri) => self.client.post(uri.clone()),
+            None => self.client.post(target.url.as_str()),
+        };
+        let request = request
+            .insert_header((WEBHOOK_ID, message_id))
+            .insert_header((WEBHOOK_TIMESTAMP, timestamp))
+            .insert_header((WEBHOOK_SIGNATURE, signature))
+            .insert_header((CONTENT_TYPE, HeaderValue::from_static("application/json")))
+            .insert_header((USER_AGENT, self.user_agent.clone()));
         let attempt = async {
             let mut response = request.send_body(body).await.map_err(|e| classify(&e))?;
             let status = response.status();

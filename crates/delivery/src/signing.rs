@@ -9,15 +9,28 @@ use sha2::Sha256;
 
 type HmacSha256 = Hmac<Sha256>;
 
-/// One signing key: the bytes after `whsec_`, decoded. `Debug` hides them.
-#[derive(Clone, PartialEq, Eq)]
-pub struct SigningKey(Vec<u8>);
+/// One signing key: the bytes after `whsec_`, decoded, with the HMAC already keyed (keying
+/// hashes the padded key: two SHA-256 blocks a signature need not repeat). `Debug` hides it.
+#[derive(Clone)]
+pub struct SigningKey {
+    bytes: Vec<u8>,
+    keyed: HmacSha256,
+}
 
 impl SigningKey {
     pub fn new(bytes: Vec<u8>) -> Self {
-        SigningKey(bytes)
+        let keyed = HmacSha256::new_from_slice(&bytes).expect("HMAC takes keys of any length");
+        SigningKey { bytes, keyed }
     }
 }
+
+impl PartialEq for SigningKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.bytes == other.bytes
+    }
+}
+
+impl Eq for SigningKey {}
 
 impl std::fmt::Debug for SigningKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -27,22 +40,43 @@ impl std::fmt::Debug for SigningKey {
 
 /// The `v1,<base64>` signature of one message with one key.
 pub fn sign(key: &SigningKey, message_id: &str, timestamp: i64, body: &[u8]) -> String {
-    let mut mac = HmacSha256::new_from_slice(&key.0).expect("HMAC takes keys of any length");
-    mac.update(message_id.as_bytes());
-    mac.update(b".");
-    mac.update(timestamp.to_string().as_bytes());
-    mac.update(b".");
-    mac.update(body);
-    let digest = mac.finalize().into_bytes();
-    let mut out = String::with_capacity(48);
-    out.push_str("v1,");
-    base64::engine::general_purpose::STANDARD.encode_string(digest, &mut out);
+    let mut out = String::with_capacity(SIGNATURE_LEN);
+    sign_into(&mut out, key, message_id, timestamp.to_string().as_bytes(), body);
     out
 }
 
+/// The length of one `v1,<base64 of 32 bytes>` signature.
+const SIGNATURE_LEN: usize = 3 + 44;
+
+/// Appends the `v1,<base64>` signature to `out`; `timestamp` is the decimal text.
+fn sign_into(out: &mut String, key: &SigningKey, message_id: &str, timestamp: &[u8], body: &[u8]) {
+    let mut mac = key.keyed.clone();
+    mac.update(message_id.as_bytes());
+    mac.update(b".");
+    mac.update(timestamp);
+    mac.update(b".");
+    mac.update(body);
+    let digest = mac.finalize().into_bytes();
+    out.push_str("v1,");
+    base64::engine::general_purpose::STANDARD.encode_string(digest, out);
+}
+
 /// The `webhook-signature` header value: one signature per key, space-separated.
-pub fn signature_header(keys: &[SigningKey], message_id: &str, timestamp: i64, body: &[u8]) -> String {
-    keys.iter().map(|key| sign(key, message_id, timestamp, body)).collect::<Vec<_>>().join(" ")
+/// `timestamp` is the decimal text of the `webhook-timestamp` header.
+pub fn signature_header<'a>(
+    keys: impl IntoIterator<Item = &'a SigningKey>,
+    message_id: &str,
+    timestamp: &str,
+    body: &[u8],
+) -> String {
+    let mut out = String::with_capacity(2 * SIGNATURE_LEN + 1);
+    for key in keys {
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        sign_into(&mut out, key, message_id, timestamp.as_bytes(), body);
+    }
+    out
 }
 
 #[cfg(test)]
@@ -62,10 +96,22 @@ mod tests {
     #[test]
     fn every_key_signs_during_a_rotation() {
         let keys = [SigningKey::new(vec![1; 32]), SigningKey::new(vec![2; 32])];
-        let header = signature_header(&keys, "msg_x", 1, b"{}");
+        let header = signature_header(&keys, "msg_x", "1", b"{}");
         let parts: Vec<&str> = header.split(' ').collect();
         assert_eq!(parts.len(), 2);
         assert_ne!(parts[0], parts[1]);
         assert!(parts.iter().all(|p| p.starts_with("v1,")));
+        assert_eq!(parts[0], sign(&keys[0], "msg_x", 1, b"{}"));
+        assert_eq!(parts[1], sign(&keys[1], "msg_x", 1, b"{}"));
+    }
+
+    /// A keyed MAC reused for many messages signs each as a fresh one would.
+    #[test]
+    fn a_key_signs_many_messages_independently() {
+        let key = SigningKey::new(vec![7; 24]);
+        let first = sign(&key, "msg_a", 1614265330, b"{}");
+        sign(&key, "msg_b", 1614265331, b"[1]");
+        assert_eq!(sign(&key, "msg_a", 1614265330, b"{}"), first);
+        assert_eq!(signature_header([&key], "msg_a", "1614265330", b"{}"), first);
     }
 }
