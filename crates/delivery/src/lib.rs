@@ -7,7 +7,8 @@
 //!   health, its `deliveries-` stream);
 //! - [`sender`]: one signed POST over awc and its closed outcome; [`signing`]: Standard
 //!   Webhooks signatures; [`guard`]: the SSRF check at connect time;
-//! - [`resume`]: rebuilding an actor's state from its stream; [`message`]: the body.
+//! - [`resume`]: rebuilding an actor's state from its stream; [`message`]: the body;
+//!   `outcome`: outcome events serialised on the actor's hot path.
 //!
 //! Start it with [`Delivery::start`] inside an actix system; stop it with
 //! [`DeliveryHandle::stop`].
@@ -17,6 +18,7 @@ pub mod dispatcher;
 mod error;
 pub mod guard;
 pub mod message;
+mod outcome;
 pub mod resume;
 pub mod sender;
 pub mod signing;

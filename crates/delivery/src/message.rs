@@ -2,6 +2,8 @@
 //! per delivery and shared by every webhook it goes to (and rebuilt, byte for byte the
 //! same, from the stored event after a restart).
 
+use std::sync::Arc;
+
 use bytes::Bytes;
 use packhooks_domain::delivery::DeliverySource;
 use packhooks_domain::payload::{message_id, WebhookMessage};
@@ -16,7 +18,10 @@ use crate::DeliveryError;
 pub struct Outgoing {
     /// The submission's or test event's UUID; the delivery id and `webhook-id` derive from it.
     pub message: Uuid,
-    pub source: DeliverySource,
+    /// Shared by every webhook the event goes to, and by each one's outcome events.
+    pub source: Arc<DeliverySource>,
+    /// `source.position`, kept parsed.
+    pub position: Position,
     pub body: Bytes,
 }
 
@@ -31,19 +36,20 @@ impl Outgoing {
         };
         Some(Outgoing {
             message,
-            source: DeliverySource {
+            source: Arc::new(DeliverySource {
                 stream: recorded.stream.clone(),
                 revision: recorded.revision,
                 position: recorded.position.to_string(),
                 message_id: message_id(message),
                 test,
-            },
+            }),
+            position: recorded.position,
             body: Bytes::from(body.to_bytes()),
         })
     }
 
     pub fn position(&self) -> Position {
-        self.source.position.parse().expect("positions we wrote parse back")
+        self.position
     }
 }
 

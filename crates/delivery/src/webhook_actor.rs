@@ -16,8 +16,8 @@ use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use packhooks_domain::clock::Clock;
 use packhooks_domain::delivery::{
-    AttemptOutcome, DeliveryAbandoned, DeliveryAttempted, DeliveryCheckpoint, DeliverySource, PendingRetry,
-    WebhookFlaggedFailing, WebhookRecovered,
+    AttemptOutcome, DeliveryAbandoned, DeliveryCheckpoint, DeliverySource, PendingRetry, WebhookFlaggedFailing,
+    WebhookRecovered,
 };
 use packhooks_domain::webhook::{decide, fold, DisableWebhook, DisabledBy, WebhookContext};
 use packhooks_domain::{DeliveryId, DomainEvent, EventMetadata, WebhookId};
@@ -25,6 +25,7 @@ use packhooks_store::{Direction, EventData, EventStore, ExpectedRevision, Positi
 use tokio::sync::oneshot;
 
 use crate::message::{load_body, Outgoing};
+use crate::outcome::{self, Attempted, IdText};
 use crate::resume::{deliveries_stream, ResumeState};
 use crate::sender::{AttemptReport, Sender, Target};
 use crate::{DeliveryConfig, DeliveryError};
@@ -77,7 +78,7 @@ pub struct Stop;
 
 /// A delivery owed an attempt.
 struct Owed {
-    source: DeliverySource,
+    source: Arc<DeliverySource>,
     /// `None` for a delivery restored from a checkpoint until its first attempt reads it.
     body: Option<Bytes>,
     /// The number of the attempt that is due.
@@ -87,6 +88,8 @@ struct Owed {
 
 pub struct WebhookActor {
     id: WebhookId,
+    /// `id` as text, written into every outcome event.
+    id_text: IdText,
     stream: String,
     store: Arc<dyn EventStore>,
     config: Arc<DeliveryConfig>,
@@ -134,6 +137,7 @@ impl WebhookActor {
         ));
         WebhookActor {
             id,
+            id_text: IdText::webhook(id),
             stream: deliveries_stream(id),
             store,
             config,
@@ -163,7 +167,12 @@ impl WebhookActor {
             self.first_attempts_owed += usize::from(pending.attempt == 1);
             self.owed.insert(
                 pending.delivery_id,
-                Owed { source: pending.source.clone(), body: None, attempt: pending.attempt, due_at: pending.due_at },
+                Owed {
+                    source: Arc::new(pending.source.clone()),
+                    body: None,
+                    attempt: pending.attempt,
+                    due_at: pending.due_at,
+                },
             );
             self.schedule(pending.delivery_id, pending.due_at, ctx);
         }
@@ -286,22 +295,19 @@ impl WebhookActor {
             _ => None,
         };
         let success = report.outcome.is_success();
-        self.push(
-            id,
-            &source,
-            DeliveryAttempted {
-                webhook_id: self.id,
-                delivery_id: id,
-                source: source.clone(),
-                attempt,
-                outcome: report.outcome,
-                latency_ms: report.latency.as_millis() as u64,
-                response_body: report.response_body,
-                next_attempt_at,
-                recorded_at: now,
-            }
-            .into(),
-        );
+        let delivery_text = IdText::delivery(id);
+        let attempted = Attempted {
+            webhook_id: self.id_text.as_str(),
+            delivery_id: delivery_text.as_str(),
+            source: &source,
+            attempt,
+            outcome: &report.outcome,
+            latency_ms: report.latency.as_millis() as u64,
+            response_body: report.response_body.as_deref(),
+            next_attempt_at,
+            recorded_at: now,
+        };
+        self.buffer.push(outcome::attempted(&attempted, &delivery_text));
         match next_attempt_at {
             Some(due_at) => {
                 let owed = self.owed.get_mut(&id).expect("still owed");
@@ -323,7 +329,7 @@ impl WebhookActor {
                         DeliveryAbandoned {
                             webhook_id: self.id,
                             delivery_id: id,
-                            source: source.clone(),
+                            source: (*source).clone(),
                             attempts: attempt,
                             recorded_at: now,
                         }
@@ -357,7 +363,7 @@ impl WebhookActor {
         let event = DeliveryAbandoned {
             webhook_id: self.id,
             delivery_id: id,
-            source: owed.source.clone(),
+            source: (*owed.source).clone(),
             attempts: owed.attempt - 1,
             recorded_at: self.clock.now(),
         };
@@ -365,9 +371,7 @@ impl WebhookActor {
     }
 
     fn push(&mut self, delivery: DeliveryId, source: &DeliverySource, event: DomainEvent) {
-        let metadata =
-            EventMetadata { correlation_id: Some(source.message_id.clone()), causation_id: Some(delivery.to_string()) };
-        self.buffer.push(to_event_data(&event, &metadata));
+        self.buffer.push(outcome::other(&event, source, &IdText::delivery(delivery)));
     }
 
     fn checkpoint(&self) -> EventData {
@@ -379,7 +383,7 @@ impl WebhookActor {
                 .iter()
                 .map(|(id, o)| PendingRetry {
                     delivery_id: *id,
-                    source: o.source.clone(),
+                    source: (*o.source).clone(),
                     attempt: o.attempt,
                     due_at: o.due_at,
                 })
@@ -387,7 +391,7 @@ impl WebhookActor {
             failing_since: self.state.failing_since,
             recorded_at: self.clock.now(),
         });
-        to_event_data(&event, &EventMetadata::correlated(self.id))
+        outcome::with_metadata(&event, &EventMetadata::correlated(self.id))
     }
 
     /// Appends what is buffered, one append at a time, with the exact expected revision.
@@ -557,19 +561,9 @@ async fn disable_once(
         return Ok(());
     }
     let metadata = EventMetadata::correlated(id);
-    let data = decided.iter().map(|e| to_event_data(e, &metadata)).collect();
+    let data = decided.iter().map(|e| outcome::with_metadata(e, &metadata)).collect();
     store.append(&stream, ExpectedRevision::Exact(last), data).await?;
     Ok(())
-}
-
-fn to_event_data(event: &DomainEvent, metadata: &EventMetadata) -> EventData {
-    // A random id from the thread's generator (no system call per event).
-    EventData::json(
-        uuid::Builder::from_random_bytes(rand::random()).into_uuid(),
-        event.event_type(),
-        event.to_json(),
-        serde_json::to_vec(metadata).expect("metadata serialises"),
-    )
 }
 
 impl Actor for WebhookActor {
