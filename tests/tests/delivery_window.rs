@@ -176,7 +176,11 @@ async fn restarting_while_a_backlog_waits_loses_nothing_and_repeats_nothing() {
     let mut submissions = submit_burst(&env, "acc_w", 100).await;
 
     for (round, arrived) in [(0, 15), (1, 45)] {
-        assert!(env.receiver.wait_for(Some("/r"), arrived, WAIT).await, "round {round}: {} arrived", env.receiver.count());
+        assert!(
+            env.receiver.wait_for(Some("/r"), arrived, WAIT).await,
+            "round {round}: {} arrived",
+            env.receiver.count()
+        );
         // A graceful stop: attempts in flight finish and their outcomes are appended.
         env.stop().await;
         let received = env.receiver.count();
@@ -184,14 +188,22 @@ async fn restarting_while_a_backlog_waits_loses_nothing_and_repeats_nothing() {
         let events = env.deliveries(hook.id).await;
         let seen = check_checkpoints(&events, &submissions, WINDOW_PER_IN_FLIGHT);
         let last = submissions.iter().map(|(_, p)| *p).max().expect("submitted");
-        assert!(seen.last_resume.is_some_and(|r| r < last), "round {round}: the resume point stops before the backlog: {seen:?}");
+        assert!(
+            seen.last_resume.is_some_and(|r| r < last),
+            "round {round}: the resume point stops before the backlog: {seen:?}"
+        );
         // More arrive while delivery is down.
         submissions.extend(submit_burst(&env, "acc_w", 10).await);
         env.start();
     }
 
     let expected: BTreeSet<String> = submissions.iter().map(|(id, _)| id.clone()).collect();
-    assert!(env.receiver.wait_for(Some("/r"), expected.len(), WAIT).await, "{} of {} arrived", env.receiver.count(), expected.len());
+    assert!(
+        env.receiver.wait_for(Some("/r"), expected.len(), WAIT).await,
+        "{} of {} arrived",
+        env.receiver.count(),
+        expected.len()
+    );
     env.stop().await;
     let got = arrivals(&env, "/r");
     assert_eq!(got.keys().cloned().collect::<BTreeSet<_>>(), expected, "every submission arrived");
