@@ -64,8 +64,10 @@ impl Default for SqliteOptions {
             page_size: 2048,
             read_pool: 4,
             checkpoint_pages: checkpointer::NUDGE_FRAMES,
-            // 64 MiB of 4 KiB pages.
-            wal_limit_pages: 16_384,
+            // 16 MiB of 4 KiB pages, the size SQLite's automatic checkpoint kept it at before:
+            // a WAL reused from its start is cheaper to sync than a growing one (the file
+            // size need not be synced).
+            wal_limit_pages: 4096,
         }
     }
 }
@@ -98,6 +100,10 @@ pub(crate) struct Shared {
     commit_micros: AtomicU64,
     checkpoints: AtomicU64,
     wal_restarts: AtomicU64,
+    /// Held by the checkpoint thread while it restarts the WAL; the writer passes it before
+    /// each transaction. SQLite's locks are not fair: a writer that begins its next
+    /// transaction as soon as one commits would keep a RESTART checkpoint waiting.
+    wal_gate: parking_lot::Mutex<()>,
 }
 
 /// A batch of events as committed by the writer, in position order.

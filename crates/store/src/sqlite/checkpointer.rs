@@ -11,8 +11,9 @@
 //!
 //! Under sustained load that moment may never come, so the WAL is bounded: when a passive
 //! checkpoint leaves the WAL longer than the limit, a RESTART checkpoint follows, which
-//! makes the writer wait while it copies what the passive one left (little) and until the
-//! readers leave the WAL, so the next commit starts the WAL over.
+//! makes the writer wait (at its next transaction, see `Shared::wal_gate`) while it copies
+//! what the passive one left (little) and until the readers leave the WAL, so the next
+//! commit starts the WAL over.
 //!
 //! Crash safety is SQLite's: a checkpoint copies only committed frames, syncs the WAL
 //! before and the database file after (`synchronous=FULL` on this connection too), and a
@@ -120,7 +121,11 @@ fn run(conn: Connection, nudges: mpsc::Receiver<()>, wal_limit: u64, shared: &Sh
         if passive.log < 0 || (passive.log as u64) < wal_limit {
             continue;
         }
-        match checkpoint(&conn, "RESTART") {
+        let restarted = {
+            let _writer_waits = shared.wal_gate.lock();
+            checkpoint(&conn, "RESTART")
+        };
+        match restarted {
             // Busy: a reader stayed in the WAL past the busy timeout; the next nudge retries.
             Ok(done) if done.busy => tracing::debug!(log = done.log, "WAL over its limit, but busy: not restarted"),
             Ok(done) => {
@@ -129,5 +134,78 @@ fn run(conn: Connection, nudges: mpsc::Receiver<()>, wal_limit: u64, shared: &Sh
             }
             Err(error) => tracing::warn!(%error, "restarting the WAL failed"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+
+    use crate::sqlite::{SqliteOptions, SqliteStore};
+    use crate::{AllPosition, Direction, EventData, EventStore, ExpectedRevision};
+
+    /// Bytes of one WAL frame (a 4 KiB page and its header).
+    const FRAME_BYTES: u64 = 4096 + 24;
+
+    fn wal_bytes(path: &std::path::Path) -> u64 {
+        let mut wal = path.as_os_str().to_owned();
+        wal.push("-wal");
+        std::fs::metadata(wal).map_or(0, |m| m.len())
+    }
+
+    /// Appends from 16 tasks to 16 streams without pause while a reader keeps reading `$all`
+    /// (so the writer seldom finds the WAL fully copied), and records the WAL's largest size.
+    async fn sustained_appends(options: SqliteOptions) -> (u64, crate::sqlite::SqliteStats) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("events.sqlite");
+        let store = SqliteStore::open_with(&path, options).unwrap();
+        let body = format!(r#"{{"padding":"{}"}}"#, "x".repeat(1000));
+        let writing = Arc::new(AtomicBool::new(true));
+        let reader = {
+            let (store, writing) = (store.clone(), writing.clone());
+            tokio::spawn(async move {
+                while writing.load(Ordering::Acquire) {
+                    store.read_all(AllPosition::End, Direction::Backwards, 256).await.unwrap();
+                }
+            })
+        };
+        let appenders: Vec<_> = (0..16)
+            .map(|i| {
+                let (store, body, path) = (store.clone(), body.clone(), path.clone());
+                tokio::spawn(async move {
+                    let mut largest = 0;
+                    for _ in 0..400 {
+                        let event = EventData::json(uuid::Uuid::new_v4(), "Padded", body.clone(), "{}");
+                        store.append(&format!("stream-{i}"), ExpectedRevision::Any, vec![event]).await.unwrap();
+                        largest = largest.max(wal_bytes(&path));
+                    }
+                    largest
+                })
+            })
+            .collect();
+        let mut largest = 0;
+        for appender in appenders {
+            largest = largest.max(appender.await.unwrap());
+        }
+        writing.store(false, Ordering::Release);
+        reader.await.unwrap();
+        let stats = store.stats();
+        store.close().await.unwrap();
+        (largest, stats)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_wal_stays_bounded_under_sustained_appends() {
+        let limit = 256;
+        let options = SqliteOptions { checkpoint_pages: 32, wal_limit_pages: limit, ..SqliteOptions::default() };
+        let (largest, stats) = sustained_appends(options).await;
+        assert!(stats.checkpoints > 0, "checkpoints ran beside the writer: {stats:?}");
+        // 6,400 events of 1 KiB in 16 streams: well over 6,400 pages went through the WAL.
+        assert!(
+            largest <= 4 * limit * FRAME_BYTES,
+            "the WAL grew to {} pages (limit {limit}): {stats:?}",
+            largest / FRAME_BYTES
+        );
     }
 }

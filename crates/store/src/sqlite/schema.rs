@@ -66,17 +66,23 @@ pub(crate) fn open_writer(path: &Path) -> Result<Connection, StoreError> {
 
 /// The writer's busy handler: waits 100 us per try, for 5 s in all.
 fn retry_soon(tries: i32) -> bool {
-    const TRIES: i32 = 50_000;
     std::thread::sleep(Duration::from_micros(100));
-    tries < TRIES
+    tries < 50_000
+}
+
+/// The checkpoint thread's busy handler: waits 100 us per try, for 1 s in all.
+fn retry_soon_for_a_second(tries: i32) -> bool {
+    std::thread::sleep(Duration::from_micros(100));
+    tries < 10_000
 }
 
 /// Opens the checkpoint thread's connection: it only checkpoints, with the writer's
 /// durability (`synchronous=FULL`: the database file is synced after each checkpoint).
 pub(crate) fn open_checkpointer(path: &Path) -> Result<Connection, StoreError> {
     let conn = Connection::open(path)?;
-    // A RESTART waits this long for readers to leave the WAL (the writer waits with it).
-    conn.busy_timeout(Duration::from_secs(1))?;
+    // A RESTART waits for the writer's transaction to end and readers to leave the WAL,
+    // and the writer waits with it: retry often, for at most a second.
+    conn.busy_handler(Some(retry_soon_for_a_second))?;
     conn.execute_batch(
         "PRAGMA synchronous = FULL;
          PRAGMA wal_autocheckpoint = 0;

@@ -186,6 +186,8 @@ impl Writer {
         self.transaction += 1;
         self.streams_written = 0;
         let mut bytes = 0;
+        // Waits while the checkpoint thread restarts the WAL (rare; see `Shared::wal_gate`).
+        drop(self.shared.wal_gate.lock());
         if let Err(error) = self.run_cached("BEGIN IMMEDIATE") {
             tracing::error!(%error, "could not begin a store transaction");
             first.fail(commit_failed(&Arc::new(error)));
