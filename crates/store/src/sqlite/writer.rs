@@ -429,11 +429,14 @@ impl Writer {
     }
 
     /// The revision of the event with this id in this stream, if it is there (a search of
-    /// the stream's events: only for ids the filter says may be known).
+    /// the stream's events: only for ids the filter says may be known). From the newest: a
+    /// retry is nearly always of a recent append, so it is found after a few rows rather
+    /// than after reading a long stream from its start.
     fn revision_of(&self, stream: &str, id: Uuid) -> Result<Option<u64>, StoreError> {
         use rusqlite::OptionalExtension;
-        let mut stmt =
-            self.conn.prepare_cached("SELECT revision FROM events WHERE stream = ?2 AND event_id = ?1 LIMIT 1")?;
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT revision FROM events WHERE stream = ?2 AND event_id = ?1 ORDER BY revision DESC LIMIT 1",
+        )?;
         let revision =
             stmt.query_row(rusqlite::params![id.as_bytes().as_slice(), stream], |r| r.get::<_, i64>(0)).optional()?;
         Ok(revision.map(|r| r as u64))
