@@ -46,26 +46,49 @@ impl<T: DeserializeOwned + 'static> FromRequest for ApiJson<T> {
             if declared.is_some_and(|n| n > BODY_LIMIT) {
                 return Err(ApiError::BodyTooLarge { limit: BODY_LIMIT });
             }
-            let mut body = web::BytesMut::with_capacity(declared.unwrap_or(1024).min(BODY_LIMIT));
+            // A small body arrives as one chunk: it is parsed where it lies. Only a body in
+            // several chunks is copied into one buffer.
+            let mut single: Option<web::Bytes> = None;
+            let mut joined = web::BytesMut::new();
             while let Some(chunk) = payload.next().await {
                 let chunk = chunk.map_err(ApiError::Payload)?;
-                if body.len() + chunk.len() > BODY_LIMIT {
+                let so_far = single.as_ref().map_or(joined.len(), web::Bytes::len);
+                if so_far + chunk.len() > BODY_LIMIT {
                     return Err(ApiError::BodyTooLarge { limit: BODY_LIMIT });
                 }
-                body.extend_from_slice(&chunk);
+                match single.take() {
+                    None if joined.is_empty() => single = Some(chunk),
+                    None => joined.extend_from_slice(&chunk),
+                    Some(first) => {
+                        joined.reserve(declared.unwrap_or(first.len() + chunk.len()).min(BODY_LIMIT));
+                        joined.extend_from_slice(&first);
+                        joined.extend_from_slice(&chunk);
+                    }
+                }
             }
-            parse(&body).map(ApiJson)
+            parse(single.as_deref().unwrap_or(&joined)).map(ApiJson)
         })
     }
 }
 
-/// `application/json` or any `application/*+json`.
+/// `application/json` or any `application/*+json`, in any letter case.
 fn is_json(req: &HttpRequest) -> bool {
     let Some(value) = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()) else {
         return false;
     };
-    let essence = value.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
-    essence == "application/json" || (essence.starts_with("application/") && essence.ends_with("+json"))
+    let essence = value.split(';').next().unwrap_or("").trim();
+    let Some(subtype) = strip_prefix_ignore_case(essence, "application/") else {
+        return false;
+    };
+    subtype.eq_ignore_ascii_case("json")
+        || subtype.len() >= "+json".len()
+            && subtype.is_char_boundary(subtype.len() - "+json".len())
+            && subtype[subtype.len() - "+json".len()..].eq_ignore_ascii_case("+json")
+}
+
+fn strip_prefix_ignore_case<'a>(text: &'a str, prefix: &str) -> Option<&'a str> {
+    let head = text.get(..prefix.len())?;
+    head.eq_ignore_ascii_case(prefix).then(|| &text[prefix.len()..])
 }
 
 /// Deserialises `body` as a `T`, naming the field at fault when it fails.
@@ -83,6 +106,12 @@ fn is_json(req: &HttpRequest) -> bool {
 /// assert_eq!(packhooks_api::json::parse::<PlanIn>(br#"{"plan":"growth"}"#).unwrap().plan, "growth");
 /// ```
 pub fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    // Tracking the path costs an allocation per key, and only a refusal needs it: a body is
+    // parsed plainly first, and only a refused one again with tracking. Deserialising is
+    // deterministic, so the second pass fails where the first did, with the same error.
+    if let Ok(value) = serde_json::from_slice(body) {
+        return Ok(value);
+    }
     let mut de = serde_json::Deserializer::from_slice(body);
     let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();
@@ -177,6 +206,25 @@ mod tests {
             Err(ApiError::Json { problem, field, .. }) => (problem, field),
             other => panic!("expected a JSON refusal, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn json_media_types_are_recognised_in_any_case() {
+        let with = |value: &str| {
+            is_json(
+                &actix_web::test::TestRequest::default().insert_header((header::CONTENT_TYPE, value)).to_http_request(),
+            )
+        };
+        assert!(with("application/json"));
+        assert!(with("Application/JSON; charset=utf-8"));
+        assert!(with(" application/problem+json "));
+        assert!(with("application/VND.API+Json"));
+        assert!(!with("text/json"));
+        assert!(!with("application/jsonx"));
+        assert!(!with("application/json+xml"));
+        assert!(!with("application"));
+        assert!(!with(""));
+        assert!(!is_json(&actix_web::test::TestRequest::default().to_http_request()));
     }
 
     #[test]

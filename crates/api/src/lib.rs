@@ -46,20 +46,18 @@ pub fn app(
         .wrap_fn(move |req, srv| {
             let started = Instant::now();
             let metrics = std::sync::Arc::clone(&metrics);
-            let method = req.method().clone();
-            // The path only: query strings and headers (tokens) are never logged.
-            let path = req.path().to_owned();
+            // The path only: query strings and headers (tokens) are never logged. Copied only
+            // when the line is written at all.
+            let logged = tracing::enabled!(tracing::Level::INFO).then(|| (req.method().clone(), req.path().to_owned()));
             let response = srv.call(req);
             async move {
                 let response = response.await?;
-                metrics.record(response.status().as_u16(), started.elapsed());
-                tracing::info!(
-                    %method,
-                    %path,
-                    status = response.status().as_u16(),
-                    elapsed_ms = started.elapsed().as_secs_f64() * 1000.0,
-                    "request"
-                );
+                let elapsed = started.elapsed();
+                let status = response.status().as_u16();
+                metrics.record(status, elapsed);
+                if let Some((method, path)) = logged {
+                    tracing::info!(%method, %path, status, elapsed_ms = elapsed.as_secs_f64() * 1000.0, "request");
+                }
                 Ok(response)
             }
         })

@@ -5,12 +5,15 @@
 //! second time, and the answer (submission id and position) is the same. Without a key, ids
 //! are fresh UUID v7s.
 
+use std::fmt::Write as _;
+
+use actix_web::http::header::ContentType;
 use actix_web::{post, web, HttpRequest, HttpResponse};
 use packhooks_domain::submission::{
     self, DeclineReason, DeclinedCandidate, InterestedCandidate, StandardReason, SubmitDecline, SubmitInterest,
 };
 use packhooks_domain::{AccountId, EventMetadata, PackId, SubmissionId};
-use packhooks_store::ExpectedRevision;
+use packhooks_store::{ExpectedRevision, Position};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -155,9 +158,24 @@ async fn accept(
 ) -> Result<HttpResponse, ApiError> {
     let metadata = EventMetadata::correlated(ids.submission);
     let data = events.iter().map(|e| command::event_data(ids.event, e, &metadata)).collect();
+    drop(events);
     let appended = state.store.append(&pack.stream(), ExpectedRevision::Any, data).await?;
-    Ok(HttpResponse::Accepted()
-        .json(SubmissionAcceptedOut { submission_id: ids.submission, position: appended.position.to_string() }))
+    Ok(HttpResponse::Accepted().content_type(ContentType::json()).body(accepted_body(ids.submission, appended.position)))
+}
+
+/// The [`SubmissionAcceptedOut`] body, written straight into one buffer: both values are
+/// made of ASCII letters, digits, `_` and `/`, which JSON strings hold unescaped (a test
+/// compares it with the serialised struct).
+fn accepted_body(submission: SubmissionId, position: Position) -> String {
+    let mut body = String::with_capacity(96);
+    let mut uuid = Uuid::encode_buffer();
+    body.push_str(r#"{"submission_id":""#);
+    body.push_str(SubmissionId::PREFIX);
+    body.push_str(submission.uuid().simple().encode_lower(&mut uuid));
+    body.push_str(r#"","position":""#);
+    let _ = write!(body, "{position}");
+    body.push_str(r#""}"#);
+    body
 }
 
 /// A candidate submitted the Interested form.
@@ -248,5 +266,15 @@ mod tests {
         assert!(!is_valid_key(&"k".repeat(MAX_KEY_LEN + 1)));
         assert!(!is_valid_key("tab\there"));
         assert!(!is_valid_key("café"));
+    }
+
+    #[test]
+    fn the_accepted_body_is_the_serialised_answer() {
+        let submission = SubmissionId::from_uuid(Uuid::now_v7());
+        for position in [Position::at(1), Position::at(u64::MAX), Position { commit: 7, prepare: 3 }] {
+            let expected = serde_json::to_string(&SubmissionAcceptedOut { submission_id: submission, position: position.to_string() })
+                .unwrap();
+            assert_eq!(accepted_body(submission, position), expected);
+        }
     }
 }
