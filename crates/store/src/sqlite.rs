@@ -282,6 +282,17 @@ impl EventStore for SqliteStore {
                 .await
                 .map_err(|e| StoreError::Backend(Box::new(e)))?
                 .map_err(|_| StoreError::Backend("the store writer thread panicked".into()))?;
+            let stats = self.stats();
+            tracing::info!(
+                path = %self.inner.path.display(),
+                commits = stats.commits,
+                appends = stats.appends,
+                events = stats.events,
+                commit_ms = stats.commit_micros / 1000,
+                checkpoints = stats.checkpoints,
+                wal_restarts = stats.wal_restarts,
+                "closed sqlite event store"
+            );
         }
         self.inner.readers.clear();
         closed
