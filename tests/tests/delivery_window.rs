@@ -9,7 +9,7 @@
 mod harness;
 
 use std::collections::{BTreeSet, HashMap, HashSet};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use harness::{test_config, Env, Hook};
 use packhooks_delivery::DeliveryConfig;
@@ -17,8 +17,12 @@ use packhooks_domain::account::Plan;
 use packhooks_domain::submission::InterestedCandidate;
 use packhooks_domain::webhook::EventType;
 use packhooks_domain::DomainEvent;
-use packhooks_store::Position;
-use packhooks_tests::receiver::Reply;
+use packhooks_store::sqlite::SqliteStore;
+use packhooks_store::{AllPosition, Direction, EventStore, Position};
+use packhooks_tests::packhooks_bin;
+use packhooks_tests::process::{Launch, ServerProcess};
+use packhooks_tests::receiver::{Reply, TestReceiver};
+use serde_json::json;
 
 const WAIT: Duration = Duration::from_secs(30);
 /// The actor's window per unit of in-flight limit (`WINDOW_PER_IN_FLIGHT`).
@@ -256,4 +260,113 @@ async fn disabling_a_webhook_with_a_backlog_abandons_all_of_it() {
     let received: BTreeSet<String> = arrivals(&env, "/d").into_keys().collect();
     assert_eq!(received, attempted.into_iter().collect::<BTreeSet<_>>(), "only attempted ones arrived");
     check_checkpoints(&events, &submissions, WINDOW_PER_IN_FLIGHT);
+}
+
+const TOKEN: &str = "delivery-window-token-0123456789";
+
+fn start_server(data_dir: &std::path::Path) -> ServerProcess {
+    Launch::new(packhooks_bin!(), data_dir)
+        .token_and_private_targets(TOKEN)
+        .env("PACKHOOKS_IN_FLIGHT_PER_WEBHOOK", 1)
+        .env("PACKHOOKS_CHECKPOINT_EVERY", 5)
+        .env("PACKHOOKS_RETRY_DELAYS", "50ms,100ms")
+        .start()
+}
+
+async fn post_ok(http: &reqwest::Client, url: String, body: serde_json::Value) -> serde_json::Value {
+    let response = http.post(url).bearer_auth(TOKEN).json(&body).send().await.expect("request sent");
+    assert!(response.status().is_success(), "{}", response.status());
+    response.json().await.expect("a JSON answer")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kill_while_a_backlog_waits_loses_nothing_and_repeats_only_what_was_in_flight() {
+    const N: usize = 150;
+    let receiver = TestReceiver::start();
+    receiver.on("/k", |_| Reply::ok().delayed(Duration::from_millis(10)));
+    let data_dir = tempfile::tempdir().expect("temp dir");
+    let http = reqwest::Client::new();
+    let server = start_server(data_dir.path());
+    server.wait_healthy(&http).await;
+    let plan = http
+        .put(server.url("/v1/accounts/acc_k/plan"))
+        .bearer_auth(TOKEN)
+        .json(&json!({"plan": "growth"}))
+        .send()
+        .await
+        .expect("plan set");
+    assert!(plan.status().is_success());
+    post_ok(
+        &http,
+        server.url("/v1/accounts/acc_k/webhooks"),
+        json!({"url": receiver.url("/k"), "events": ["interested"]}),
+    )
+    .await;
+    let posts = (0..N).map(|i| {
+        let body = json!({"account_id": "acc_k", "pack_name": "Kill pack",
+                          "candidate": {"name": format!("Candidate {i}"), "email": "k@example.com"}});
+        post_ok(&http, server.url("/v1/packs/pk_k/interest"), body)
+    });
+    let expected: BTreeSet<String> = futures::future::join_all(posts)
+        .await
+        .iter()
+        .map(|answer| format!("msg_{}", answer["submission_id"].as_str().expect("an id").trim_start_matches("sub_")))
+        .collect();
+    assert_eq!(expected.len(), N);
+
+    assert!(receiver.wait_for(Some("/k"), 20, WAIT).await, "deliveries began");
+    server.kill();
+    let killed_at = Instant::now();
+    let before_kill = receiver.count();
+    assert!(before_kill < N - 40, "a backlog waited at the kill ({before_kill} of {N} arrived)");
+
+    let server = start_server(data_dir.path());
+    let all_arrived = receiver
+        .wait_until(WAIT, |log| {
+            let got: HashSet<&str> = log.iter().filter_map(|r| r.webhook_id()).collect();
+            expected.iter().all(|id| got.contains(id.as_str()))
+        })
+        .await;
+    server.terminate();
+    assert!(all_arrived, "every submission arrived after the restart");
+
+    let mut by_id: HashMap<String, Vec<packhooks_tests::receiver::Received>> = HashMap::new();
+    for r in receiver.requests() {
+        by_id.entry(r.webhook_id().expect("webhook-id").to_owned()).or_default().push(r);
+    }
+    assert_eq!(by_id.keys().cloned().collect::<BTreeSet<_>>(), expected, "nothing unexpected arrived");
+
+    let store = SqliteStore::open(data_dir.path().join("events.sqlite")).expect("store opens");
+    let events = store.read_all(AllPosition::Start, Direction::Forwards, 1_000_000).await.expect("read $all");
+    store.close().await.expect("closes");
+    let mut recorded: HashMap<String, usize> = HashMap::new();
+    for e in events.iter().filter(|e| e.stream.starts_with("deliveries-")) {
+        match DomainEvent::decode(&e.event_type, &e.data).expect("decodes") {
+            DomainEvent::DeliveryAttempted(a) => {
+                assert!(a.outcome.is_success());
+                *recorded.entry(a.source.message_id.clone()).or_insert(0) += 1;
+            }
+            DomainEvent::DeliveryCheckpoint(cp) => {
+                let first = cp.pending.iter().filter(|p| p.attempt == 1).count();
+                assert!(first <= WINDOW_PER_IN_FLIGHT, "a checkpoint lists {first} first attempts: {cp:?}");
+            }
+            _ => {}
+        }
+    }
+
+    // A repeat is an attempt whose outcome the kill lost: it arrived before the kill, was
+    // sent again after the restart with the same webhook-id and body, and is recorded once.
+    let mut repeated = 0;
+    for (id, got) in &by_id {
+        assert_eq!(recorded.get(id), Some(&1), "{id}: one recorded attempt");
+        if got.len() > 1 {
+            repeated += 1;
+            assert_eq!(got.len(), 2, "{id} arrived {} times", got.len());
+            assert!(got[0].at <= killed_at && got[1].at > killed_at, "{id} was repeated without a kill between");
+            assert_eq!(got[0].body, got[1].body, "{id}: the same body");
+        }
+    }
+    // One attempt in flight, plus outcomes still waiting for their append at the kill.
+    assert!(repeated <= 5, "{repeated} deliveries repeated; only those in flight at the kill may be");
+    eprintln!("kill with a backlog: {before_kill} of {N} arrived before the kill, {repeated} repeated after it");
 }
