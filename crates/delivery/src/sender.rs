@@ -8,7 +8,7 @@
 use std::time::{Duration, Instant};
 
 use awc::error::{ConnectError, SendRequestError};
-use awc::http::header::{HeaderName, HeaderValue, CONTENT_TYPE, USER_AGENT};
+use awc::http::header::{HeaderName, HeaderValue, CONTENT_TYPE, HOST, USER_AGENT};
 use awc::http::{StatusCode, Uri};
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
@@ -38,6 +38,9 @@ pub struct Target {
     /// `url` as awc takes it; `None` if it does not parse as one (the attempt then fails
     /// with awc's own error, as it would from the text).
     uri: Option<Uri>,
+    /// The `host` header awc would write from `uri` on every request (`host` or
+    /// `host:port` when the port is not 80 or 443), worked out once.
+    host: Option<HeaderValue>,
     /// The current secret's key (`None` if it does not decode: the header then has no
     /// signature from it, as before).
     current: Option<SigningKey>,
@@ -48,12 +51,20 @@ pub struct Target {
 impl Target {
     pub fn new(url: url::Url, secrets: Secrets) -> Self {
         let uri = Uri::try_from(url.as_str()).ok();
+        let host = uri.as_ref().and_then(|uri| {
+            let host = uri.host()?;
+            let text = match uri.port_u16() {
+                None | Some(80) | Some(443) => host.to_owned(),
+                Some(port) => format!("{host}:{port}"),
+            };
+            HeaderValue::try_from(text).ok()
+        });
         let current = secrets.current.key_bytes().ok().map(SigningKey::new);
         let previous = secrets
             .previous
             .as_ref()
             .and_then(|p| p.secret.key_bytes().ok().map(|key| (SigningKey::new(key), p.valid_until)));
-        Target { url, secrets, uri, current, previous }
+        Target { url, secrets, uri, host, current, previous }
     }
 
     /// The keys that sign at `now` (both during a rotation's overlap, as the domain's
@@ -124,10 +135,13 @@ impl Sender {
         }
         let timestamp = now.timestamp().to_string();
         let signature = signature_header(target.keys_at(now), message_id, &timestamp, &body);
-        let request = match &target.uri {
+        let mut request = match &target.uri {
             Some(uri) => self.client.post(uri.clone()),
             None => self.client.post(target.url.as_str()),
         };
+        if let Some(host) = &target.host {
+            request = request.insert_header((HOST, host.clone()));
+        }
         let request = request
             .insert_header((WEBHOOK_ID, message_id))
             .insert_header((WEBHOOK_TIMESTAMP, timestamp))
@@ -255,6 +269,23 @@ fn parse_retry_after(value: &str, now: DateTime<Utc>) -> Option<Duration> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_host_header_is_what_awc_would_write() {
+        let secrets =
+            || Secrets { current: packhooks_domain::webhook::Secret::from_bytes(&[7; 32]), version: 1, previous: None };
+        for (url, host) in [
+            ("http://127.0.0.1:8080/a", "127.0.0.1:8080"),
+            ("https://example.com/hook", "example.com"),
+            ("https://example.com:443/hook", "example.com"),
+            ("http://example.com:80/", "example.com"),
+            ("http://[::1]:9000/x", "[::1]:9000"),
+        ] {
+            let target = Target::new(url::Url::parse(url).expect("url"), secrets());
+            assert_eq!(target.host.as_ref().and_then(|h| h.to_str().ok()), Some(host), "{url}");
+            assert_eq!(target.keys_at(Utc::now()).count(), 1);
+        }
+    }
 
     #[test]
     fn retry_after_reads_seconds_and_dates() {
