@@ -88,10 +88,32 @@ pub struct Attempt {
     pub recorded_at: DateTime<Utc>,
 }
 
+/// Whether some projection reads events of this stored type. Every other type is skipped
+/// before any parsing, live and in a rebuild alike (the live runner checks this before it
+/// even hands an event to its writer thread).
+pub fn is_projected(event_type: &str) -> bool {
+    matches!(
+        event_type,
+        "DeliveryAttempted"
+            | "CandidateInterested"
+            | "CandidateDeclined"
+            | "DeliveryAbandoned"
+            | "WebhookCreated"
+            | "WebhookDisabled"
+            | "WebhookEnabled"
+            | "WebhookDeleted"
+            | "WebhookFlaggedFailing"
+            | "WebhookRecovered"
+    )
+}
+
 impl Event {
     /// Decodes a stored event: `Ok(None)` for a type no projection reads (skipped without
-    /// parsing), `Err` for a malformed body.
+    /// parsing: see [`is_projected`]), `Err` for a malformed body.
     pub fn decode(event_type: &str, data: &[u8]) -> Result<Option<Event>, serde_json::Error> {
+        if !is_projected(event_type) {
+            return Ok(None);
+        }
         Ok(Some(match event_type {
             "DeliveryAttempted" => {
                 let a: AttemptJson<'_> = serde_json::from_slice(data)?;

@@ -18,11 +18,11 @@ use std::collections::BTreeMap;
 use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures::{FutureExt, StreamExt};
 use packhooks_store::{
-    EventStore, Position, SubscribeFrom, SubscriptionEvent, SubscriptionFilter, CHECKPOINT_INTERVAL,
+    EventStore, Position, RecordedEvent, SubscribeFrom, SubscriptionEvent, SubscriptionFilter, CHECKPOINT_INTERVAL,
 };
 use parking_lot::Mutex;
 use rusqlite::{Connection, TransactionBehavior};
@@ -31,6 +31,7 @@ use tokio::sync::{oneshot, watch};
 use tokio::task::{JoinError, JoinHandle};
 
 use crate::db::{self, SetState};
+use crate::event::is_projected;
 use crate::projection::{apply_batch_with, Envelope, Projection, ProjectionBatch};
 use crate::rebuild::{self, RebuildOptions, RebuildProgress, RebuildReport};
 use crate::ProjectionError;
@@ -40,6 +41,13 @@ use crate::ProjectionError;
 pub struct RunnerOptions {
     /// Most events applied in one transaction.
     pub max_batch: usize,
+    /// Under load, the shortest time from one write transaction to the next: a batch that
+    /// starts sooner waits for the rest of it and takes everything that arrived meanwhile.
+    /// An event after a quiet spell is written at once; under load a read model is at most
+    /// about this much behind. Each transaction costs the same few pages of WAL and a
+    /// thread hand-off whatever its size, so this is what keeps the runner's cost per event
+    /// low when the log is busy.
+    pub commit_interval: Duration,
     /// How often an idle runner checks whether a rebuild swapped its table set.
     pub swap_poll: Duration,
     /// Wait before retrying after an error.
@@ -51,6 +59,7 @@ impl Default for RunnerOptions {
     fn default() -> Self {
         RunnerOptions {
             max_batch: 8192,
+            commit_interval: Duration::from_millis(5),
             swap_poll: Duration::from_millis(250),
             retry_delay: Duration::from_secs(1),
             rebuild: RebuildOptions::default(),
@@ -241,9 +250,11 @@ fn still_active<'a>(
     Ok(true)
 }
 
-/// A batch of the live feed, ready for the writer.
+/// A batch of the live feed, ready for the writer. Its events are still undecoded: the
+/// writer thread decodes them, so the feed's thread (shared with the API and delivery in a
+/// server) only checks stream names and types.
 struct Batch {
-    events: Vec<Envelope>,
+    events: Vec<RecordedEvent>,
     /// For each event, which members read it (bit `i`: member `i`).
     readers: Vec<u64>,
     /// The members whose checkpoint this batch stores.
@@ -257,21 +268,29 @@ type Saved = Vec<(usize, Option<Position>)>;
 
 /// Applies a batch to every due member and stores their checkpoints, in one transaction;
 /// `None` when a set was swapped meanwhile (nothing is written then).
-fn write_batch(w: &mut WriterState, batch: &Batch) -> Result<Option<Saved>, ProjectionError> {
+fn write_batch(w: &mut WriterState, batch: Batch) -> Result<Option<Saved>, ProjectionError> {
+    let mut events = Vec::with_capacity(batch.events.len());
+    let mut readers = Vec::with_capacity(batch.events.len());
+    for (event, mask) in batch.events.into_iter().zip(batch.readers) {
+        if let Some(envelope) = Envelope::decode_owned(event) {
+            events.push(envelope);
+            readers.push(mask);
+        }
+    }
     let WriterState { conn, members } = w;
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     if !still_active(&tx, members.iter().map(|m| (m.name, m.generation)))? {
         return Ok(None);
     }
     let mut saved = Vec::with_capacity(members.len());
-    let mut theirs: Vec<&Envelope> = Vec::with_capacity(batch.events.len());
+    let mut theirs: Vec<&Envelope> = Vec::with_capacity(events.len());
     for (i, m) in members.iter_mut().enumerate() {
         let bit = 1u64 << i;
         if batch.due & bit == 0 {
             continue;
         }
         theirs.clear();
-        theirs.extend(batch.events.iter().zip(&batch.readers).filter(|(_, r)| *r & bit != 0).map(|(e, _)| e));
+        theirs.extend(events.iter().zip(&readers).filter(|(_, r)| *r & bit != 0).map(|(e, _)| e));
         let at = apply_batch_with(&tx, m.batch.as_mut(), m.name, m.generation, &theirs, batch.scanned, false)?;
         saved.push((i, at));
     }
@@ -421,6 +440,10 @@ impl Live {
         let mut feed = self.store.subscribe_to_all(from, filter).await?;
         let mut poll = tokio::time::interval(self.options.swap_poll);
         poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut last_write: Option<Instant> = None;
+        // The furthest position the feed vouched for in this session: a member that had no
+        // event in a batch had none up to there (it would have been due otherwise).
+        let mut scanned: Option<Position> = None;
         loop {
             let first = tokio::select! {
                 item = feed.next() => item,
@@ -434,6 +457,14 @@ impl Live {
                 done = rebuild_done(&mut self.rebuilding) => return self.rebuild_finished(done).await,
                 _ = self.stopped.changed() => return Ok(Exit::Stop),
             };
+            if let Some(next) = last_write.map(|at| at + self.options.commit_interval) {
+                if Instant::now() < next {
+                    tokio::select! {
+                        _ = tokio::time::sleep_until(next.into()) => {}
+                        _ = self.stopped.changed() => return Ok(Exit::Stop),
+                    }
+                }
+            }
             let mut batch = Batch { events: Vec::new(), readers: Vec::new(), due: 0, scanned: None };
             // Members that saw an event of theirs (decoded or skipped by type), and whether
             // every member's checkpoint is due anyway (the store vouched for events it filtered
@@ -449,7 +480,7 @@ impl Live {
                     Some(Err(e)) => return Err(e.into()),
                     Some(Ok(SubscriptionEvent::Event(e))) => {
                         seen += 1;
-                        batch.scanned = batch.scanned.max(Some(e.position));
+                        scanned = scanned.max(Some(e.position));
                         let readers = members
                             .iter()
                             .enumerate()
@@ -457,14 +488,14 @@ impl Live {
                             .fold(0u64, |mask, (i, _)| mask | 1 << i);
                         if readers != 0 {
                             matched |= readers;
-                            if let Some(envelope) = Envelope::decode_owned(e) {
-                                batch.events.push(envelope);
+                            if is_projected(&e.event_type) {
+                                batch.events.push(e);
                                 batch.readers.push(readers);
                             }
                         }
                     }
                     Some(Ok(SubscriptionEvent::Checkpoint(at))) => {
-                        batch.scanned = batch.scanned.max(Some(at));
+                        scanned = scanned.max(Some(at));
                         save_all = true;
                     }
                     Some(Ok(SubscriptionEvent::CaughtUp)) => {
@@ -481,6 +512,7 @@ impl Live {
                     None => break,
                 }
             }
+            batch.scanned = scanned;
             // A member's checkpoint is stored with every batch that has events of its streams;
             // past events of other streams only every `CHECKPOINT_INTERVAL` of them, as a
             // filtered subscription would (a restart rescans at most that many).
@@ -496,7 +528,9 @@ impl Live {
             if batch.due == 0 {
                 continue;
             }
-            let written = writer.run(move |w| write_batch(w, &batch)).await?;
+            // A full batch cannot grow by waiting: the next one starts at once.
+            last_write = (taken < self.options.max_batch).then(Instant::now);
+            let written = writer.run(move |w| write_batch(w, batch)).await?;
             let Some(saved) = written else { return Ok(Exit::Restart) };
             let mut board = self.board.lock();
             for (i, at) in saved {
