@@ -8,7 +8,8 @@
 use std::fmt::Write as _;
 
 use actix_web::http::header::ContentType;
-use actix_web::{post, web, HttpRequest, HttpResponse};
+use actix_web::http::Method;
+use actix_web::{guard, web, HttpRequest, HttpResponse};
 use packhooks_domain::submission::{
     self, DeclineReason, DeclinedCandidate, InterestedCandidate, StandardReason, SubmitDecline, SubmitInterest,
 };
@@ -23,8 +24,27 @@ use crate::command;
 use crate::json::ApiJson;
 use crate::{ApiError, ApiState};
 
+/// Registered by hand rather than with `#[post]`, which is the same resource with actix's
+/// method guard: that guard records every method it checks in the request's extensions (a
+/// map and a `Vec` allocated and freed per request) for a 405 that a resource-level guard
+/// never sends. This guard only compares; a GET still falls through to the 404.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(submit_interest).service(submit_decline);
+    cfg.service(
+        web::resource("/v1/packs/{pack}/interest")
+            .name("submit_interest")
+            .guard(guard::fn_guard(is_post))
+            .to(submit_interest),
+    )
+    .service(
+        web::resource("/v1/packs/{pack}/decline")
+            .name("submit_decline")
+            .guard(guard::fn_guard(is_post))
+            .to(submit_decline),
+    );
+}
+
+fn is_post(ctx: &guard::GuardContext<'_>) -> bool {
+    ctx.head().method == Method::POST
 }
 
 #[derive(utoipa::OpenApi)]
@@ -193,7 +213,6 @@ fn accepted_body(submission: SubmissionId, position: Position) -> String {
         (status = 400, body = crate::error::Problem, content_type = crate::error::PROBLEM_JSON),
     ),
 )]
-#[post("/v1/packs/{pack}/interest")]
 async fn submit_interest(
     _: Authorized<Frontend>,
     state: web::Data<ApiState>,
@@ -230,7 +249,6 @@ async fn submit_interest(
         (status = 400, body = crate::error::Problem, content_type = crate::error::PROBLEM_JSON),
     ),
 )]
-#[post("/v1/packs/{pack}/decline")]
 async fn submit_decline(
     _: Authorized<Frontend>,
     state: web::Data<ApiState>,
@@ -266,6 +284,23 @@ mod tests {
         assert!(!is_valid_key(&"k".repeat(MAX_KEY_LEN + 1)));
         assert!(!is_valid_key("tab\there"));
         assert!(!is_valid_key("café"));
+    }
+
+    #[actix_web::test]
+    async fn only_a_post_is_routed_to_a_submission() {
+        use actix_web::test::{call_service, init_service, TestRequest};
+        for method in [Method::POST, Method::PUT] {
+            let request = TestRequest::default().method(method.clone()).to_srv_request();
+            assert_eq!(is_post(&request.guard_ctx()), method == Method::POST);
+        }
+        let app = init_service(
+            actix_web::App::new().configure(configure).default_service(web::to(HttpResponse::ImATeapot)),
+        )
+        .await;
+        for path in ["/v1/packs/pk_42/interest", "/v1/packs/pk_42/decline"] {
+            let response = call_service(&app, TestRequest::get().uri(path).to_request()).await;
+            assert_eq!(response.status(), 418, "a GET of {path} falls through to the default service");
+        }
     }
 
     #[test]
