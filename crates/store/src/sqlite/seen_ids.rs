@@ -43,34 +43,41 @@ impl Filter {
         Filter { blocks: vec![[0; 8]; block_count], mask: block_count as u64 - 1, count: 0, capacity }
     }
 
-    fn insert(&mut self, id: u128) {
-        let (block, bits) = probes(self.mask, id);
-        let block = &mut self.blocks[block];
-        for (word, bit) in bits {
-            block[word] |= bit;
+    fn insert(&mut self, key: &Key) {
+        let block = &mut self.blocks[(key.block & self.mask) as usize];
+        for (word, bits) in block.iter_mut().zip(key.bits) {
+            *word |= bits;
         }
         self.count += 1;
     }
 
-    fn may_contain(&self, id: u128) -> bool {
-        let (block, mut bits) = probes(self.mask, id);
-        let block = &self.blocks[block];
-        bits.all(|(word, bit)| block[word] & bit != 0)
+    fn may_contain(&self, key: &Key) -> bool {
+        let block = &self.blocks[(key.block & self.mask) as usize];
+        block.iter().zip(key.bits).all(|(word, bits)| word & bits == bits)
     }
 }
 
-/// The block an id goes to, and the (word, bit) pairs it sets there: 9 bits of hash per
-/// probe (an arithmetic sequence of bits would make ids with the same step overlap).
-fn probes(mask: u64, id: u128) -> (usize, impl Iterator<Item = (usize, u64)>) {
-    let (h1, h2) = hashes(id);
-    let more = mix(h2 ^ h1);
-    let bits = (0..PROBES).map(move |i| {
-        // Seven 9-bit slices of `h2`, then of `more`.
-        let (word, shift) = if i < 7 { (h2, i * 9) } else { (more, (i - 7) * 9) };
-        let bit = (word >> shift) & 511;
-        ((bit / 64) as usize, 1u64 << (bit % 64))
-    });
-    ((h1 & mask) as usize, bits)
+/// An id's place in every filter, hashed once: the block (masked to each filter's size) and
+/// the bits it sets there.
+struct Key {
+    block: u64,
+    bits: Block,
+}
+
+impl Key {
+    /// 9 bits of hash per bit set (an arithmetic sequence of bits would make ids with the
+    /// same step overlap): seven slices of one hash, then of a second.
+    fn of(id: uuid::Uuid) -> Key {
+        let (block, h2) = hashes(id.as_u128());
+        let more = mix(h2 ^ block);
+        let mut bits = [0; 8];
+        for i in 0..PROBES {
+            let (word, shift) = if i < 7 { (h2, i * 9) } else { (more, (i - 7) * 9) };
+            let bit = (word >> shift) & 511;
+            bits[(bit / 64) as usize] |= 1u64 << (bit % 64);
+        }
+        Key { block, bits }
+    }
 }
 
 /// Two independent 64-bit hashes of an id; ids need not be random (v5 and v7 ids are not),
@@ -100,13 +107,13 @@ impl SeenIds {
             let capacity = last.capacity * 2;
             self.filters.push(Filter::new(capacity));
         }
-        self.filters.last_mut().expect("at least one filter").insert(id.as_u128());
+        self.filters.last_mut().expect("at least one filter").insert(&Key::of(id));
     }
 
     /// False means the id was certainly never inserted.
     pub(crate) fn may_contain(&self, id: uuid::Uuid) -> bool {
-        let id = id.as_u128();
-        self.filters.iter().any(|f| f.may_contain(id))
+        let key = Key::of(id);
+        self.filters.iter().any(|f| f.may_contain(&key))
     }
 }
 
