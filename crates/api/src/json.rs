@@ -181,13 +181,13 @@ pub fn json_config() -> web::JsonConfig {
 
 #[cfg(test)]
 mod tests {
+    use actix_web::error::PayloadError;
     use serde::Deserialize;
 
     use super::*;
 
     #[derive(Debug, Deserialize)]
     #[serde(deny_unknown_fields)]
-    #[allow(dead_code)]
     struct Outer {
         name: String,
         inner: Inner,
@@ -195,7 +195,6 @@ mod tests {
 
     #[derive(Debug, Deserialize)]
     #[serde(deny_unknown_fields)]
-    #[allow(dead_code)]
     struct Inner {
         count: u32,
         tags: Vec<String>,
@@ -205,6 +204,32 @@ mod tests {
         match parse::<Outer>(body.as_bytes()) {
             Err(ApiError::Json { problem, field, .. }) => (problem, field),
             other => panic!("expected a JSON refusal, got {other:?}"),
+        }
+    }
+
+    /// `body` as `ApiJson<Outer>` read from a payload delivered in `chunks` pieces.
+    async fn extracted(body: &str, chunks: usize) -> Result<Outer, ApiError> {
+        let size = body.len().div_ceil(chunks);
+        let pieces: Vec<_> =
+            body.as_bytes().chunks(size).map(|c| Ok::<_, PayloadError>(web::Bytes::copy_from_slice(c))).collect();
+        let stream: std::pin::Pin<Box<dyn futures::Stream<Item = Result<web::Bytes, PayloadError>>>> =
+            Box::pin(futures::stream::iter(pieces));
+        let request = actix_web::test::TestRequest::post()
+            .insert_header((header::CONTENT_TYPE, "application/json"))
+            .to_http_request();
+        ApiJson::<Outer>::from_request(&request, &mut Payload::from(stream)).await.map(ApiJson::into_inner)
+    }
+
+    #[actix_web::test]
+    async fn a_body_in_one_chunk_or_several_reads_the_same() {
+        let body = r#"{"name":"ada","inner":{"count":3,"tags":["a","b"]}}"#;
+        for chunks in [1, 2, 3, body.len()] {
+            let outer = extracted(body, chunks).await.unwrap_or_else(|e| panic!("{chunks} chunks: {e}"));
+            assert_eq!((outer.name.as_str(), outer.inner.count, outer.inner.tags.len()), ("ada", 3, 2));
+        }
+        let large = format!(r#"{{"name":"{}","inner":{{"count":1,"tags":[]}}}}"#, "x".repeat(BODY_LIMIT));
+        for chunks in [1, 5] {
+            assert!(matches!(extracted(&large, chunks).await, Err(ApiError::BodyTooLarge { .. })), "{chunks} chunks");
         }
     }
 
