@@ -107,18 +107,40 @@ fn checkpoint(conn: &Connection, mode: &str) -> rusqlite::Result<Checkpointed> {
     })
 }
 
+/// Passive checkpoints that copy fewer new frames than this are close enough to the WAL's
+/// end for the RESTART (which the writer waits for) to follow.
+const RESTART_WITHIN_FRAMES: i64 = 64;
+
+/// Extra passive checkpoints before a RESTART, at most.
+const CATCH_UP_PASSES: usize = 3;
+
 fn run(conn: Connection, nudges: mpsc::Receiver<()>, wal_limit: u64, shared: &Shared) {
+    let passive = |conn: &Connection| match checkpoint(conn, "PASSIVE") {
+        Ok(done) => {
+            shared.checkpoints.fetch_add(1, Ordering::AcqRel);
+            tracing::trace!(log = done.log, copied = done.copied, "passive WAL checkpoint");
+            Some(done)
+        }
+        Err(error) => {
+            tracing::warn!(%error, "passive WAL checkpoint failed");
+            None
+        }
+    };
+    let over_limit = |done: &Checkpointed| done.log >= 0 && done.log as u64 >= wal_limit;
     while nudges.recv().is_ok() {
-        let passive = match checkpoint(&conn, "PASSIVE") {
-            Ok(done) => done,
-            Err(error) => {
-                tracing::warn!(%error, "passive WAL checkpoint failed");
-                continue;
+        let Some(mut done) = passive(&conn).filter(over_limit) else { continue };
+        // The writer kept committing meanwhile. Catch up without stopping it, so that the
+        // RESTART it waits for copies and syncs only the last few frames.
+        for _ in 0..CATCH_UP_PASSES {
+            let Some(next) = passive(&conn) else { break };
+            let newly_copied = next.copied - done.copied;
+            done = next;
+            // A smaller WAL: the writer started it over by itself.
+            if !over_limit(&done) || newly_copied < RESTART_WITHIN_FRAMES {
+                break;
             }
-        };
-        shared.checkpoints.fetch_add(1, Ordering::AcqRel);
-        tracing::trace!(log = passive.log, copied = passive.copied, "passive WAL checkpoint");
-        if passive.log < 0 || (passive.log as u64) < wal_limit {
+        }
+        if !over_limit(&done) {
             continue;
         }
         let restarted = {
