@@ -1,7 +1,7 @@
 //! The live runner's batching and checkpoints: events of a type no projection reads still
 //! move the checkpoints, a lone event is written at once even with a long commit interval,
-//! a backlog is worked off in full batches without waiting for it, and a stop does not wait
-//! for the interval either.
+//! a backlog is worked off in full batches without waiting for it, a stop does not wait for
+//! the interval either, and a projection rebuilt on start joins the others once swapped in.
 
 mod common;
 
@@ -12,7 +12,8 @@ use common::*;
 use packhooks_domain::delivery::DeliveryCheckpoint;
 use packhooks_domain::DomainEvent;
 use packhooks_projections::db::{self, SetState};
-use packhooks_projections::{Board, ProjectionRunner, RunnerOptions};
+use packhooks_projections::{Board, Projection, ProjectionBatch, ProjectionRunner, RunnerOptions, Tables};
+use packhooks_store::SubscriptionFilter;
 
 /// The stored checkpoint (commit position) of `name`'s active set.
 fn checkpoint(env: &Env, name: &str) -> Option<u64> {
@@ -136,4 +137,74 @@ async fn a_backlog_goes_in_full_batches_without_waiting_for_the_commit_interval(
     let fresh = env.dir.path().join("fresh.sqlite");
     env.projections_at(&fresh).rebuild(None, None).await.unwrap();
     assert_eq!(dump_all(&fresh), dump_all(&env.db()), "the live read models equal a rebuild");
+}
+
+/// A projection whose version the test chooses, to stand for a code change.
+struct Versioned(Arc<dyn Projection>, u32);
+
+impl Projection for Versioned {
+    fn name(&self) -> &'static str {
+        self.0.name()
+    }
+    fn version(&self) -> u32 {
+        self.1
+    }
+    fn tables(&self) -> &'static [&'static str] {
+        self.0.tables()
+    }
+    fn schema(&self, tables: &Tables) -> String {
+        self.0.schema(tables)
+    }
+    fn filter(&self) -> SubscriptionFilter {
+        self.0.filter()
+    }
+    fn batch(&self, tables: &Tables) -> Box<dyn ProjectionBatch> {
+        self.0.batch(tables)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_projection_rebuilt_on_start_beside_the_others_live_ends_equal_to_a_rebuild() {
+    let env = Env::new();
+    workload(env.store.as_ref(), 0, 60).await;
+    let health: Arc<dyn Projection> = Arc::new(packhooks_projections::health::WebhookHealthProjection);
+    let with_health = |version: u32| -> Vec<Arc<dyn Projection>> {
+        vec![
+            Arc::new(Versioned(health.clone(), version)),
+            Arc::new(packhooks_projections::pack_stats::PackStatsProjection),
+            Arc::new(packhooks_projections::delivery_log::DeliveryLogProjection),
+        ]
+    };
+    let options = RunnerOptions { swap_poll: Duration::from_millis(20), ..RunnerOptions::default() };
+    let runner =
+        ProjectionRunner::start(env.store.clone(), &env.db(), &with_health(1), options.clone(), Board::default());
+    wait_caught_up(&env.projections()).await;
+    runner.shutdown().await;
+    let first = checkpoint_set(&env, "webhook_health");
+
+    // Version 2 of health: rebuilt beside version 1 while the log keeps growing and the other
+    // two follow it.
+    let runner = ProjectionRunner::start(env.store.clone(), &env.db(), &with_health(2), options, Board::default());
+    workload(env.store.as_ref(), 60, 60).await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let set = checkpoint_set(&env, "webhook_health");
+        if set.version == 2 {
+            assert!(set.generation > first.generation, "a new table set was built");
+            break;
+        }
+        assert!(Instant::now() < deadline, "version 2 never became active");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    wait_caught_up(&env.projections()).await;
+    runner.shutdown().await;
+
+    let fresh = env.dir.path().join("fresh.sqlite");
+    env.projections_at(&fresh).rebuild(None, None).await.unwrap();
+    assert_eq!(dump_all(&fresh), dump_all(&env.db()), "the live read models equal a rebuild");
+}
+
+fn checkpoint_set(env: &Env, name: &str) -> db::TableSet {
+    let conn = db::open(&env.db()).unwrap();
+    db::set_in_state(&conn, name, SetState::Active).unwrap().expect("an active set")
 }
