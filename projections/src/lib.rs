@@ -87,7 +87,7 @@ impl Projections {
         &self.projections
     }
 
-    /// Starts the live runner (one task per projection).
+    /// Starts the live runner (one task and one writer thread for all the projections).
     pub fn start(&self) -> ProjectionRunner {
         ProjectionRunner::start(
             self.store.clone(),
