@@ -6,6 +6,11 @@
 
 mod measure;
 
+/// The allocator of the `packhooks` binary, so the server measured in-process runs as in
+/// production.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use clap::Parser;
 
 /// Declares the benchmark modules and the subcommand enum that dispatches to them.
