@@ -60,6 +60,7 @@ macro_rules! conformance_tests {
             append_positions_increase_across_streams,
             append_to_an_invalid_stream_name_is_rejected,
             idempotent_retry_with_any_writes_nothing,
+            idempotent_retry_with_any_after_later_appends_answers_the_original,
             idempotent_retry_with_exact_revision_writes_nothing,
             idempotent_retry_with_no_stream_writes_nothing,
             idempotent_partial_overlap_is_a_conflict,
@@ -337,6 +338,22 @@ pub async fn idempotent_retry_with_any_writes_nothing(backend: &dyn Backend) {
     assert_eq!(retry, first, "a retry answers with the original result");
     assert_eq!(store.head().await.expect("head"), head, "a retry writes nothing");
     assert_eq!(ids(&read_forwards(&*store, &s).await), data_ids(&batch));
+}
+
+pub async fn idempotent_retry_with_any_after_later_appends_answers_the_original(backend: &dyn Backend) {
+    let (_dir, store) = fresh(backend).await;
+    let s = stream("pack");
+    store.append(&s, ExpectedRevision::Any, events(2)).await.expect("append before");
+    let batch = events(2);
+    let first = store.append(&s, ExpectedRevision::Any, batch.clone()).await.expect("append");
+    for _ in 0..3 {
+        store.append(&s, ExpectedRevision::Any, events(1)).await.expect("append after");
+    }
+    let head = store.head().await.expect("head");
+    let retry = store.append(&s, ExpectedRevision::Any, batch).await.expect("retry succeeds");
+    assert_eq!(retry, first, "a retry answers with the original result, not the stream's end");
+    assert_eq!(store.head().await.expect("head"), head, "a retry writes nothing");
+    assert_eq!(read_forwards(&*store, &s).await.len(), 7);
 }
 
 pub async fn idempotent_retry_with_exact_revision_writes_nothing(backend: &dyn Backend) {
