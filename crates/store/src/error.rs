@@ -7,11 +7,7 @@ use crate::{ExpectedRevision, StreamState};
 pub enum StoreError {
     /// The stream's state did not match the append's expectation.
     #[error("wrong expected version on stream {stream}: expected {expected}, actual {actual}")]
-    WrongExpectedVersion {
-        stream: String,
-        expected: ExpectedRevision,
-        actual: StreamState,
-    },
+    WrongExpectedVersion { stream: String, expected: ExpectedRevision, actual: StreamState },
     /// The stream does not exist (never written, or soft-deleted).
     #[error("stream {0} not found")]
     StreamNotFound(String),

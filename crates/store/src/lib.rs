@@ -21,8 +21,7 @@ pub use types::*;
 use async_trait::async_trait;
 
 /// A boxed stream of subscription events; ends only when the store shuts down or fails.
-pub type Subscription =
-    futures::stream::BoxStream<'static, Result<SubscriptionEvent, StoreError>>;
+pub type Subscription = futures::stream::BoxStream<'static, Result<SubscriptionEvent, StoreError>>;
 
 /// The event store contract shared by every backend.
 #[async_trait]
@@ -72,18 +71,10 @@ pub trait EventStore: Send + Sync + 'static {
     ) -> Result<Subscription, StoreError>;
 
     /// Soft-deletes a stream: reads say not found; a later append continues the numbering.
-    async fn delete_stream(
-        &self,
-        stream: &str,
-        expected: ExpectedRevision,
-    ) -> Result<Position, StoreError>;
+    async fn delete_stream(&self, stream: &str, expected: ExpectedRevision) -> Result<Position, StoreError>;
 
     /// Tombstones a stream: reads and appends fail with [`StoreError::StreamDeleted`] for good.
-    async fn tombstone_stream(
-        &self,
-        stream: &str,
-        expected: ExpectedRevision,
-    ) -> Result<Position, StoreError>;
+    async fn tombstone_stream(&self, stream: &str, expected: ExpectedRevision) -> Result<Position, StoreError>;
 
     /// The position of the last event in `$all`, or `None` when the store is empty.
     async fn head(&self) -> Result<Option<Position>, StoreError>;

@@ -178,9 +178,7 @@ impl SubscriptionFilter {
     pub fn matches(&self, event: &RecordedEvent) -> bool {
         match self {
             SubscriptionFilter::StreamPrefix(p) => p.iter().any(|p| event.stream.starts_with(p.as_str())),
-            SubscriptionFilter::EventTypePrefix(p) => {
-                p.iter().any(|p| event.event_type.starts_with(p.as_str()))
-            }
+            SubscriptionFilter::EventTypePrefix(p) => p.iter().any(|p| event.event_type.starts_with(p.as_str())),
         }
     }
 }

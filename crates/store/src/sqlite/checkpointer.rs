@@ -63,15 +63,21 @@ impl Checkpointer {
     }
 
     /// Counts the WAL frames a commit wrote; nudges the thread when enough have been.
-    pub(crate) fn written(&mut self, frames: u64) {
+    /// Returns false once the thread is gone (it failed): the writer must then checkpoint
+    /// by itself, or the WAL would grow until the store closes.
+    pub(crate) fn written(&mut self, frames: u64) -> bool {
         self.frames += frames;
         if self.frames >= self.nudge_frames {
             self.frames = 0;
             if let Some(nudge) = &self.nudge {
                 // Full: a nudge is already pending, which covers these frames too.
-                let _ = nudge.try_send(());
+                if let Err(mpsc::TrySendError::Disconnected(())) = nudge.try_send(()) {
+                    self.nudge = None;
+                    return false;
+                }
             }
         }
+        true
     }
 
     /// Stops the thread (after the checkpoint it may be running).

@@ -70,10 +70,12 @@ fn retry_soon(tries: i32) -> bool {
     tries < 50_000
 }
 
-/// The checkpoint thread's busy handler: waits 100 us per try, for 1 s in all.
-fn retry_soon_for_a_second(tries: i32) -> bool {
+/// The checkpoint thread's busy handler: waits 100 us per try, for about 100 ms in all. A
+/// RESTART holds the write lock while it waits for readers to leave the WAL, so every append
+/// waits with it; a RESTART that gives up is tried again at the next nudge.
+fn retry_soon_briefly(tries: i32) -> bool {
     std::thread::sleep(Duration::from_micros(100));
-    tries < 10_000
+    tries < 1_000
 }
 
 /// Opens the checkpoint thread's connection: it only checkpoints, with the writer's
@@ -81,8 +83,8 @@ fn retry_soon_for_a_second(tries: i32) -> bool {
 pub(crate) fn open_checkpointer(path: &Path) -> Result<Connection, StoreError> {
     let conn = Connection::open(path)?;
     // A RESTART waits for the writer's transaction to end and readers to leave the WAL,
-    // and the writer waits with it: retry often, for at most a second.
-    conn.busy_handler(Some(retry_soon_for_a_second))?;
+    // and the writer waits with it: retry often, for about 100 ms.
+    conn.busy_handler(Some(retry_soon_briefly))?;
     conn.execute_batch(
         "PRAGMA synchronous = FULL;
          PRAGMA wal_autocheckpoint = 0;

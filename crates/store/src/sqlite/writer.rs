@@ -250,7 +250,17 @@ impl Writer {
                 self.shared.events.fetch_add(written, Ordering::AcqRel);
                 self.shared.head.store(self.head, Ordering::Release);
                 // An estimate: the table's last page(s), and each written stream's index page.
-                self.checkpointer.written(1 + bytes / PAGE_BYTES + self.streams_written);
+                if !self.checkpointer.written(1 + bytes / PAGE_BYTES + self.streams_written) {
+                    tracing::error!(
+                        "the WAL checkpoint thread has stopped; the writer checkpoints by itself from now on"
+                    );
+                    if let Err(error) = self.conn.execute_batch("PRAGMA wal_autocheckpoint = 4000;") {
+                        tracing::error!(
+                            error = &error as &dyn std::error::Error,
+                            "cannot turn automatic WAL checkpoints on"
+                        );
+                    }
+                }
                 if !live.is_empty() {
                     // No receiver is fine: nobody is subscribed right now.
                     let _ = self.live.send(LiveBatch::from(live));
