@@ -222,6 +222,16 @@ impl WebhookActor {
         }
     }
 
+    /// A delivery whose owed attempt was `attempt` is attempted or given up: when that was
+    /// its first, it leaves the window.
+    fn first_attempt_done(&mut self, attempt: u32) {
+        if attempt == 1 {
+            debug_assert!(self.first_attempts_owed > 0, "the window count went below zero");
+            // Saturating: a miscount must never make the window look full for ever.
+            self.first_attempts_owed = self.first_attempts_owed.saturating_sub(1);
+        }
+    }
+
     /// Starts attempts while the in-flight limit allows.
     fn pump(&mut self, ctx: &mut Context<Self>) {
         self.accept();
@@ -285,7 +295,7 @@ impl WebhookActor {
         };
         owed.body = Some(body);
         let (attempt, source) = (owed.attempt, owed.source.clone());
-        self.first_attempts_owed -= usize::from(attempt == 1);
+        self.first_attempt_done(attempt);
         let test = source.test;
         let gone = report.outcome.status() == Some(410) && self.config.disable_on_gone && !test;
         let next_attempt_at = match &report.outcome {
@@ -359,7 +369,7 @@ impl WebhookActor {
     /// Gives a delivery up without an attempt: the webhook is disabled, deleted, or off plan.
     fn abandon(&mut self, id: DeliveryId) {
         let Some(owed) = self.owed.remove(&id) else { return };
-        self.first_attempts_owed -= usize::from(owed.attempt == 1);
+        self.first_attempt_done(owed.attempt);
         let event = DeliveryAbandoned {
             webhook_id: self.id,
             delivery_id: id,
