@@ -171,15 +171,6 @@ pub fn apply_batch_with(
     Ok(checkpoint)
 }
 
-/// The filter test on a stream name alone (before decoding).
-pub fn stream_matches(filter: &SubscriptionFilter, stream: &str) -> bool {
-    match filter {
-        SubscriptionFilter::StreamPrefix(prefixes) => prefixes.iter().any(|p| stream.starts_with(p.as_str())),
-        // Projections filter by stream; an event-type filter is checked by the store.
-        SubscriptionFilter::EventTypePrefix(_) => true,
-    }
-}
-
 /// Microseconds since the epoch: how read models store instants (exact, sortable, deterministic).
 pub fn micros(t: DateTime<Utc>) -> i64 {
     t.timestamp_micros()

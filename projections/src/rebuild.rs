@@ -18,7 +18,7 @@ use serde::Serialize;
 use tokio::sync::mpsc;
 
 use crate::db::{self, SetState};
-use crate::projection::{apply_batch, stream_matches, Envelope, Projection};
+use crate::projection::{apply_batch, Envelope, Projection};
 use crate::ProjectionError;
 
 /// A set still `building` whose heartbeat is older than this belongs to a rebuild that died;
@@ -183,7 +183,7 @@ pub async fn rebuild(
                             let mask = filters
                                 .iter()
                                 .enumerate()
-                                .filter(|(_, f)| stream_matches(f, &e.stream))
+                                .filter(|(_, f)| f.matches(&e))
                                 .fold(0u32, |mask, (i, _)| mask | 1 << i);
                             if mask == 0 {
                                 continue;

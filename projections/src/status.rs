@@ -8,7 +8,7 @@ use packhooks_store::{AllPosition, Direction, EventStore, Position};
 use serde::Serialize;
 
 use crate::db::{self, SetState, TableSet};
-use crate::projection::{stream_matches, Projection};
+use crate::projection::Projection;
 use crate::runner::{Board, LiveState};
 use crate::ProjectionError;
 
@@ -109,7 +109,7 @@ async fn lag(store: &dyn EventStore, p: &dyn Projection, checkpoint: Option<Posi
         let full = page.len() == PAGE;
         for e in page.iter().filter(|e| Some(e.position) > last) {
             scanned += 1;
-            if stream_matches(&filter, &e.stream) {
+            if filter.matches(e) {
                 events += 1;
                 oldest = oldest.or(Some(e.created));
             }
