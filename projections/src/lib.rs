@@ -122,10 +122,12 @@ impl Projections {
     }
 
     /// Starts a rebuild in the background; its progress shows in [`Projections::status`].
-    /// Refuses at once if one of them is already being rebuilt from this process.
-    pub fn spawn_rebuild(self: &Arc<Self>, name: Option<&str>) -> Result<Vec<String>, ProjectionError> {
+    /// Refuses at once if one of them is already being rebuilt, from this process or from
+    /// another one on the same read-model file (`packhooks projections rebuild`).
+    pub async fn spawn_rebuild(self: &Arc<Self>, name: Option<&str>) -> Result<Vec<String>, ProjectionError> {
         let selected = self.select(name)?;
         let names: Vec<String> = selected.iter().map(|p| p.name().to_owned()).collect();
+        rebuild::refuse_if_running(&self.db_path, names.clone()).await?;
         {
             let mut board = self.board.lock();
             for n in &names {

@@ -89,6 +89,32 @@ struct Page {
     last: Position,
 }
 
+/// Whether `name` has a set being built whose heartbeat is fresh: a rebuild is running,
+/// maybe in another process.
+fn building_now(conn: &rusqlite::Connection, name: &str) -> Result<bool, ProjectionError> {
+    let Some(set) = db::set_in_state(conn, name, SetState::Building)? else { return Ok(false) };
+    let beat = chrono::DateTime::parse_from_rfc3339(&set.heartbeat_at).map(|t| t.with_timezone(&Utc));
+    Ok(beat.is_ok_and(|t| Utc::now() - t < chrono::Duration::from_std(STALE_BUILD).expect("small")))
+}
+
+/// Refuses with `RebuildRunning` when one of `names` is being rebuilt, by this process or
+/// another one on the same read-model file. A quick check before a rebuild is started in
+/// the background; the rebuild's own claim stays the authority (a race between two
+/// starts still ends with one of them failing at its claim).
+pub async fn refuse_if_running(db_path: &Path, names: Vec<String>) -> Result<(), ProjectionError> {
+    let path = db_path.to_owned();
+    tokio::task::spawn_blocking(move || {
+        let conn = db::open(&path)?;
+        for name in names {
+            if building_now(&conn, &name)? {
+                return Err(ProjectionError::RebuildRunning(name));
+            }
+        }
+        Ok(())
+    })
+    .await?
+}
+
 /// Rebuilds `projections` from position 0 into new table sets and swaps them in.
 pub async fn rebuild(
     store: Arc<dyn EventStore>,
@@ -112,14 +138,11 @@ pub async fn rebuild(
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let mut generations = Vec::new();
         for p in &claim_projections {
-            if let Some(old) = db::set_in_state(&tx, p.name(), SetState::Building)? {
-                let beat = chrono::DateTime::parse_from_rfc3339(&old.heartbeat_at).map(|t| t.with_timezone(&Utc));
-                let fresh =
-                    beat.is_ok_and(|t| Utc::now() - t < chrono::Duration::from_std(STALE_BUILD).expect("small"));
-                if fresh {
-                    return Err(ProjectionError::RebuildRunning(p.name().into()));
-                }
-                db::drop_set(&tx, p.as_ref(), old.generation)?;
+            if building_now(&tx, p.name())? {
+                return Err(ProjectionError::RebuildRunning(p.name().into()));
+            }
+            if let Some(stale) = db::set_in_state(&tx, p.name(), SetState::Building)? {
+                db::drop_set(&tx, p.as_ref(), stale.generation)?;
             }
             generations.push(db::create_set(&tx, p.as_ref(), SetState::Building, Some(target))?.generation);
         }

@@ -191,3 +191,28 @@ async fn health_stats_deliveries_audit_and_rebuild_read_from_the_projections() {
     }
     app.stop().await;
 }
+
+#[actix_web::test]
+async fn a_rebuild_running_in_another_process_is_refused_with_409() {
+    let app = spawn_app_with(|_| {}).await;
+    // What `packhooks projections rebuild` in another process writes when it claims a
+    // projection: a `building` set with a fresh heartbeat.
+    let db_path = packhooks_projections::db_path(app.data_dir.path());
+    let mut conn = packhooks_projections::db::open(&db_path).unwrap();
+    let tx = conn.transaction().unwrap();
+    packhooks_projections::db::create_set(
+        &tx,
+        &packhooks_projections::pack_stats::PackStatsProjection,
+        packhooks_projections::db::SetState::Building,
+        Some(0),
+    )
+    .unwrap();
+    tx.commit().unwrap();
+    drop(conn);
+
+    assert_problem(app.post_empty("/v1/ops/projections/pack_stats/rebuild").await, 409, "conflict").await;
+    assert_problem(app.post_empty("/v1/ops/projections/all/rebuild").await, 409, "conflict").await;
+    // The other projections are free.
+    assert_eq!(app.post_empty("/v1/ops/projections/delivery_log/rebuild").await.status(), 202);
+    app.stop().await;
+}

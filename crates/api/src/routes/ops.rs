@@ -70,7 +70,7 @@ async fn rebuild_projection(
 ) -> Result<HttpResponse, ApiError> {
     let name = path.into_inner();
     let selected = (name != "all").then_some(name.as_str());
-    match projections(&state)?.spawn_rebuild(selected) {
+    match projections(&state)?.spawn_rebuild(selected).await {
         Ok(rebuilding) => Ok(HttpResponse::Accepted().json(RebuildStartedOut { rebuilding })),
         Err(ProjectionError::UnknownProjection(_)) => Err(ApiError::NotFound { what: format!("projection {name}") }),
         Err(e @ ProjectionError::RebuildRunning(_)) => {
