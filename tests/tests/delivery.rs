@@ -125,7 +125,9 @@ async fn every_expected_pair_arrives_once_with_exact_bodies_and_valid_signatures
 
 #[actix_rt::test]
 async fn a_failing_endpoint_gets_three_attempts_then_is_flagged_failing_and_recovers() {
-    let mut env = Env::new(test_config());
+    let config = test_config();
+    let metrics = config.metrics.clone();
+    let mut env = Env::new(config);
     env.set_plan("acc_1", Plan::Scale).await;
     let (hook, _) = env.create_webhook("acc_1", "/fail", &[EventType::Interested]).await;
     env.receiver.on("/fail", |_| Reply::status(500).body("boom"));
@@ -159,6 +161,11 @@ async fn a_failing_endpoint_gets_three_attempts_then_is_flagged_failing_and_reco
     assert_eq!(count(&events, "WebhookFlaggedFailing"), 1);
     assert!(matches!(events.iter().rev().find(|e| e.event_type() == "DeliveryAttempted"),
         Some(DomainEvent::DeliveryAttempted(a)) if a.outcome.is_success()));
+    // The counters behind /metrics saw the same.
+    let load = |c: &std::sync::atomic::AtomicU64| c.load(std::sync::atomic::Ordering::Relaxed);
+    assert_eq!(load(&metrics.attempts_failed), 6);
+    assert_eq!(load(&metrics.attempts_succeeded), 1);
+    assert_eq!(load(&metrics.deliveries_abandoned), 2);
 }
 
 #[actix_rt::test]

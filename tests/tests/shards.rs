@@ -94,6 +94,12 @@ async fn send(request: reqwest::RequestBuilder) -> Value {
     serde_json::from_str(&body).unwrap_or(Value::Null)
 }
 
+async fn metrics(http: &reqwest::Client, at: &ServerProcess) -> String {
+    let response = http.get(at.url("/metrics")).bearer_auth(TOKEN).send().await.expect("request sent");
+    assert!(response.status().is_success(), "GET /metrics: {}", response.status());
+    response.text().await.expect("a text body")
+}
+
 async fn set_plan(http: &reqwest::Client, at: &ServerProcess, account: &str) {
     send(http.put(at.url(&format!("/v1/accounts/{account}/plan"))).json(&json!({"plan": "growth"}))).await;
 }
@@ -302,6 +308,10 @@ async fn two_instances_claiming_the_same_webhook_end_with_one_actor_stopped() {
     wait_until("the loser to say it no longer delivers", || !loser.logged(LOST).is_empty()).await;
     assert!(survivor.logged(CONFLICT).is_empty(), "only one of the two actors stops");
     assert!(survivor.logged(LOST).is_empty());
+    // Operators see it on /metrics, not only in the log.
+    let stopped = "packhooks_webhook_actors_stopped_on_conflict_total";
+    assert!(metrics(&http, loser).await.contains(&format!("\n{stopped} 1\n")), "the loser counts its stopped actor");
+    assert!(metrics(&http, survivor).await.contains(&format!("\n{stopped} 0\n")), "the survivor stopped none");
     let (loser_name, survivor_name) = (loser.name.clone(), survivor.name.clone());
     a.terminate();
     b.terminate();

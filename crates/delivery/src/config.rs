@@ -2,11 +2,14 @@
 //!
 //! Built by the binary from its `DeliverySettings`; tests build it by hand with short delays.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use packhooks_domain::delivery::RetryPolicy;
 use packhooks_domain::webhook::UrlPolicy;
 use packhooks_domain::WebhookId;
+
+use crate::DeliveryMetrics;
 
 /// Which share of the webhooks this instance drives (for several instances on one store).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -60,6 +63,8 @@ pub struct DeliveryConfig {
     pub actor_threads: usize,
     /// The `user-agent` header.
     pub user_agent: String,
+    /// Counters the actors bump; the binary shows them on `/metrics`.
+    pub metrics: Arc<DeliveryMetrics>,
 }
 
 impl Default for DeliveryConfig {
@@ -76,6 +81,7 @@ impl Default for DeliveryConfig {
             shard: Shard::default(),
             actor_threads: 1,
             user_agent: concat!("packhooks/", env!("CARGO_PKG_VERSION")).to_owned(),
+            metrics: Arc::default(),
         }
     }
 }

@@ -8,7 +8,8 @@
 //! - [`sender`]: one signed POST over awc and its closed outcome; [`signing`]: Standard
 //!   Webhooks signatures; [`guard`]: the SSRF check at connect time;
 //! - [`resume`]: rebuilding an actor's state from its stream; [`message`]: the body;
-//!   `outcome`: outcome events serialised on the actor's hot path.
+//!   `outcome`: outcome events serialised on the actor's hot path; [`DeliveryMetrics`]:
+//!   counters for `/metrics`.
 //!
 //! Start it with [`Delivery::start`] inside an actix system; stop it with
 //! [`DeliveryHandle::stop`].
@@ -18,6 +19,7 @@ pub mod dispatcher;
 mod error;
 pub mod guard;
 pub mod message;
+mod metrics;
 mod outcome;
 pub mod resume;
 pub mod sender;
@@ -34,6 +36,7 @@ use packhooks_store::EventStore;
 pub use config::{DeliveryConfig, Shard};
 pub use dispatcher::Dispatcher;
 pub use error::DeliveryError;
+pub use metrics::DeliveryMetrics;
 pub use resume::deliveries_stream;
 
 /// The entry point for the binary.

@@ -28,7 +28,7 @@ use crate::message::{load_body, Outgoing};
 use crate::outcome::{self, Attempted, IdText};
 use crate::resume::{deliveries_stream, ResumeState};
 use crate::sender::{AttemptReport, Sender, Target};
-use crate::{DeliveryConfig, DeliveryError};
+use crate::{DeliveryConfig, DeliveryError, DeliveryMetrics};
 
 /// How long a failed append waits before it is tried again.
 const APPEND_RETRY: Duration = Duration::from_millis(200);
@@ -305,6 +305,8 @@ impl WebhookActor {
             _ => None,
         };
         let success = report.outcome.is_success();
+        let metrics = &self.config.metrics;
+        DeliveryMetrics::bump(if success { &metrics.attempts_succeeded } else { &metrics.attempts_failed });
         let delivery_text = IdText::delivery(id);
         let attempted = Attempted {
             webhook_id: self.id_text.as_str(),
@@ -333,6 +335,7 @@ impl WebhookActor {
                         self.push(id, &source, recovered.into());
                     }
                 } else if !test {
+                    DeliveryMetrics::bump(&self.config.metrics.deliveries_abandoned);
                     self.push(
                         id,
                         &source,
@@ -370,6 +373,7 @@ impl WebhookActor {
     fn abandon(&mut self, id: DeliveryId) {
         let Some(owed) = self.owed.remove(&id) else { return };
         self.first_attempt_done(owed.attempt);
+        DeliveryMetrics::bump(&self.config.metrics.deliveries_abandoned);
         let event = DeliveryAbandoned {
             webhook_id: self.id,
             delivery_id: id,
@@ -454,6 +458,7 @@ impl WebhookActor {
                         webhook = %act.id, %expected, %actual,
                         "another actor writes this webhook's deliveries stream; stopping this one"
                     );
+                    DeliveryMetrics::bump(&act.config.metrics.actors_stopped_on_conflict);
                     act.stop_now(ctx);
                     return;
                 }

@@ -118,8 +118,12 @@ impl Application {
         stoppers.push(Box::new(move || Box::pin(runner.shutdown())));
         state = state.with_extension(projections);
 
-        let delivery =
-            packhooks_delivery::Delivery::start(Arc::clone(&store), delivery_config(&settings), Arc::clone(&clock));
+        let delivery_config = delivery_config(&settings);
+        let delivery_metrics = Arc::clone(&delivery_config.metrics);
+        state = state.with_extension(Arc::new(packhooks_api::routes::metrics::ExtraMetrics(vec![Box::new(
+            move |text: &mut String| delivery_metrics.render(text),
+        )])));
+        let delivery = packhooks_delivery::Delivery::start(Arc::clone(&store), delivery_config, Arc::clone(&clock));
         state = state.with_extension(Arc::new(packhooks_api::routes::test_events::TestEventWait(
             settings.delivery.attempt_timeout,
         )));

@@ -1,6 +1,7 @@
 //! `GET /metrics`: Prometheus text exposition of what this process knows cheaply: HTTP
-//! requests by status class and their total time, the store's head, and how far the API's
-//! registry has read. Needs the ops role (scrapers send a bearer token).
+//! requests by status class and their total time, the store's head, how far the API's
+//! registry has read, and what the binary adds ([`ExtraMetrics`]: delivery's counters).
+//! Needs the ops role (scrapers send a bearer token).
 
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -18,6 +19,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 #[derive(utoipa::OpenApi)]
 #[openapi(paths(metrics))]
 pub struct Doc;
+
+/// More metrics from parts the API does not know (delivery), put in the state by the
+/// binary as an extension; each writes its lines in the Prometheus text format.
+pub struct ExtraMetrics(pub Vec<Box<dyn Fn(&mut String) + Send + Sync>>);
 
 /// Request counters, bumped by the request-logging middleware.
 #[derive(Debug, Default)]
@@ -78,6 +83,11 @@ async fn metrics(_: Authorized<Ops>, state: web::Data<ApiState>) -> Result<HttpR
     ];
     for (name, kind, help, value) in gauges {
         let _ = write!(text, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}\n");
+    }
+    if let Some(extra) = state.extension::<ExtraMetrics>() {
+        for render in &extra.0 {
+            render(&mut text);
+        }
     }
     Ok(HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(text))
 }

@@ -1,0 +1,72 @@
+//! Counters of delivery work in this process, for `/metrics`: attempts by result, abandoned
+//! deliveries, and webhook actors stopped because another actor writes their stream (the
+//! one event an operator must see: that webhook gets nothing from this instance until it
+//! restarts).
+
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+#[derive(Debug, Default)]
+pub struct DeliveryMetrics {
+    pub attempts_succeeded: AtomicU64,
+    pub attempts_failed: AtomicU64,
+    pub deliveries_abandoned: AtomicU64,
+    pub actors_stopped_on_conflict: AtomicU64,
+}
+
+impl DeliveryMetrics {
+    pub(crate) fn bump(counter: &AtomicU64) {
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Writes the counters in the Prometheus text format.
+    pub fn render(&self, out: &mut String) {
+        let _ = writeln!(out, "# HELP packhooks_delivery_attempts_total Delivery attempts made, by result.");
+        let _ = writeln!(out, "# TYPE packhooks_delivery_attempts_total counter");
+        for (result, counter) in [("success", &self.attempts_succeeded), ("failure", &self.attempts_failed)] {
+            let _ = writeln!(
+                out,
+                "packhooks_delivery_attempts_total{{result=\"{result}\"}} {}",
+                counter.load(Ordering::Relaxed)
+            );
+        }
+        let counters = [
+            (
+                "packhooks_deliveries_abandoned_total",
+                "Deliveries given up (attempts exhausted, or the webhook disabled, deleted or off plan).",
+                &self.deliveries_abandoned,
+            ),
+            (
+                "packhooks_webhook_actors_stopped_on_conflict_total",
+                "Webhook actors stopped because another actor appended to their deliveries stream; their webhooks get nothing from this instance until it restarts.",
+                &self.actors_stopped_on_conflict,
+            ),
+        ];
+        for (name, help, counter) in counters {
+            let _ = write!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}\n",
+                counter.load(Ordering::Relaxed)
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_every_counter_with_its_value() {
+        let metrics = DeliveryMetrics::default();
+        DeliveryMetrics::bump(&metrics.attempts_failed);
+        DeliveryMetrics::bump(&metrics.attempts_failed);
+        DeliveryMetrics::bump(&metrics.actors_stopped_on_conflict);
+        let mut text = String::new();
+        metrics.render(&mut text);
+        assert!(text.contains("packhooks_delivery_attempts_total{result=\"success\"} 0\n"), "{text}");
+        assert!(text.contains("packhooks_delivery_attempts_total{result=\"failure\"} 2\n"), "{text}");
+        assert!(text.contains("packhooks_deliveries_abandoned_total 0\n"), "{text}");
+        assert!(text.contains("packhooks_webhook_actors_stopped_on_conflict_total 1\n"), "{text}");
+    }
+}
