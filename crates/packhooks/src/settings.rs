@@ -264,6 +264,46 @@ impl Args for Overrides {
     }
 }
 
+/// The overrides of the commands that only read the store and the read models (`audit`,
+/// `projections`): the same variables and flags, but `--help` lists only those that matter
+/// there. The others are still accepted, so one environment serves every command.
+#[derive(Clone, Debug, Default)]
+pub struct StoreOverrides(pub Overrides);
+
+/// The flags [`StoreOverrides`] shows in `--help` (besides `--config`).
+const STORE_FLAGS: &[&str] = &["data-dir", "store", "log", "log-format"];
+
+impl std::ops::Deref for StoreOverrides {
+    type Target = Overrides;
+
+    fn deref(&self) -> &Overrides {
+        &self.0
+    }
+}
+
+impl FromArgMatches for StoreOverrides {
+    fn from_arg_matches(matches: &ArgMatches) -> Result<Self, clap::Error> {
+        Overrides::from_arg_matches(matches).map(StoreOverrides)
+    }
+
+    fn update_from_arg_matches(&mut self, matches: &ArgMatches) -> Result<(), clap::Error> {
+        self.0.update_from_arg_matches(matches)
+    }
+}
+
+impl Args for StoreOverrides {
+    fn augment_args(command: Command) -> Command {
+        VARIABLES
+            .iter()
+            .filter(|v| !STORE_FLAGS.contains(&v.flag))
+            .fold(Overrides::augment_args(command), |command, v| command.mut_arg(v.flag, |arg| arg.hide(true)))
+    }
+
+    fn augment_args_for_update(command: Command) -> Command {
+        Self::augment_args(command)
+    }
+}
+
 /// The file's shape. Unknown keys are errors, so a typo does not go unnoticed.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -478,7 +518,10 @@ impl Raw {
             .split_once('/')
             .and_then(|(i, n)| Some(Shard { index: i.parse().ok()?, count: n.parse().ok()? }))
             .filter(|s| s.count >= 1 && s.index < s.count)
-            .ok_or(invalid("delivery.shard", "must be index/count, count at least 1 and index below it (0/2 and 1/2 for two instances)"))?;
+            .ok_or(invalid(
+                "delivery.shard",
+                "must be index/count, count at least 1 and index below it (0/2 and 1/2 for two instances)",
+            ))?;
         let format = match self.log.format.trim() {
             "text" => LogFormat::Text,
             "json" => LogFormat::Json,

@@ -14,7 +14,7 @@ use packhooks_projections::audit;
 use packhooks_store::{Direction, Position};
 
 use super::projections::{open_store, settings};
-use crate::settings::Overrides;
+use crate::settings::StoreOverrides;
 
 #[derive(Debug, Args)]
 pub struct AuditArgs {
@@ -35,7 +35,7 @@ pub enum AuditCommand {
         #[arg(long)]
         backwards: bool,
         #[command(flatten)]
-        settings: Overrides,
+        settings: StoreOverrides,
     },
     /// Show a webhook as it was at a time: url, event types, status, secret version.
     Webhook {
@@ -47,7 +47,7 @@ pub enum AuditCommand {
         #[arg(long)]
         json: bool,
         #[command(flatten)]
-        settings: Overrides,
+        settings: StoreOverrides,
     },
     /// Write every event of the log as JSON lines to stdout.
     Export {
@@ -55,7 +55,7 @@ pub enum AuditCommand {
         #[arg(long)]
         from: Option<Position>,
         #[command(flatten)]
-        settings: Overrides,
+        settings: StoreOverrides,
     },
 }
 

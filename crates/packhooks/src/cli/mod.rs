@@ -47,3 +47,47 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Projections(args) => projections::run(args).await,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    fn help(path: &[&str]) -> String {
+        let mut command = Cli::command();
+        let mut sub = &mut command;
+        for name in path {
+            sub = sub.find_subcommand_mut(name).expect("a subcommand");
+        }
+        sub.render_help().to_string()
+    }
+
+    #[test]
+    fn read_only_commands_list_only_the_settings_they_use() {
+        for path in
+            [&["audit", "stream"][..], &["audit", "export"], &["projections", "status"], &["projections", "rebuild"]]
+        {
+            let text = help(path);
+            assert!(
+                text.contains("--data-dir") && text.contains("--store") && text.contains("--log"),
+                "{path:?}: {text}"
+            );
+            assert!(!text.contains("--max-attempts") && !text.contains("--listen"), "{path:?}: {text}");
+        }
+        let serve = help(&["serve"]);
+        assert!(serve.contains("--max-attempts") && serve.contains("--listen"), "{serve}");
+    }
+
+    #[test]
+    fn hidden_settings_are_still_accepted() {
+        let cli =
+            Cli::try_parse_from(["packhooks", "projections", "status", "--max-attempts", "5", "--data-dir", "/srv/ph"])
+                .expect("accepted");
+        let Command::Projections(args) = cli.command else { panic!("projections") };
+        let projections::ProjectionsCommand::Status { settings } = args.command else { panic!("status") };
+        let loaded = crate::Settings::load(&settings).expect("valid settings");
+        assert_eq!(loaded.delivery.max_attempts, 5);
+        assert_eq!(loaded.data_dir, std::path::PathBuf::from("/srv/ph"));
+    }
+}

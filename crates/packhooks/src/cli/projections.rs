@@ -12,7 +12,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use packhooks_projections::{Projections, RebuildProgress, RunnerOptions};
 use packhooks_store::EventStore;
 
-use crate::settings::{LogSettings, Overrides, Settings, StoreSetting};
+use crate::settings::{LogSettings, Overrides, Settings, StoreOverrides, StoreSetting};
 use crate::telemetry;
 
 #[derive(Debug, Args)]
@@ -26,7 +26,7 @@ pub enum ProjectionsCommand {
     /// Show each projection's table sets, checkpoint and lag behind the head of the log.
     Status {
         #[command(flatten)]
-        settings: Overrides,
+        settings: StoreOverrides,
     },
     /// Rebuild a projection (or all) from position 0 beside the serving tables, then swap.
     Rebuild {
@@ -37,7 +37,7 @@ pub enum ProjectionsCommand {
         #[arg(long)]
         all: bool,
         #[command(flatten)]
-        settings: Overrides,
+        settings: StoreOverrides,
     },
 }
 
