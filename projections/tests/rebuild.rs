@@ -10,8 +10,7 @@ use std::time::{Duration, Instant};
 use common::*;
 use packhooks_projections::db::{self, SetState};
 use packhooks_projections::health::HealthStatus;
-use packhooks_projections::{Board, Projection, ProjectionBatch, ProjectionRunner, RunnerOptions, Tables};
-use packhooks_store::SubscriptionFilter;
+use packhooks_projections::{Board, Projection, ProjectionRunner, RunnerOptions};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_rebuild_gives_the_live_read_models_row_for_row() {
@@ -146,30 +145,6 @@ async fn an_online_rebuild_under_load_matches_an_offline_one_and_reads_never_fai
     let a = projections.read_models().account_stats("acc_1".into()).await.unwrap();
     let written = writes.load(Ordering::Relaxed);
     assert_eq!(a.stats.interested + a.stats.declined, 75 + written, "nothing lost or doubled across the swaps");
-}
-
-/// A projection whose version the test chooses, to stand for a code change.
-struct Versioned(Arc<dyn Projection>, u32);
-
-impl Projection for Versioned {
-    fn name(&self) -> &'static str {
-        self.0.name()
-    }
-    fn version(&self) -> u32 {
-        self.1
-    }
-    fn tables(&self) -> &'static [&'static str] {
-        self.0.tables()
-    }
-    fn schema(&self, tables: &Tables) -> String {
-        self.0.schema(tables)
-    }
-    fn filter(&self) -> SubscriptionFilter {
-        self.0.filter()
-    }
-    fn batch(&self, tables: &Tables) -> Box<dyn ProjectionBatch> {
-        self.0.batch(tables)
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

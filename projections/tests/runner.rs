@@ -12,8 +12,7 @@ use common::*;
 use packhooks_domain::delivery::DeliveryCheckpoint;
 use packhooks_domain::DomainEvent;
 use packhooks_projections::db::{self, SetState};
-use packhooks_projections::{Board, Projection, ProjectionBatch, ProjectionRunner, RunnerOptions, Tables};
-use packhooks_store::SubscriptionFilter;
+use packhooks_projections::{Board, Projection, ProjectionRunner, RunnerOptions};
 
 /// The stored checkpoint (commit position) of `name`'s active set.
 fn checkpoint(env: &Env, name: &str) -> Option<u64> {
@@ -137,30 +136,6 @@ async fn a_backlog_goes_in_full_batches_without_waiting_for_the_commit_interval(
     let fresh = env.dir.path().join("fresh.sqlite");
     env.projections_at(&fresh).rebuild(None, None).await.unwrap();
     assert_eq!(dump_all(&fresh), dump_all(&env.db()), "the live read models equal a rebuild");
-}
-
-/// A projection whose version the test chooses, to stand for a code change.
-struct Versioned(Arc<dyn Projection>, u32);
-
-impl Projection for Versioned {
-    fn name(&self) -> &'static str {
-        self.0.name()
-    }
-    fn version(&self) -> u32 {
-        self.1
-    }
-    fn tables(&self) -> &'static [&'static str] {
-        self.0.tables()
-    }
-    fn schema(&self, tables: &Tables) -> String {
-        self.0.schema(tables)
-    }
-    fn filter(&self) -> SubscriptionFilter {
-        self.0.filter()
-    }
-    fn batch(&self, tables: &Tables) -> Box<dyn ProjectionBatch> {
-        self.0.batch(tables)
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

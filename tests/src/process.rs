@@ -165,6 +165,18 @@ impl ServerProcess {
         self.log.lock().expect("log lock").iter().filter(|l| l.contains(text)).cloned().collect()
     }
 
+    /// Puts `account` on `plan` (`growth`, `scale`, …) with `token`; panics unless 2xx.
+    pub async fn set_plan(&self, client: &reqwest::Client, token: &str, account: &str, plan: &str) {
+        let response = client
+            .put(self.url(&format!("/v1/accounts/{account}/plan")))
+            .bearer_auth(token)
+            .json(&serde_json::json!({ "plan": plan }))
+            .send()
+            .await
+            .expect("plan set");
+        assert!(response.status().is_success(), "setting the plan of {account}: {}", response.status());
+    }
+
     /// Waits (bounded) until `/healthz` answers.
     pub async fn wait_healthy(&self, client: &reqwest::Client) {
         let deadline = Instant::now() + Duration::from_secs(30);

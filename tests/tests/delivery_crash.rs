@@ -65,14 +65,7 @@ async fn sigkill_five_times_during_delivery_loses_nothing_and_repeats_only_what_
     let http = reqwest::Client::builder().pool_max_idle_per_host(CLIENTS).build().expect("client");
     let mut server = start(data_dir.path());
     server.wait_healthy(&http).await;
-    let plan = http
-        .put(server.url("/v1/accounts/acc_c/plan"))
-        .bearer_auth(TOKEN)
-        .json(&json!({"plan": "growth"}))
-        .send()
-        .await
-        .expect("plan set");
-    assert!(plan.status().is_success());
+    server.set_plan(&http, TOKEN, "acc_c", "growth").await;
     for path in HOOKS {
         let created = post(
             &http,

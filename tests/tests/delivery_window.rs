@@ -288,14 +288,7 @@ async fn a_kill_while_a_backlog_waits_loses_nothing_and_repeats_only_what_was_in
     let http = reqwest::Client::new();
     let server = start_server(data_dir.path());
     server.wait_healthy(&http).await;
-    let plan = http
-        .put(server.url("/v1/accounts/acc_k/plan"))
-        .bearer_auth(TOKEN)
-        .json(&json!({"plan": "growth"}))
-        .send()
-        .await
-        .expect("plan set");
-    assert!(plan.status().is_success());
+    server.set_plan(&http, TOKEN, "acc_k", "growth").await;
     post_ok(
         &http,
         server.url("/v1/accounts/acc_k/webhooks"),

@@ -100,10 +100,6 @@ async fn metrics(http: &reqwest::Client, at: &ServerProcess) -> String {
     response.text().await.expect("a text body")
 }
 
-async fn set_plan(http: &reqwest::Client, at: &ServerProcess, account: &str) {
-    send(http.put(at.url(&format!("/v1/accounts/{account}/plan"))).json(&json!({"plan": "growth"}))).await;
-}
-
 /// Creates a webhook for `interested` on `url`; returns its id.
 async fn create_webhook(http: &reqwest::Client, at: &ServerProcess, account: &str, url: &str) -> String {
     let created = send(
@@ -168,7 +164,7 @@ async fn shards_zero_and_one_of_two_each_deliver_only_their_own_webhooks_exactly
     let a = start("shard 0/2", dir_a.path(), &store.connection_string(), "0/2");
 
     // Webhooks until each shard owns at least two (the ids are random).
-    set_plan(&http, &a, "acc_shards").await;
+    a.set_plan(&http, TOKEN, "acc_shards", "growth").await;
     let mut hooks: Vec<(String, String, u32)> = Vec::new(); // (id, path, owner)
     while [0, 1].iter().any(|s| hooks.iter().filter(|h| h.2 == *s).count() < 2) {
         assert!(hooks.len() < 16, "16 random webhook ids, and one shard owns fewer than two");
@@ -274,7 +270,7 @@ async fn two_instances_claiming_the_same_webhook_end_with_one_actor_stopped() {
     let a = start("first 0/1", dir_a.path(), &store.connection_string(), "0/1");
     let b = start("second 0/1", dir_b.path(), &store.connection_string(), "0/1");
 
-    set_plan(&http, &a, "acc_both").await;
+    a.set_plan(&http, TOKEN, "acc_both", "growth").await;
     let webhook = create_webhook(&http, &a, "acc_both", &receiver.url("/both")).await;
 
     // Both route every submission to their own actor for the webhook; both POST, and both

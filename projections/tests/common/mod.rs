@@ -22,9 +22,9 @@ use packhooks_domain::webhook::{
 use packhooks_domain::{
     AccountId, DeliveryId, DomainEvent, EventMetadata, PackId, SubmissionId, TestEventId, WebhookId,
 };
-use packhooks_projections::{Projections, RunnerOptions};
+use packhooks_projections::{Projection, ProjectionBatch, Projections, RunnerOptions, Tables};
 use packhooks_store::sqlite::SqliteStore;
-use packhooks_store::{EventData, EventStore, ExpectedRevision, Position};
+use packhooks_store::{EventData, EventStore, ExpectedRevision, Position, SubscriptionFilter};
 use uuid::Uuid;
 
 pub fn t0() -> DateTime<Utc> {
@@ -310,4 +310,28 @@ pub fn dump_all(db: &Path) -> Vec<(String, std::collections::BTreeMap<String, Ve
         .iter()
         .map(|p| (p.name().to_owned(), packhooks_projections::dump(db, p.as_ref()).unwrap()))
         .collect()
+}
+
+/// A projection whose version the test chooses, to stand for a code change.
+pub struct Versioned(pub Arc<dyn Projection>, pub u32);
+
+impl Projection for Versioned {
+    fn name(&self) -> &'static str {
+        self.0.name()
+    }
+    fn version(&self) -> u32 {
+        self.1
+    }
+    fn tables(&self) -> &'static [&'static str] {
+        self.0.tables()
+    }
+    fn schema(&self, tables: &Tables) -> String {
+        self.0.schema(tables)
+    }
+    fn filter(&self) -> SubscriptionFilter {
+        self.0.filter()
+    }
+    fn batch(&self, tables: &Tables) -> Box<dyn ProjectionBatch> {
+        self.0.batch(tables)
+    }
 }
