@@ -1,5 +1,7 @@
 //! The store's one error type; each backend maps its own failures into it.
 
+use std::path::PathBuf;
+
 use crate::{ExpectedRevision, StreamState};
 
 /// Everything a store operation can fail with.
@@ -27,6 +29,22 @@ pub enum StoreError {
     /// last position seen.
     #[error("subscription fell behind the live feed")]
     FellBehind,
+    /// Another store already writes to this SQLite file: one writer per file, enforced by
+    /// an OS lock on `<file>.lock`. `pid` is what the holder wrote into the lock file, when
+    /// it could be read (informative only).
+    #[error(
+        "cannot write to the event store {}: another process{} is writing to it (one writer per store)",
+        .path.display(),
+        .pid.map(|pid| format!(" (pid {pid})")).unwrap_or_default()
+    )]
+    Locked { path: PathBuf, pid: Option<u32> },
+    /// The store was opened read-only; `operation` (an append, a delete, a live
+    /// subscription) needs the writer.
+    #[error("the event store {} is open read-only: {operation} needs the writer", .path.display())]
+    ReadOnly { path: PathBuf, operation: &'static str },
+    /// A read-only open found no event store at this path (and created none).
+    #[error("no event store at {}", .path.display())]
+    NoStore { path: PathBuf },
     /// SQLite failed.
     #[error("sqlite: {0}")]
     Sqlite(#[from] rusqlite::Error),

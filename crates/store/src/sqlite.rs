@@ -7,11 +7,16 @@
 //! `synchronous=FULL` in WAL mode), then feeds the committed events to live subscribers and
 //! answers every caller. Readers use their own read-only connections, so they never wait
 //! for the writer. WAL checkpoints run on a thread of their own (see `checkpointer`), so
-//! the writer never stops to copy the WAL. One process owns a file at a time: a second one
-//! would number positions on its own, and the primary key would make its commits fail
-//! (never corrupt the file).
+//! the writer never stops to copy the WAL.
+//!
+//! One store writes to a file at a time, enforced: [`SqliteStore::open`] takes an OS lock on
+//! `<file>.lock` (see `lock`) and fails with [`StoreError::Locked`] while another store, in
+//! this process or another, holds it. Any number of [`SqliteStore::open_read_only`] stores
+//! may read beside the writer (the CLI's audit and projection commands do, while `serve`
+//! runs): no lock, no writer or checkpoint thread, no scan of event ids; only the read pool.
 
 mod checkpointer;
+mod lock;
 mod reader;
 mod schema;
 mod seen_ids;
@@ -30,6 +35,7 @@ use crate::{
     RecordedEvent, StoreError, StreamPosition, SubscribeFrom, Subscription, SubscriptionFilter,
 };
 
+use lock::WriterLock;
 use reader::ReadPool;
 use writer::Command;
 
@@ -109,7 +115,8 @@ pub(crate) struct Shared {
 /// A batch of events as committed by the writer, in position order.
 pub(crate) type LiveBatch = Arc<[RecordedEvent]>;
 
-/// The embedded event store. Cheap to clone; all clones share one writer.
+/// The embedded event store. Cheap to clone; all clones share one writer (or none, when
+/// opened with [`SqliteStore::open_read_only`]).
 #[derive(Clone)]
 pub struct SqliteStore {
     inner: Arc<Inner>,
@@ -117,28 +124,55 @@ pub struct SqliteStore {
 
 struct Inner {
     path: PathBuf,
-    commands: mpsc::Sender<Command>,
     readers: Arc<ReadPool>,
-    /// Weak, so that the live feed ends (and subscriptions finish) when the writer stops.
-    live: broadcast::WeakSender<LiveBatch>,
     shared: Arc<Shared>,
     page_size: usize,
-    writer: parking_lot::Mutex<Option<std::thread::JoinHandle<()>>>,
+    /// `None` for a read-only store.
+    writing: Option<Writing>,
+}
+
+/// The writing half of a store: the queue to the writer thread and its live feed.
+struct Writing {
+    commands: mpsc::Sender<Command>,
+    /// Weak, so that the live feed ends (and subscriptions finish) when the writer stops.
+    live: broadcast::WeakSender<LiveBatch>,
+    /// Declared after `commands`, so it is dropped after it: the queue closes first, then
+    /// the drop waits for the writer thread to finish what was queued and release the lock.
+    thread: WriterThread,
+}
+
+/// The writer thread; it owns the [`WriterLock`] and releases it as it ends, after its last
+/// commit and checkpoint, so no other writer can open while it still writes.
+struct WriterThread(parking_lot::Mutex<Option<std::thread::JoinHandle<()>>>);
+
+impl Drop for WriterThread {
+    /// Waits for the writer to stop (its queue is closed by now), so that once the last
+    /// handle of a store is dropped, the file is free for another writer.
+    fn drop(&mut self) {
+        if let Some(handle) = self.0.get_mut().take() {
+            let _ = handle.join();
+        }
+    }
 }
 
 impl SqliteStore {
-    /// Opens (creating if needed) the store in the SQLite file at `path`.
+    /// Opens (creating if needed) the store in the SQLite file at `path` for writing.
+    ///
+    /// Fails at once with [`StoreError::Locked`] while another store (in any process) has the
+    /// file open for writing.
     pub fn open(path: impl AsRef<Path>) -> Result<SqliteStore, StoreError> {
         Self::open_with(path, SqliteOptions::default())
     }
 
-    /// Opens the store with explicit options.
+    /// Opens the store for writing with explicit options (see [`SqliteStore::open`]).
     pub fn open_with(path: impl AsRef<Path>, options: SqliteOptions) -> Result<SqliteStore, StoreError> {
         let path = path.as_ref().to_path_buf();
         let started = std::time::Instant::now();
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| StoreError::Backend(Box::new(e)))?;
         }
+        // Before anything reads the file: what is read next (head, seen ids) must stay true.
+        let lock = WriterLock::acquire(&path)?;
         let conn = schema::open_writer(&path)?;
         let head = schema::head(&conn)?;
         let seen = schema::seen_ids(&conn)?;
@@ -156,18 +190,51 @@ impl SqliteStore {
             writer::Writer::new(conn, head, seen, options.max_batch.max(1), checkpointer, live_tx, shared.clone());
         let handle = std::thread::Builder::new()
             .name("packhooks-store-writer".into())
-            .spawn(move || writer.run(rx))
+            .spawn(move || {
+                // `run` closes the database before it returns; only then is the lock let go.
+                writer.run(rx);
+                drop(lock);
+            })
             .map_err(|e| StoreError::Backend(Box::new(e)))?;
         tracing::info!(path = %path.display(), head, elapsed_ms = started.elapsed().as_millis() as u64, "opened sqlite event store");
         Ok(SqliteStore {
             inner: Arc::new(Inner {
                 readers: Arc::new(ReadPool::new(path.clone(), options.read_pool)),
                 path,
-                commands,
-                live,
                 shared,
                 page_size: options.page_size.max(1),
-                writer: parking_lot::Mutex::new(Some(handle)),
+                writing: Some(Writing { commands, live, thread: WriterThread(parking_lot::Mutex::new(Some(handle))) }),
+            }),
+        })
+    }
+
+    /// Opens an existing store for reading only, beside a writer (another process's, or
+    /// none): no lock, no writer or checkpoint thread, and nothing is read at open beyond
+    /// the layout version. Reads see everything the writer has committed, including what it
+    /// commits later; [`EventStore::head`] asks the file each time.
+    ///
+    /// Appends, deletes and subscriptions answer [`StoreError::ReadOnly`] (a live feed
+    /// comes from the writer's commits; page with [`EventStore::read_all`] instead). Fails
+    /// with [`StoreError::NoStore`] when there is no store at `path`, and creates nothing.
+    pub fn open_read_only(path: impl AsRef<Path>) -> Result<SqliteStore, StoreError> {
+        let options = SqliteOptions::default();
+        let path = path.as_ref().to_path_buf();
+        if !path.is_file() {
+            return Err(StoreError::NoStore { path });
+        }
+        let conn = schema::open_reader(&path)?;
+        if !schema::check_readable(&conn, &path)? {
+            return Err(StoreError::NoStore { path });
+        }
+        drop(conn);
+        tracing::debug!(path = %path.display(), "opened sqlite event store read-only");
+        Ok(SqliteStore {
+            inner: Arc::new(Inner {
+                readers: Arc::new(ReadPool::new(path.clone(), options.read_pool)),
+                path,
+                shared: Arc::new(Shared::default()),
+                page_size: options.page_size.max(1),
+                writing: None,
             }),
         })
     }
@@ -177,7 +244,13 @@ impl SqliteStore {
         &self.inner.path
     }
 
-    /// What the writer has done since open; shows whether group commit batches.
+    /// True for a store opened with [`SqliteStore::open_read_only`].
+    pub fn is_read_only(&self) -> bool {
+        self.inner.writing.is_none()
+    }
+
+    /// What the writer has done since open; shows whether group commit batches. All zero for
+    /// a read-only store.
     pub fn stats(&self) -> SqliteStats {
         let s = &self.inner.shared;
         SqliteStats {
@@ -190,12 +263,19 @@ impl SqliteStore {
         }
     }
 
+    /// The writing half, or [`StoreError::ReadOnly`] naming what needed it.
+    fn writing(&self, operation: &'static str) -> Result<&Writing, StoreError> {
+        self.inner.writing.as_ref().ok_or_else(|| StoreError::ReadOnly { path: self.inner.path.clone(), operation })
+    }
+
     async fn send<T>(
         &self,
+        operation: &'static str,
         make: impl FnOnce(oneshot::Sender<Result<T, StoreError>>) -> Command,
     ) -> Result<T, StoreError> {
+        let writing = self.writing(operation)?;
         let (reply, answer) = oneshot::channel();
-        self.inner.commands.send(make(reply)).await.map_err(|_| StoreError::Closed)?;
+        writing.commands.send(make(reply)).await.map_err(|_| StoreError::Closed)?;
         answer.await.map_err(|_| StoreError::Closed)?
     }
 }
@@ -213,7 +293,7 @@ impl EventStore for SqliteStore {
             return Err(StoreError::InvalidArgument("an append needs at least one event".into()));
         }
         let stream = stream.to_owned();
-        self.send(|reply| Command::Append { stream, expected, events, reply }).await
+        self.send("an append", |reply| Command::Append { stream, expected, events, reply }).await
     }
 
     async fn read_stream(
@@ -243,9 +323,10 @@ impl EventStore for SqliteStore {
         filter: Option<SubscriptionFilter>,
     ) -> Result<Subscription, StoreError> {
         let inner = &self.inner;
+        let writing = self.writing("a subscription")?;
         subscription::subscribe(
             inner.readers.clone(),
-            inner.live.clone(),
+            writing.live.clone(),
             inner.shared.clone(),
             inner.page_size,
             from,
@@ -256,27 +337,36 @@ impl EventStore for SqliteStore {
     async fn delete_stream(&self, stream: &str, expected: ExpectedRevision) -> Result<Position, StoreError> {
         validate_stream_name(stream)?;
         let stream = stream.to_owned();
-        self.send(|reply| Command::Delete { stream, expected, tombstone: false, reply }).await
+        self.send("a delete", |reply| Command::Delete { stream, expected, tombstone: false, reply }).await
     }
 
     async fn tombstone_stream(&self, stream: &str, expected: ExpectedRevision) -> Result<Position, StoreError> {
         validate_stream_name(stream)?;
         let stream = stream.to_owned();
-        self.send(|reply| Command::Delete { stream, expected, tombstone: true, reply }).await
+        self.send("a tombstone", |reply| Command::Delete { stream, expected, tombstone: true, reply }).await
     }
 
     async fn head(&self) -> Result<Option<Position>, StoreError> {
-        let head = self.inner.shared.head.load(Ordering::Acquire);
+        let head = match self.inner.writing {
+            Some(_) => self.inner.shared.head.load(Ordering::Acquire),
+            // Another process writes: only the file knows.
+            None => self.inner.readers.with(|conn| schema::head(conn)).await?,
+        };
         Ok((head > 0).then(|| Position::at(head)))
     }
 
     async fn close(&self) -> Result<(), StoreError> {
+        let Some(writing) = &self.inner.writing else {
+            // Read-only: nothing to flush, nothing to stop.
+            self.inner.readers.clear();
+            return Ok(());
+        };
         // A second close finds the writer gone: nothing left to flush.
-        let closed = match self.send(|reply| Command::Close { reply }).await {
+        let closed = match self.send("close", |reply| Command::Close { reply }).await {
             Err(StoreError::Closed) => Ok(()),
             other => other,
         };
-        let handle = self.inner.writer.lock().take();
+        let handle = writing.thread.0.lock().take();
         if let Some(handle) = handle {
             tokio::task::spawn_blocking(move || handle.join())
                 .await

@@ -132,6 +132,29 @@ pub(crate) fn open_reader(path: &Path) -> Result<Connection, StoreError> {
     Ok(conn)
 }
 
+/// Whether a read-only store can read the file at `conn`: false when it holds no store (no
+/// `events` table: an empty file); an error when its layout is not the one this code reads
+/// (newer, or older and not yet brought up to date by a writer).
+pub(crate) fn check_readable(conn: &Connection, path: &Path) -> Result<bool, StoreError> {
+    let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    let has_events: bool = conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'events')",
+        [],
+        |r| r.get(0),
+    )?;
+    if version == VERSION {
+        return Ok(true);
+    }
+    if version == 0 && !has_events {
+        return Ok(false);
+    }
+    Err(StoreError::InvalidArgument(format!(
+        "{} has store layout {version}; this build reads layout {VERSION} (a writer, `packhooks serve`, \
+         brings an older file up to date when it opens it)",
+        path.display()
+    )))
+}
+
 /// Every event id in the file, for the writer's [`SeenIds`](super::seen_ids::SeenIds).
 pub(crate) fn seen_ids(conn: &Connection) -> Result<super::seen_ids::SeenIds, StoreError> {
     let count: i64 = conn.query_row("SELECT COUNT(*) FROM events", [], |r| r.get(0))?;
