@@ -8,7 +8,11 @@
 //!    rate counts until every delivery arrived and its `DeliveryAttempted` is on disk. The
 //!    projections run as in production; how long they take to catch up is printed.
 //!    1 and 2 alternate for `--runs` runs; medians and their ratio are reported.
-//! 3. Latency: submissions at a fixed rate (open loop) to a fresh server; submission sent →
+//! 3. Relay ceiling (`relay.rs`): the same generator POSTs the webhook-sized body to a bare
+//!    hyper relay that POSTs it on to the receiver before it answers: the least work any
+//!    webhook server can do per delivery, so relay/raw bounds what e2e/raw can reach here.
+//!    Measured in the same alternation.
+//! 4. Latency: submissions at a fixed rate (open loop) to a fresh server; submission sent →
 //!    signed POST arrived, p50 and p99.
 
 use std::collections::HashMap;
@@ -30,6 +34,7 @@ use packhooks_store::{Direction, EventStore, StoreError, StreamPosition};
 use packhooks_tests::receiver::{Recording, TestReceiver};
 
 use crate::measure;
+use crate::relay::Relay;
 
 pub const ABOUT: &str = "End-to-end deliveries/s (HTTP submission → signed POST received, all durable) against the raw ceiling of the same generator POSTing straight to the receiver; p50/p99 submission→arrival latency at fixed rates";
 
@@ -65,6 +70,10 @@ pub struct Args {
     /// Server threads of the receiver (see `generator_threads`).
     #[arg(long, default_value_t = 1)]
     receiver_threads: usize,
+    /// Threads of the relay (see `relay.rs`); 0 skips the relay ceiling. One, like the
+    /// generator and the receiver: 2 threads measured 0.39 of raw against 0.45 for one.
+    #[arg(long, default_value_t = 1)]
+    relay_threads: usize,
     /// Where the data directory goes (default: a temp dir on a real disk).
     #[arg(long)]
     scratch: Option<PathBuf>,
@@ -86,6 +95,13 @@ impl Shot {
             builder = builder.header(*name, value.as_str());
         }
         Shot { addr, template: builder.body(Full::new(body)).expect("a valid request") }
+    }
+
+    /// The same request, sent to `addr`.
+    fn to(&self, addr: SocketAddr) -> Self {
+        let mut template = self.request();
+        template.headers_mut().insert("host", addr.to_string().parse().expect("a valid host header"));
+        Shot { addr, template }
     }
 
     fn request(&self) -> Request<Full<Bytes>> {
@@ -384,6 +400,8 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     // Raw ceiling and end to end, alternated so that a noisy moment hits both alike.
     let mut raw_runs = Vec::new();
     let mut raw_cpu_runs = Vec::new();
+    let mut relay_runs = Vec::new();
+    let mut relay_cpu_runs = Vec::new();
     let mut e2e_runs: Vec<Vec<Throughput>> = args.webhooks.iter().map(|_| Vec::new()).collect();
     for run in 1..=args.runs {
         println!("run {run} of {}", args.runs);
@@ -403,6 +421,24 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         if args.raw_only {
             continue;
         }
+        if args.relay_threads > 0 {
+            receiver.clear();
+            let relay = Relay::start(receiver.addr(), args.relay_threads)?;
+            let shot = Arc::new(raw_shot.to(relay.addr()));
+            let cpu_before = process_cpu();
+            let (relayed, elapsed) = closed_loop(shot, args.connections, args.generator_threads, duration).await?;
+            let cpu = process_cpu() - cpu_before;
+            drop(relay);
+            anyhow::ensure!(receiver.count() as u64 >= relayed, "the relay answered 2xx for more POSTs than arrived");
+            relay_runs.push(measure::rate(relayed, elapsed));
+            relay_cpu_runs.push(cpu_rate(relayed, cpu));
+            println!(
+                "  relay ceiling: {:.0} deliveries/s ({relayed} in {:.2} s; {:.0} by CPU time)",
+                relay_runs.last().unwrap(),
+                elapsed.as_secs_f64(),
+                relay_cpu_runs.last().unwrap()
+            );
+        }
         for (i, fanout) in args.webhooks.iter().enumerate() {
             e2e_runs[i].push(throughput(&args, &scratch, &receiver, *fanout).await?);
         }
@@ -412,6 +448,16 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     println!("raw ceiling: median {raw:.0} POSTs/s (runs: {}); by CPU time {raw_by_cpu:.0}", measure::runs(&raw_runs));
     if args.raw_only {
         return Ok(());
+    }
+    if !relay_runs.is_empty() {
+        let (relay, relay_by_cpu) = (measure::median(&relay_runs), measure::median(&relay_cpu_runs));
+        println!(
+            "relay ceiling (bare hyper relay on {} thread(s): one exchange in, one out, nothing stored or signed): median {relay:.0} deliveries/s (runs: {}); ratio relay/raw {:.3} wall clock, {:.3} by CPU time (the most any e2e/raw can be here)",
+            args.relay_threads,
+            measure::runs(&relay_runs),
+            relay / raw,
+            relay_by_cpu / raw_by_cpu,
+        );
     }
     for (fanout, runs) in args.webhooks.iter().zip(&e2e_runs) {
         let rates: Vec<f64> = runs.iter().map(|r| r.rate).collect();

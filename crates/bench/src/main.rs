@@ -5,6 +5,7 @@
 //! `benchmarks!` list below.
 
 mod measure;
+mod relay;
 
 /// The allocator of the `packhooks` binary, so the server measured in-process runs as in
 /// production.
