@@ -253,7 +253,7 @@ async fn generate(store: &dyn EventStore, total: u64, accounts: u64) -> anyhow::
                     pack_id: pack.clone(),
                     pack_name: "Senior Rust Engineer".into(),
                     candidate: DeclinedCandidate { name: Some("Ada".into()), email: Some("ada@example.com".into()) },
-                    reason: if n % 8 == 0 {
+                    reason: if n.is_multiple_of(8) {
                         DeclineReason::Custom(format!("Reason #{}", n % 3))
                     } else {
                         DeclineReason::Standard(StandardReason::ALL[(n % 7) as usize])
@@ -333,7 +333,7 @@ async fn generate(store: &dyn EventStore, total: u64, accounts: u64) -> anyhow::
                 }
             }
         }
-        if round % 10 == 0 {
+        if round.is_multiple_of(10) {
             let test_id = TestEventId::from_uuid(Uuid::from_u128(round as u128 | (1 << 110)));
             let requested: DomainEvent = TestEventRequested {
                 webhook_id: wh,
@@ -362,7 +362,7 @@ async fn generate(store: &dyn EventStore, total: u64, accounts: u64) -> anyhow::
             .into();
             deliveries.push(test);
         }
-        written += (submissions.len() + deliveries.len() + usize::from(round % 10 == 0)) as u64;
+        written += (submissions.len() + deliveries.len() + usize::from(round.is_multiple_of(10))) as u64;
         pending.push((pack.stream(), submissions));
         pending.push((wh.deliveries_stream(), deliveries.iter().map(|e| data(e, &metadata)).collect()));
         if pending.len() >= 32 {

@@ -20,9 +20,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 #[openapi(paths(metrics))]
 pub struct Doc;
 
+/// Writes some metrics' lines, in the Prometheus text format, to the page.
+pub type MetricsWriter = Box<dyn Fn(&mut String) + Send + Sync>;
+
 /// More metrics from parts the API does not know (delivery), put in the state by the
-/// binary as an extension; each writes its lines in the Prometheus text format.
-pub struct ExtraMetrics(pub Vec<Box<dyn Fn(&mut String) + Send + Sync>>);
+/// binary as an extension.
+pub struct ExtraMetrics(pub Vec<MetricsWriter>);
 
 /// Request counters, bumped by the request-logging middleware.
 #[derive(Debug, Default)]
