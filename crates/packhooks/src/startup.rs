@@ -81,7 +81,7 @@ impl Application {
     pub async fn build(settings: Settings) -> Result<Application, StartupError> {
         std::fs::create_dir_all(&settings.data_dir)
             .map_err(|source| StartupError::DataDir { path: settings.data_dir.clone(), source })?;
-        let store = open_store(&settings)?;
+        let store = open_store(&settings, StoreAccess::Write)?;
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let token = api_token(&settings)?;
         let tokens =
@@ -204,10 +204,30 @@ async fn graceful_stop(
     served
 }
 
-/// Opens the configured event store (`serve`, and the `audit` and `projections` commands).
-pub(crate) fn open_store(settings: &Settings) -> Result<Arc<dyn EventStore>, StartupError> {
+/// How a command uses the event store.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum StoreAccess {
+    /// `serve`: appends. On SQLite this takes the file's writer lock, so a second `serve` on
+    /// the same data directory fails at once ([`StoreError::Locked`]).
+    Write,
+    /// The `audit` and `projections` commands: reads only. On SQLite no lock, no writer
+    /// thread, no checkpoints, so they run beside a server; a missing store is an error
+    /// ([`StoreError::NoStore`]), never created.
+    ReadOnly,
+}
+
+/// Opens the configured event store: for writing (`serve`) or for reading (`audit`,
+/// `projections`). The EventStoreDB backend is the same either way.
+pub(crate) fn open_store(settings: &Settings, access: StoreAccess) -> Result<Arc<dyn EventStore>, StartupError> {
     match &settings.store {
-        StoreSetting::Sqlite => Ok(Arc::new(SqliteStore::open(settings.sqlite_path()).map_err(StartupError::Store)?)),
+        StoreSetting::Sqlite => {
+            let path = settings.sqlite_path();
+            let store = match access {
+                StoreAccess::Write => SqliteStore::open(path),
+                StoreAccess::ReadOnly => SqliteStore::open_read_only(path),
+            };
+            Ok(Arc::new(store.map_err(StartupError::Store)?))
+        }
         // Opened first, before anything else could install a rustls crypto provider.
         StoreSetting::EventStoreDb(url) => Ok(Arc::new(
             packhooks_store_esdb::EsdbStore::connect(url)

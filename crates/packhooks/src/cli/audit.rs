@@ -1,6 +1,7 @@
 //! `packhooks audit stream|webhook|export`: the event history for auditors, from the store
 //! itself: a stream as a table (or JSON lines), a webhook's state at a time, and `$all` as
-//! JSON lines. Secrets are redacted in all of them.
+//! JSON lines. Secrets are redacted in all of them. The store is opened read-only, so these
+//! run beside a server writing to the same data directory.
 
 use std::io::{IsTerminal as _, Write as _};
 

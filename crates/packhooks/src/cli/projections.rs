@@ -1,7 +1,9 @@
 //! `packhooks projections status|rebuild`: each projection's checkpoint and lag, and
 //! blue/green rebuilds with a progress bar (events/s and ETA). Both work whether or not a
 //! server runs on the same data directory: a rebuild builds new tables beside the serving
-//! ones and swaps them in one transaction, and the server's runner follows the swap.
+//! ones and swaps them in one transaction, and the server's runner follows the swap. The
+//! event store is only read (`head` and `read_all`; the read models are a file of their
+//! own), so it is opened read-only, beside the server's writer.
 
 use std::io::IsTerminal as _;
 use std::sync::Arc;
@@ -13,6 +15,7 @@ use packhooks_projections::{Projections, RebuildProgress, RunnerOptions};
 use packhooks_store::EventStore;
 
 use crate::settings::{LogSettings, Overrides, Settings, StoreOverrides, StoreSetting};
+use crate::startup::StoreAccess;
 use crate::telemetry;
 
 #[derive(Debug, Args)]
@@ -50,24 +53,17 @@ pub(crate) fn settings(overrides: &Overrides) -> anyhow::Result<Settings> {
     Ok(settings)
 }
 
-/// Opens the configured event store for reading, as `serve` does (never closed; see inside).
+/// Opens the configured event store read-only: on SQLite beside a server that may be
+/// writing it (no writer lock, no writer or checkpoint thread, nothing appended), and never
+/// creating a store where there is none.
 pub(crate) fn open_store(settings: &Settings) -> anyhow::Result<Arc<dyn EventStore>> {
-    let path = settings.sqlite_path();
-    if matches!(settings.store, StoreSetting::Sqlite) {
-        // Reading must not create an empty log where none was.
-        anyhow::ensure!(path.exists(), "no event store at {}", path.display());
-    }
-    let store = crate::startup::open_store(settings).with_context(|| match &settings.store {
-        StoreSetting::Sqlite => format!("cannot open {}", path.display()),
+    let opened = crate::startup::open_store(settings, StoreAccess::ReadOnly);
+    match &settings.store {
+        // The store's errors name the file (e.g. "no event store at …").
+        StoreSetting::Sqlite => Ok(opened?),
         // Not the URL: it may hold credentials.
-        StoreSetting::EventStoreDb(_) => "cannot connect to EventStoreDB".to_owned(),
-    })?;
-    // These commands only read the log, often while a server writes it. Closing a
-    // SqliteStore checkpoints its WAL with TRUNCATE, which holds off the server's writer
-    // until every reader is done, so this process never closes it: the handle stays alive
-    // until the process exits.
-    std::mem::forget(Arc::clone(&store));
-    Ok(store)
+        StoreSetting::EventStoreDb(_) => opened.context("cannot connect to EventStoreDB"),
+    }
 }
 
 fn open(overrides: &Overrides) -> anyhow::Result<Arc<Projections>> {
