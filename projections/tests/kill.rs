@@ -59,9 +59,13 @@ fn kill(child: &mut Child) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_mid_projection_counts_nothing_twice_and_misses_nothing() {
-    let env = Env::new();
+    let mut env = Env::new();
     let rounds = 1500;
     workload(env.store.as_ref(), 0, rounds).await;
+    // One writer per store file: the worker processes open it for writing, so from here on
+    // this process only reads it.
+    env.store.close().await.unwrap();
+    env.store = Arc::new(SqliteStore::open_read_only(env.dir.path().join("events.sqlite")).unwrap());
     let head = env.store.head().await.unwrap().unwrap().commit;
     let dbp = env.db();
 
