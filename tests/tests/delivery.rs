@@ -233,6 +233,22 @@ async fn retry_after_on_429_is_honoured() {
 }
 
 #[actix_rt::test]
+async fn a_retry_after_longer_than_the_cap_waits_the_cap() {
+    let mut config = test_config();
+    config.retry.max_retry_after = Duration::from_millis(400);
+    let mut env = Env::new(config);
+    env.set_plan("acc_1", Plan::Growth).await;
+    env.create_webhook("acc_1", "/busy", &[EventType::Interested]).await;
+    env.receiver.on("/busy", |call| if call.seen == 0 { Reply::status(503).retry_after("3600") } else { Reply::ok() });
+    env.start();
+    env.interested("acc_1", "pk_1", InterestedCandidate::default()).await;
+    assert!(env.receiver.wait_for(Some("/busy"), 2, WAIT).await, "retried within the cap, not after the hour asked");
+    let got = env.receiver.requests_to("/busy");
+    let waited = got[1].at - got[0].at;
+    assert!(waited >= Duration::from_millis(390), "retried after {waited:?}, before the 400 ms cap");
+}
+
+#[actix_rt::test]
 async fn a_slow_endpoint_does_not_slow_another_webhook() {
     let mut env = Env::new(test_config());
     env.set_plan("acc_1", Plan::Growth).await;

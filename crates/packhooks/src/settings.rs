@@ -82,6 +82,9 @@ pub struct DeliverySettings {
     pub retry_delays: Vec<Duration>,
     /// Spread of each delay as a fraction of it, 0 to 1.
     pub retry_jitter: f64,
+    /// The longest `Retry-After` honoured; a longer ask is capped to it (never shorter
+    /// than the scheduled delay).
+    pub max_retry_after: Duration,
     pub attempt_timeout: Duration,
     /// A webhook failing with no success this long is disabled automatically.
     pub auto_disable_after: Duration,
@@ -192,6 +195,7 @@ variables! {
     "PACKHOOKS_MAX_ATTEMPTS", "max-attempts", "delivery.max_attempts", Integer, "Attempts per delivery in total [default: 3]";
     "PACKHOOKS_RETRY_DELAYS", "retry-delays", "delivery.retry_delays", Text, "Delays before retries, a humantime list [default: 1m,10m]";
     "PACKHOOKS_RETRY_JITTER", "retry-jitter", "delivery.retry_jitter", Float, "Spread of each retry delay, 0 to 1 [default: 0.2]";
+    "PACKHOOKS_MAX_RETRY_AFTER", "max-retry-after", "delivery.max_retry_after", Text, "Longest Retry-After honoured on 429/503 [default: 1h]";
     "PACKHOOKS_ATTEMPT_TIMEOUT", "attempt-timeout", "delivery.attempt_timeout", Text, "Timeout of one attempt [default: 10s]";
     "PACKHOOKS_AUTO_DISABLE_AFTER", "auto-disable-after", "delivery.auto_disable_after", Text, "Disable a webhook failing this long [default: 7d]";
     "PACKHOOKS_DISABLE_ON_GONE", "disable-on-gone", "delivery.disable_on_gone", Bool, "Disable a webhook on 410 Gone [default: true]";
@@ -341,6 +345,7 @@ struct RawDelivery {
     max_attempts: u32,
     retry_delays: String,
     retry_jitter: f64,
+    max_retry_after: String,
     attempt_timeout: String,
     auto_disable_after: String,
     disable_on_gone: bool,
@@ -542,6 +547,7 @@ impl Raw {
                 max_attempts: d.max_attempts,
                 retry_delays,
                 retry_jitter: d.retry_jitter,
+                max_retry_after: duration("delivery.max_retry_after", &d.max_retry_after)?,
                 attempt_timeout,
                 auto_disable_after: duration("delivery.auto_disable_after", &d.auto_disable_after)?,
                 disable_on_gone: d.disable_on_gone,
@@ -574,6 +580,7 @@ mod tests {
         assert_eq!(d.max_attempts, 3);
         assert_eq!(d.retry_delays, vec![Duration::from_secs(60), Duration::from_secs(600)]);
         assert_eq!(d.retry_jitter, 0.2);
+        assert_eq!(d.max_retry_after, Duration::from_secs(3600));
         assert_eq!(d.attempt_timeout, Duration::from_secs(10));
         assert_eq!(d.auto_disable_after, Duration::from_secs(7 * 24 * 3600));
         assert!(d.disable_on_gone);
@@ -671,6 +678,7 @@ mod tests {
         assert!(refused("PACKHOOKS_MAX_ATTEMPTS", "0").contains("delivery.max_attempts"));
         assert!(refused("PACKHOOKS_RETRY_DELAYS", "1m,soon").contains("delivery.retry_delays"));
         assert!(refused("PACKHOOKS_RETRY_JITTER", "1.5").contains("retry_jitter"));
+        assert!(refused("PACKHOOKS_MAX_RETRY_AFTER", "a while").contains("delivery.max_retry_after"));
         for shard in ["2/2", "0/0", "1", "a/2", "-1/2", "1/2/3"] {
             assert!(refused("PACKHOOKS_SHARD", shard).contains("delivery.shard"), "{shard}");
         }

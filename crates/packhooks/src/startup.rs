@@ -277,7 +277,7 @@ fn delivery_config(settings: &Settings) -> packhooks_delivery::DeliveryConfig {
             max_attempts: d.max_attempts,
             delays: d.retry_delays.clone(),
             jitter: d.retry_jitter,
-            ..defaults.retry.clone()
+            max_retry_after: d.max_retry_after,
         },
         attempt_timeout: d.attempt_timeout,
         in_flight_per_webhook: d.in_flight_per_webhook,
@@ -287,5 +287,44 @@ fn delivery_config(settings: &Settings) -> packhooks_delivery::DeliveryConfig {
         allow_private_targets: settings.allow_private_targets,
         shard: packhooks_delivery::Shard { index: d.shard.index, count: d.shard.count },
         ..defaults
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::delivery_config;
+    use crate::settings::{Overrides, Settings};
+
+    #[test]
+    fn delivery_is_configured_from_every_delivery_setting() {
+        let settings = Settings::load(
+            &Overrides::default()
+                .set("PACKHOOKS_MAX_ATTEMPTS", "5")
+                .set("PACKHOOKS_RETRY_DELAYS", "2s,3s")
+                .set("PACKHOOKS_RETRY_JITTER", "0.5")
+                .set("PACKHOOKS_MAX_RETRY_AFTER", "90s")
+                .set("PACKHOOKS_ATTEMPT_TIMEOUT", "4s")
+                .set("PACKHOOKS_AUTO_DISABLE_AFTER", "2d")
+                .set("PACKHOOKS_DISABLE_ON_GONE", "false")
+                .set("PACKHOOKS_IN_FLIGHT_PER_WEBHOOK", "3")
+                .set("PACKHOOKS_CHECKPOINT_EVERY", "7")
+                .set("PACKHOOKS_SHARD", "1/2")
+                .set("PACKHOOKS_ALLOW_PRIVATE_TARGETS", "true"),
+        )
+        .expect("valid settings");
+        let config = delivery_config(&settings);
+        assert_eq!(config.retry.max_attempts, 5);
+        assert_eq!(config.retry.delays, vec![Duration::from_secs(2), Duration::from_secs(3)]);
+        assert_eq!(config.retry.jitter, 0.5);
+        assert_eq!(config.retry.max_retry_after, Duration::from_secs(90));
+        assert_eq!(config.attempt_timeout, Duration::from_secs(4));
+        assert_eq!(config.auto_disable_after, Duration::from_secs(2 * 24 * 3600));
+        assert!(!config.disable_on_gone);
+        assert_eq!(config.in_flight_per_webhook, 3);
+        assert_eq!(config.checkpoint_every, 7);
+        assert_eq!((config.shard.index, config.shard.count), (1, 2));
+        assert!(config.allow_private_targets);
     }
 }
