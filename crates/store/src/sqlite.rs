@@ -98,7 +98,8 @@ pub struct SqliteStats {
 /// State the writer publishes and the handles read.
 #[derive(Debug, Default)]
 pub(crate) struct Shared {
-    /// Position of the last committed event; 0 when the store is empty.
+    /// Position of the last committed event; 0 when the store is empty. Kept by the writer
+    /// only: a read-only store asks the file instead.
     head: AtomicU64,
     commits: AtomicU64,
     appends: AtomicU64,
