@@ -478,8 +478,11 @@ impl WebhookActor {
 
     fn arm_auto_disable(&mut self, ctx: &mut Context<Self>) {
         if let Some(since) = self.state.failing_since {
-            let at =
-                since + chrono::Duration::from_std(self.config.auto_disable_after).unwrap_or(chrono::Duration::MAX);
+            // Saturates: an auto-disable period past what a date can hold means never.
+            let at = chrono::Duration::from_std(self.config.auto_disable_after)
+                .ok()
+                .and_then(|after| since.checked_add_signed(after))
+                .unwrap_or(DateTime::<Utc>::MAX_UTC);
             let wait = (at - self.clock.now()).to_std().unwrap_or(Duration::ZERO);
             ctx.run_later(wait, |act, ctx| act.check_auto_disable(ctx));
         }

@@ -178,7 +178,8 @@ impl RetryPolicy {
     /// When attempt `attempt + 1` is due after attempt `attempt` failed at `now`, or `None`
     /// when `attempt` was the last. `unit` is a random number in `[0, 1)` drawn by the
     /// caller, so this stays pure; `retry_after` is the endpoint's ask, honoured up to
-    /// `max_retry_after` and never sooner than the scheduled delay.
+    /// `max_retry_after` and never sooner than the scheduled delay. A due time beyond what a
+    /// `DateTime` can hold saturates to its maximum (never, in practice) instead of panicking.
     pub fn next_attempt_at(
         &self,
         attempt: u32,
@@ -189,13 +190,48 @@ impl RetryPolicy {
         if attempt >= self.max_attempts || self.delays.is_empty() {
             return None;
         }
-        let index = (attempt as usize - 1).min(self.delays.len() - 1);
+        let index = (attempt as usize).saturating_sub(1).min(self.delays.len() - 1);
         let base = self.delays[index].as_secs_f64();
         let jittered = base * (1.0 + self.jitter * (unit.clamp(0.0, 1.0) - 0.5));
         let wait = match retry_after {
             Some(asked) => jittered.max(asked.min(self.max_retry_after).as_secs_f64()),
             None => jittered,
         };
-        Some(now + chrono::Duration::microseconds((wait * 1_000_000.0) as i64))
+        // `as` saturates (and maps NaN to 0); the addition is the part that can overflow.
+        let wait = chrono::Duration::microseconds((wait.max(0.0) * 1_000_000.0) as i64);
+        Some(now.checked_add_signed(wait).unwrap_or(DateTime::<Utc>::MAX_UTC))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn now() -> DateTime<Utc> {
+        "2026-11-28T12:00:00Z".parse().unwrap()
+    }
+
+    #[test]
+    fn a_huge_delay_or_retry_after_saturates_instead_of_panicking() {
+        // `RetryPolicy` is public: nothing stops a caller building one settings would refuse.
+        let huge = Duration::from_secs(u64::MAX);
+        let policy = RetryPolicy { max_attempts: 3, delays: vec![huge], jitter: 0.2, max_retry_after: huge };
+        assert_eq!(policy.next_attempt_at(1, now(), 0.99, None), Some(DateTime::<Utc>::MAX_UTC));
+        assert_eq!(policy.next_attempt_at(1, now(), 0.0, Some(huge)), Some(DateTime::<Utc>::MAX_UTC));
+        let near_the_end = DateTime::<Utc>::MAX_UTC - chrono::Duration::seconds(1);
+        let modest = RetryPolicy { delays: vec![Duration::from_secs(60)], ..RetryPolicy::default() };
+        assert_eq!(modest.next_attempt_at(1, near_the_end, 0.5, None), Some(DateTime::<Utc>::MAX_UTC));
+        // Attempt 0 (no attempt made yet) is treated as the first, not an underflow.
+        assert_eq!(modest.next_attempt_at(0, now(), 0.5, None), Some(now() + chrono::Duration::seconds(60)));
+    }
+
+    #[test]
+    fn an_ordinary_retry_is_still_scheduled_as_before() {
+        let policy = RetryPolicy::default();
+        assert_eq!(policy.next_attempt_at(1, now(), 0.5, None), Some(now() + chrono::Duration::seconds(60)));
+        assert_eq!(policy.next_attempt_at(2, now(), 0.5, None), Some(now() + chrono::Duration::seconds(600)));
+        assert_eq!(policy.next_attempt_at(3, now(), 0.5, None), None);
+        let asked = policy.next_attempt_at(1, now(), 0.5, Some(Duration::from_secs(7200)));
+        assert_eq!(asked, Some(now() + chrono::Duration::seconds(3600)), "capped at max_retry_after");
     }
 }

@@ -448,6 +448,26 @@ fn duration(key: &'static str, text: &str) -> Result<Duration, SettingsError> {
     humantime::parse_duration(text.trim()).map_err(|source| SettingsError::Duration { key, source })
 }
 
+/// A duration bound, with the words that name it in the error.
+type Bound = (Duration, &'static str);
+/// Ten humantime years (of 365.25 days each, so `10years` itself is allowed): the longest
+/// auto-disable period and rotation overlap. Longer is "never" in practice, and far longer
+/// would overflow the date arithmetic of delivery.
+const TEN_YEARS: Bound = (Duration::from_secs(10 * 31_557_600), "must be at most 10 years");
+/// The longest retry delay and honoured `Retry-After`: a retry later than a month is not one.
+const THIRTY_DAYS: Bound = (Duration::from_secs(30 * 86_400), "must be at most 30 days");
+/// The longest attempt timeout: an attempt holds a connection (and an in-flight slot) open.
+const ONE_HOUR: Bound = (Duration::from_secs(3600), "must be at most 1 hour");
+
+/// [`duration`], refused above `bound`.
+fn bounded(key: &'static str, text: &str, (max, problem): Bound) -> Result<Duration, SettingsError> {
+    let value = duration(key, text)?;
+    if value > max {
+        return Err(SettingsError::Invalid { key, problem });
+    }
+    Ok(value)
+}
+
 fn token(key: &'static str, text: String) -> Result<Token, SettingsError> {
     Token::parse(text).map_err(|source| SettingsError::Token { key, source })
 }
@@ -499,7 +519,7 @@ impl Raw {
         let retry_delays = d
             .retry_delays
             .split(',')
-            .map(|part| duration("delivery.retry_delays", part))
+            .map(|part| bounded("delivery.retry_delays", part, THIRTY_DAYS))
             .collect::<Result<Vec<_>, _>>()?;
         if d.max_attempts == 0 {
             return Err(invalid("delivery.max_attempts", "must be at least 1"));
@@ -507,7 +527,7 @@ impl Raw {
         if !(0.0..=1.0).contains(&d.retry_jitter) {
             return Err(invalid("delivery.retry_jitter", "must be between 0 and 1"));
         }
-        let attempt_timeout = duration("delivery.attempt_timeout", &d.attempt_timeout)?;
+        let attempt_timeout = bounded("delivery.attempt_timeout", &d.attempt_timeout, ONE_HOUR)?;
         if attempt_timeout.is_zero() {
             return Err(invalid("delivery.attempt_timeout", "must be more than zero"));
         }
@@ -542,14 +562,14 @@ impl Raw {
             api,
             allow_private_targets: self.allow_private_targets,
             max_webhooks: self.max_webhooks,
-            secret_rotation_overlap: duration("secret_rotation_overlap", &self.secret_rotation_overlap)?,
+            secret_rotation_overlap: bounded("secret_rotation_overlap", &self.secret_rotation_overlap, TEN_YEARS)?,
             delivery: DeliverySettings {
                 max_attempts: d.max_attempts,
                 retry_delays,
                 retry_jitter: d.retry_jitter,
-                max_retry_after: duration("delivery.max_retry_after", &d.max_retry_after)?,
+                max_retry_after: bounded("delivery.max_retry_after", &d.max_retry_after, THIRTY_DAYS)?,
                 attempt_timeout,
-                auto_disable_after: duration("delivery.auto_disable_after", &d.auto_disable_after)?,
+                auto_disable_after: bounded("delivery.auto_disable_after", &d.auto_disable_after, TEN_YEARS)?,
                 disable_on_gone: d.disable_on_gone,
                 in_flight_per_webhook: d.in_flight_per_webhook,
                 checkpoint_every: d.checkpoint_every,
@@ -686,6 +706,37 @@ mod tests {
         assert!(refused("PACKHOOKS_LOG_FORMAT", "xml").contains("log.format"));
         assert!(refused("PACKHOOKS_ALLOW_PRIVATE_TARGETS", "maybe").contains("true or false"));
         assert!(refused("PACKHOOKS_API_TOKEN", "short").contains("api.token"));
+    }
+
+    #[test]
+    fn durations_beyond_their_bound_are_refused_with_the_setting_named() {
+        // "Never" written as a huge duration would overflow the date arithmetic of delivery.
+        let refused =
+            |env: &str, value: &str| Settings::load(&Overrides::default().set(env, value)).unwrap_err().to_string();
+        let huge = "999999999years";
+        assert!(refused("PACKHOOKS_AUTO_DISABLE_AFTER", huge).contains("delivery.auto_disable_after"));
+        assert!(refused("PACKHOOKS_SECRET_ROTATION_OVERLAP", huge).contains("secret_rotation_overlap"));
+        assert!(refused("PACKHOOKS_RETRY_DELAYS", &format!("1m,{huge}")).contains("delivery.retry_delays"));
+        assert!(refused("PACKHOOKS_MAX_RETRY_AFTER", huge).contains("delivery.max_retry_after"));
+        assert!(refused("PACKHOOKS_ATTEMPT_TIMEOUT", huge).contains("delivery.attempt_timeout"));
+        // Just past each bound is refused; the bound itself is allowed.
+        assert!(refused("PACKHOOKS_AUTO_DISABLE_AFTER", "10years 1s").contains("at most 10 years"));
+        assert!(refused("PACKHOOKS_SECRET_ROTATION_OVERLAP", "10years 1s").contains("at most 10 years"));
+        assert!(refused("PACKHOOKS_RETRY_DELAYS", "30days 1s").contains("at most 30 days"));
+        assert!(refused("PACKHOOKS_MAX_RETRY_AFTER", "30days 1s").contains("at most 30 days"));
+        assert!(refused("PACKHOOKS_ATTEMPT_TIMEOUT", "1h 1s").contains("at most 1 hour"));
+        let at_bounds = Overrides::default()
+            .set("PACKHOOKS_AUTO_DISABLE_AFTER", "10years")
+            .set("PACKHOOKS_SECRET_ROTATION_OVERLAP", "10years")
+            .set("PACKHOOKS_RETRY_DELAYS", "30days")
+            .set("PACKHOOKS_MAX_RETRY_AFTER", "30days")
+            .set("PACKHOOKS_ATTEMPT_TIMEOUT", "1h");
+        let s = Settings::load(&at_bounds).unwrap();
+        assert_eq!(s.delivery.auto_disable_after, Duration::from_secs(315_576_000));
+        assert_eq!(s.secret_rotation_overlap, Duration::from_secs(315_576_000));
+        assert_eq!(s.delivery.retry_delays, vec![Duration::from_secs(30 * 86_400)]);
+        assert_eq!(s.delivery.max_retry_after, Duration::from_secs(30 * 86_400));
+        assert_eq!(s.delivery.attempt_timeout, Duration::from_secs(3600));
     }
 
     #[test]
