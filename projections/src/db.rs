@@ -126,8 +126,11 @@ impl TableSet {
     }
 }
 
-pub(crate) fn pos_to_sql(p: Position) -> (i64, i64) {
-    (p.commit as i64, p.prepare as i64)
+/// A position as its two SQL columns; a part above `i64::MAX` is an error, never a wrap to a
+/// negative number (which would compare below every stored position).
+pub(crate) fn pos_to_sql(p: Position) -> rusqlite::Result<(i64, i64)> {
+    let part = |n: u64| i64::try_from(n).map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)));
+    Ok((part(p.commit)?, part(p.prepare)?))
 }
 
 pub(crate) fn pos_from_sql(commit: Option<i64>, prepare: Option<i64>) -> Option<Position> {
@@ -251,7 +254,7 @@ pub fn save_checkpoint(
     applied: u64,
     heartbeat: bool,
 ) -> Result<(), ProjectionError> {
-    let (c, p) = pos_to_sql(checkpoint);
+    let (c, p) = pos_to_sql(checkpoint)?;
     if heartbeat {
         tx.prepare_cached(
             "UPDATE projection_versions SET checkpoint_commit = ?3, checkpoint_prepare = ?4, \
@@ -278,4 +281,19 @@ pub fn swap(tx: &Transaction<'_>, name: &str, generation: u64) -> Result<Option<
         params![name, generation as i64],
     )?;
     Ok(old)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn positions_past_i64_are_refused_not_wrapped() {
+        assert_eq!(pos_to_sql(Position { commit: 7, prepare: 5 }).unwrap(), (7, 5));
+        assert_eq!(pos_to_sql(Position::at(i64::MAX as u64)).unwrap(), (i64::MAX, i64::MAX));
+        for p in [Position::at(u64::MAX), Position { commit: 1, prepare: i64::MAX as u64 + 1 }] {
+            let error = pos_to_sql(p).unwrap_err();
+            assert!(matches!(error, rusqlite::Error::ToSqlConversionFailure(_)), "{p}: {error:?}");
+        }
+    }
 }

@@ -92,7 +92,7 @@ impl LogBatch {
         self.delivery_id.clear();
         write!(self.webhook_id, "{}", e.webhook_id).expect("writing to a String");
         write!(self.delivery_id, "{}", e.delivery_id).expect("writing to a String");
-        let (commit, prepare) = pos_to_sql(envelope.position);
+        let (commit, prepare) = pos_to_sql(envelope.position)?;
         insert.execute(params![
             self.webhook_id,
             commit,
@@ -174,7 +174,7 @@ pub fn page(
     limit: usize,
 ) -> Result<AttemptPage, ProjectionError> {
     let limit = limit.clamp(1, MAX_PAGE);
-    let (bc, bp) = before.map(pos_to_sql).unwrap_or((i64::MAX, i64::MAX));
+    let (bc, bp) = before.map(pos_to_sql).transpose()?.unwrap_or((i64::MAX, i64::MAX));
     let mut stmt = conn.prepare_cached(&t.sql(
         "SELECT delivery_id, attempt, test, source_stream, message_id, success, status, code, latency_ms, \
          response_body, next_attempt_at, recorded_at, pos_commit, pos_prepare FROM {delivery_log} \

@@ -107,6 +107,15 @@ async fn health_stats_deliveries_audit_and_rebuild_read_from_the_projections() {
     assert_eq!(attempts, [3, 2, 1]);
     assert_eq!(rest["next"], Value::Null);
     assert_problem(app.get(&format!("/v1/webhooks/{id}/deliveries?limit=0")).await, 400, "invalid_field").await;
+    // A cursor is a log position the read model can hold (at most i64::MAX); past that it
+    // once wrapped negative and answered an empty page.
+    for bad in ["18446744073709551615", "9223372036854775808", "1/18446744073709551615", "abc", "-1"] {
+        let response = app.get(&format!("/v1/webhooks/{id}/deliveries?before={bad}")).await;
+        let problem = assert_problem(response, 400, "invalid_field").await;
+        assert_eq!(problem["field"], "before", "before={bad}");
+    }
+    let from_the_top = get_json(&app, &format!("/v1/webhooks/{id}/deliveries?before={}", i64::MAX)).await;
+    assert_eq!(from_the_top["items"].as_array().unwrap().len(), 5, "the largest cursor pages from the newest");
 
     // Statistics count the two submissions and never the test event.
     let stats = get_json(&app, "/v1/packs/pk_1/stats").await;

@@ -66,6 +66,16 @@ pub(crate) fn position(q: &HashMap<String, String>, field: &'static str) -> Resu
         .transpose()
 }
 
+/// A read-model paging cursor: a [`position`] whose parts fit the read model's signed 64-bit
+/// columns, so a larger one is a 400 rather than a number that wraps negative.
+pub(crate) fn cursor(q: &HashMap<String, String>, field: &'static str) -> Result<Option<Position>, ApiError> {
+    let cursor = position(q, field)?;
+    if cursor.is_some_and(|p| i64::try_from(p.commit).is_err() || i64::try_from(p.prepare).is_err()) {
+        return Err(ApiError::InvalidInput { field, reason: "is beyond the largest log position" });
+    }
+    Ok(cursor)
+}
+
 /// `direction`: `forwards` (default) or `backwards`.
 pub(crate) fn direction(q: &HashMap<String, String>) -> Result<Direction, ApiError> {
     match q.get("direction").map(String::as_str) {
@@ -129,7 +139,7 @@ async fn list_deliveries(
     let id = webhook_id(&path)?;
     let q = query(&req)?;
     let limit = limit(&q, 50, delivery_log::MAX_PAGE)?;
-    let before = position(&q, "before")?;
+    let before = cursor(&q, "before")?;
     let page = projections(&state)?.read_models().deliveries(id.to_string(), before, limit).await.map_err(failed)?;
     Ok(HttpResponse::Ok().json(page))
 }
