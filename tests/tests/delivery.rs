@@ -514,3 +514,78 @@ async fn an_idle_webhook_moves_its_resume_point_on_so_a_restart_does_not_replay_
     assert!(resume >= last, "resume point {resume} is behind the last submission {last}");
     assert!(env.receiver.requests_to("/idle").is_empty());
 }
+
+/// The owner enables an auto-disabled webhook whose endpoint still fails.
+async fn auto_disabled_then_enabled_again(path: &'static str) -> (Env, Hook) {
+    let mut config = test_config();
+    config.auto_disable_after = Duration::from_secs(1);
+    let mut env = Env::new(config);
+    env.set_plan("acc_1", Plan::Growth).await;
+    let (hook, _) = env.create_webhook("acc_1", path, &[EventType::Interested]).await;
+    env.receiver.on(path, |_| Reply::status(503));
+    env.start();
+    env.interested("acc_1", "pk_1", InterestedCandidate::default()).await;
+    env.wait_stream(&hook.id.stream(), WAIT, |e| count(e, "WebhookDisabled") == 1).await;
+    let enabled = packhooks_domain::webhook::WebhookEnabled { webhook_id: hook.id, recorded_at: chrono::Utc::now() };
+    env.append(&hook.id.stream(), enabled).await;
+    (env, hook)
+}
+
+#[actix_rt::test]
+async fn enabling_a_webhook_again_starts_its_auto_disable_period_over() {
+    let (env, hook) = auto_disabled_then_enabled_again("/again").await;
+    // A failing test event, then a failing submission: neither may disable it at once (the
+    // webhook was failing for longer than the period before the owner enabled it).
+    env.request_test(&hook, "acc_1").await;
+    let (s, _) = env.interested("acc_1", "pk_1", InterestedCandidate::default()).await;
+    let id = msg_id(s.submission_id.uuid());
+    let events = env
+        .wait_stream(&packhooks_delivery::deliveries_stream(hook.id), WAIT, |e| {
+            e.iter().any(|e| matches!(e, DomainEvent::DeliveryAbandoned(a) if a.source.message_id == id))
+        })
+        .await;
+    let tries = attempts(&events).iter().filter(|a| a.source.message_id == id).count();
+    assert_eq!(tries, 3, "the submission after the enable got {tries} attempts of 3");
+    assert_eq!(count(&env.stream(&hook.id.stream()).await, "WebhookDisabled"), 1, "disabled again at once");
+    // Still failing a whole period after the enable: disabled again.
+    let events = env.wait_stream(&hook.id.stream(), WAIT, |e| count(e, "WebhookDisabled") == 2).await;
+    let enabled_at = events.iter().find_map(|e| match e {
+        DomainEvent::WebhookEnabled(e) => Some(e.recorded_at),
+        _ => None,
+    });
+    let disabled_again_at = events.iter().rev().find_map(|e| match e {
+        DomainEvent::WebhookDisabled(e) => Some(e.recorded_at),
+        _ => None,
+    });
+    let (enabled_at, disabled_again_at) = (enabled_at.expect("enabled"), disabled_again_at.expect("disabled"));
+    assert!(disabled_again_at - enabled_at >= chrono::Duration::milliseconds(990), "disabled again before a period passed");
+}
+
+#[actix_rt::test]
+async fn checkpoints_of_a_webhook_owing_many_retries_stay_linear_in_the_deliveries() {
+    let mut config = test_config();
+    config.retry.delays = vec![Duration::from_secs(60), Duration::from_secs(600)];
+    config.checkpoint_every = 20;
+    let mut env = Env::new(config);
+    env.set_plan("acc_1", Plan::Growth).await;
+    let (hook, _) = env.create_webhook("acc_1", "/down", &[EventType::Interested]).await;
+    env.receiver.on("/down", |_| Reply::status(500));
+    env.start();
+    let n = 1_000;
+    for _ in 0..n / 100 {
+        futures::future::join_all((0..100).map(|_| env.interested("acc_1", "pk_1", InterestedCandidate::default())))
+            .await;
+    }
+    let stream = packhooks_delivery::deliveries_stream(hook.id);
+    let events = env.wait_stream(&stream, Duration::from_secs(60), |e| count(e, "DeliveryAttempted") >= n).await;
+    // Every delivery owes a retry, so each checkpoint lists all attempted so far; written
+    // every 20 events that would be about n²/40 entries in all.
+    let listed: usize = events
+        .iter()
+        .filter_map(|e| match e {
+            DomainEvent::DeliveryCheckpoint(cp) => Some(cp.pending.len()),
+            _ => None,
+        })
+        .sum();
+    assert!(listed <= 4 * n, "the checkpoints listed {listed} owed deliveries in all for {n} deliveries");
+}

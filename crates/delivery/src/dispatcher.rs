@@ -7,6 +7,13 @@
 //! (account and webhook streams only), starts an actor for every webhook, asks each for its
 //! resume point, and subscribes from the smallest one, with the registry folded exactly up
 //! to that position; each actor skips what it already handled.
+//!
+//! Routing and targets are two views. *Which* webhooks a submission goes to is decided by
+//! the registry as of the submission's position. *Where and whether* an attempt goes out is
+//! the webhook's state now: while the start-up replay is still before the head of the log
+//! read at start, actors hear their webhook's current state (folded over the whole history),
+//! not the replayed one, so a restored retry or a replayed first attempt goes to the URL and
+//! secrets the webhook has now, or is abandoned if the webhook is off now.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -14,6 +21,7 @@ use std::time::Duration;
 
 use actix::prelude::*;
 use futures::StreamExt;
+use chrono::{DateTime, Utc};
 use packhooks_domain::clock::Clock;
 use packhooks_domain::registry::Registry;
 use packhooks_domain::streams::{ACCOUNT, PACK, WEBHOOK};
@@ -42,11 +50,50 @@ pub struct StopDispatcher;
 /// A lifecycle event as read at start, with its place in the log.
 type Lifecycle = Vec<(Position, DomainEvent)>;
 
+/// The webhooks as of some position: the registry, and when each was last enabled again
+/// (the auto-disable clock of a webhook the owner enabled starts over then).
+#[derive(Default)]
+struct View {
+    registry: Registry,
+    enabled_at: HashMap<WebhookId, DateTime<Utc>>,
+}
+
+impl View {
+    fn apply(&mut self, event: &DomainEvent) {
+        if let DomainEvent::WebhookEnabled(e) = event {
+            self.enabled_at.insert(e.webhook_id, e.recorded_at);
+        }
+        self.registry.apply(event);
+    }
+
+    /// What the view says about a webhook, as an actor needs it.
+    fn route_of(&self, id: WebhookId) -> Retarget {
+        let Some(webhook) = self.registry.webhook(&id) else { return Retarget::inactive() };
+        let target = match url::Url::parse(&webhook.url) {
+            Ok(url) => Some(Arc::new(Target::new(url, webhook.secrets.clone()))),
+            Err(error) => {
+                tracing::error!(webhook = %id, %error, "stored webhook url does not parse");
+                None
+            }
+        };
+        let on_plan = self.registry.plan(&webhook.account_id).is_some_and(|p| p.allows_webhooks());
+        Retarget {
+            active: target.is_some() && webhook.is_enabled() && on_plan,
+            target,
+            enabled_at: self.enabled_at.get(&id).copied(),
+        }
+    }
+}
+
 pub struct Dispatcher {
     store: Arc<dyn EventStore>,
     config: Arc<DeliveryConfig>,
     clock: Arc<dyn Clock>,
-    registry: Registry,
+    /// The webhooks as of the last routed position: decides where submissions go.
+    view: View,
+    /// While the start-up replay has not passed `.0` (the head when it started): the webhooks
+    /// as of that head, which is what actors are told (see the module doc).
+    current: Option<(Position, View)>,
     actors: HashMap<WebhookId, Addr<WebhookActor>>,
     /// Where webhook actors run, in turn.
     arbiters: Vec<Arbiter>,
@@ -66,7 +113,8 @@ impl Dispatcher {
             store,
             config,
             clock,
-            registry: Registry::new(),
+            view: View::default(),
+            current: None,
             actors: HashMap::new(),
             arbiters: (0..actor_threads).map(|_| Arbiter::new()).collect(),
             lost: HashSet::new(),
@@ -80,18 +128,18 @@ impl Dispatcher {
         SubscriptionFilter::StreamPrefix(vec![ACCOUNT.into(), WEBHOOK.into(), PACK.into()])
     }
 
-    /// What the registry says about a webhook now, as an actor needs it.
+    /// What an actor is told about its webhook: its state now (see the module doc).
     fn route_of(&self, id: WebhookId) -> Retarget {
-        let Some(webhook) = self.registry.webhook(&id) else { return Retarget::inactive() };
-        let target = match url::Url::parse(&webhook.url) {
-            Ok(url) => Some(Arc::new(Target::new(url, webhook.secrets.clone()))),
-            Err(error) => {
-                tracing::error!(webhook = %id, %error, "stored webhook url does not parse");
-                None
-            }
-        };
-        let on_plan = self.registry.plan(&webhook.account_id).is_some_and(|p| p.allows_webhooks());
-        Retarget { active: target.is_some() && webhook.is_enabled() && on_plan, target }
+        match &self.current {
+            Some((_, current)) => current.route_of(id),
+            None => self.view.route_of(id),
+        }
+    }
+
+    /// Whether `position` is in the start-up replay, whose lifecycle events actors have
+    /// already heard the outcome of.
+    fn replaying(&self, position: Position) -> bool {
+        self.current.as_ref().is_some_and(|(until, _)| position <= *until)
     }
 
     fn start_actor(&mut self, id: WebhookId, route: Option<Retarget>) -> Addr<WebhookActor> {
@@ -139,6 +187,9 @@ impl Dispatcher {
     }
 
     fn on_event(&mut self, recorded: RecordedEvent) {
+        if !self.replaying(recorded.position) {
+            self.current = None;
+        }
         self.last_position = Some(recorded.position);
         self.route(recorded);
         self.since_progress += 1;
@@ -161,7 +212,8 @@ impl Dispatcher {
             | DomainEvent::CandidateDeclined(_)
             | DomainEvent::TestEventRequested(_) => {
                 let shard = self.config.shard;
-                let ids: Vec<WebhookId> = self.registry.route_event(&event).filter(|id| shard.owns(*id)).collect();
+                let ids: Vec<WebhookId> =
+                    self.view.registry.route_event(&event).filter(|id| shard.owns(*id)).collect();
                 if ids.is_empty() {
                     return;
                 }
@@ -174,8 +226,11 @@ impl Dispatcher {
                 }
             }
             DomainEvent::AccountPlanChanged(e) => {
-                self.registry.apply(&event);
-                let ids: Vec<WebhookId> = self.registry.webhooks_of(&e.account_id).map(|w| w.id).collect();
+                self.view.apply(&event);
+                if self.replaying(recorded.position) {
+                    return;
+                }
+                let ids: Vec<WebhookId> = self.view.registry.webhooks_of(&e.account_id).map(|w| w.id).collect();
                 ids.into_iter().for_each(|id| self.retarget(id));
             }
             DomainEvent::WebhookCreated(_)
@@ -184,7 +239,10 @@ impl Dispatcher {
             | DomainEvent::WebhookDisabled(_)
             | DomainEvent::WebhookEnabled(_)
             | DomainEvent::WebhookDeleted(_) => {
-                self.registry.apply(&event);
+                self.view.apply(&event);
+                if self.replaying(recorded.position) {
+                    return;
+                }
                 if let Some(id) = webhook_of(&recorded) {
                     self.retarget(id);
                 }
@@ -266,11 +324,14 @@ impl Dispatcher {
                     (s, n) => s.or(n),
                 };
             }
+            let mut current = View::default();
             for (position, event) in &lifecycle {
                 if start.is_some_and(|s| *position <= s) {
-                    act.registry.apply(event);
+                    act.view.apply(event);
                 }
+                current.apply(event);
             }
+            act.current = head.map(|head| (head, current));
             for id in &ids {
                 act.retarget(*id);
             }
@@ -341,6 +402,8 @@ impl StreamHandler<Result<SubscriptionEvent, StoreError>> for Dispatcher {
             }
             Ok(SubscriptionEvent::CaughtUp) => {
                 tracing::info!(at = ?self.last_position, "dispatcher caught up");
+                // Everything up to the head read at start is routed: the views agree now.
+                self.current = None;
                 self.progress();
             }
             Err(error) => {

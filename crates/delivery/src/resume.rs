@@ -11,7 +11,7 @@
 use std::collections::{BTreeMap, HashSet};
 
 use chrono::{DateTime, Utc};
-use packhooks_domain::delivery::{DeliveryCheckpoint, PendingRetry};
+use packhooks_domain::delivery::{DeliveryCheckpoint, DeliverySource, PendingRetry};
 use packhooks_domain::{DeliveryId, DomainEvent, WebhookId};
 use packhooks_store::{Direction, EventStore, Position, StoreError, StreamPosition};
 
@@ -84,13 +84,7 @@ impl ResumeState {
         match event {
             DomainEvent::DeliveryCheckpoint(cp) => self.restart_from(cp),
             DomainEvent::DeliveryAttempted(e) => {
-                if !self.pending.contains_key(&e.delivery_id) {
-                    if let Ok(position) = e.source.position.parse::<Position>() {
-                        if self.resume_position.is_none_or(|r| position > r) {
-                            self.attempted_after.insert(position);
-                        }
-                    }
-                }
+                self.handled(&e.delivery_id, &e.source);
                 match e.next_attempt_at {
                     Some(due_at) => {
                         self.pending.insert(
@@ -109,11 +103,27 @@ impl ResumeState {
                 }
             }
             DomainEvent::DeliveryAbandoned(e) => {
+                // Abandoned without an attempt (the webhook was off): handled all the same,
+                // so a replay must not route it again.
+                self.handled(&e.delivery_id, &e.source);
                 self.pending.remove(&e.delivery_id);
             }
             DomainEvent::WebhookFlaggedFailing(e) => self.failing_since = Some(e.failing_since),
             DomainEvent::WebhookRecovered(_) => self.failing_since = None,
             _ => {}
+        }
+    }
+
+    /// Remembers that the event a delivery came from was handled, unless the delivery was
+    /// already owed (then its position is before the resume point or remembered already).
+    fn handled(&mut self, delivery: &DeliveryId, source: &DeliverySource) {
+        if self.pending.contains_key(delivery) {
+            return;
+        }
+        if let Ok(position) = source.position.parse::<Position>() {
+            if self.resume_position.is_none_or(|r| position > r) {
+                self.attempted_after.insert(position);
+            }
         }
     }
 

@@ -51,11 +51,14 @@ pub struct Deliver(pub Arc<Outgoing>);
 pub struct Retarget {
     pub target: Option<Arc<Target>>,
     pub active: bool,
+    /// When the owner last enabled the webhook again: the auto-disable clock of a webhook
+    /// that was failing starts over then.
+    pub enabled_at: Option<DateTime<Utc>>,
 }
 
 impl Retarget {
     pub fn inactive() -> Self {
-        Retarget { target: None, active: false }
+        Retarget { target: None, active: false, enabled_at: None }
     }
 }
 
@@ -98,6 +101,8 @@ pub struct WebhookActor {
     target: Option<Arc<Target>>,
     /// `None` until the dispatcher has said (a restored retry waits for that).
     active: Option<bool>,
+    /// When the owner last enabled the webhook again (see [`Retarget::enabled_at`]).
+    enabled_at: Option<DateTime<Utc>>,
     /// Revision, checkpoint counter, failing state and what a replay must skip.
     state: ResumeState,
     /// The last routed event received: the next checkpoint's resume position.
@@ -144,6 +149,7 @@ impl WebhookActor {
             clock,
             sender,
             target: route.as_ref().and_then(|r| r.target.clone()),
+            enabled_at: route.as_ref().and_then(|r| r.enabled_at),
             active: route.map(|r| r.active),
             state: ResumeState::default(),
             last_received: None,
@@ -365,7 +371,10 @@ impl WebhookActor {
         if gone {
             self.disable("the endpoint answered 410 Gone".to_owned(), ctx);
         }
-        self.check_auto_disable(ctx);
+        // A test event never changes the webhook's health.
+        if !test {
+            self.check_auto_disable(ctx);
+        }
         self.pump(ctx);
     }
 
@@ -418,10 +427,13 @@ impl WebhookActor {
         // A checkpoint describes the state after everything buffered, so it goes only at the
         // end of a batch that empties the buffer, and only once a replay has passed every
         // position the last load said to skip (else it would forget them).
+        // A checkpoint lists every owed delivery, retries waiting on their timer included, so
+        // with many owed it comes at most once per that many events: its cost per event stays
+        // bounded, and a restart still reads no more events than the checkpoint saves it.
+        let every = (self.config.checkpoint_every as usize).max(self.owed.len());
         let checkpoint = self.buffer.is_empty()
             && self.state.attempted_after.is_empty()
-            && (self.checkpoint_due
-                || self.state.since_checkpoint as usize + batch.len() + 1 >= self.config.checkpoint_every as usize);
+            && (self.checkpoint_due || self.state.since_checkpoint as usize + batch.len() + 1 >= every);
         if batch.is_empty() && !checkpoint {
             return;
         }
@@ -476,8 +488,15 @@ impl WebhookActor {
         }));
     }
 
+    /// Since when the webhook counts as failing for auto-disable: since it was flagged
+    /// failing, or since the owner last enabled it again, whichever is later.
+    fn failing_clock(&self) -> Option<DateTime<Utc>> {
+        let since = self.state.failing_since?;
+        Some(self.enabled_at.map_or(since, |enabled| since.max(enabled)))
+    }
+
     fn arm_auto_disable(&mut self, ctx: &mut Context<Self>) {
-        if let Some(since) = self.state.failing_since {
+        if let Some(since) = self.failing_clock() {
             // Saturates: an auto-disable period past what a date can hold means never.
             let at = chrono::Duration::from_std(self.config.auto_disable_after)
                 .ok()
@@ -489,7 +508,7 @@ impl WebhookActor {
     }
 
     fn check_auto_disable(&mut self, ctx: &mut Context<Self>) {
-        let Some(since) = self.state.failing_since else { return };
+        let Some(since) = self.failing_clock() else { return };
         let failing_for = (self.clock.now() - since).to_std().unwrap_or(Duration::ZERO);
         if self.active == Some(true) && failing_for >= self.config.auto_disable_after {
             let reason = format!(
@@ -613,8 +632,15 @@ impl Handler<Retarget> for WebhookActor {
     type Result = ();
 
     fn handle(&mut self, msg: Retarget, ctx: &mut Context<Self>) {
+        let was_active = self.active == Some(true);
         self.target = msg.target;
         self.active = Some(msg.active);
+        self.enabled_at = msg.enabled_at;
+        // Going active (at start, or enabled again): the auto-disable timer may have fired
+        // while the actor did not know it was active, or the clock started over.
+        if msg.active && !was_active {
+            self.arm_auto_disable(ctx);
+        }
         self.pump(ctx);
     }
 }
