@@ -4,10 +4,12 @@
 //!   directory and gives a `TestApp` with typed request helpers;
 //! - [`process`]: the real binary as a child process (`packhooks serve`), for crash, shard and
 //!   projections tests;
+//! - [`faults`]: a store wrapper that fails the first reads of some streams (fault injection);
 //! - [`receiver`]: a `TestReceiver` webhook endpoint with scripted answers;
 //! - [`signatures`]: signatures checked by the Standard Webhooks reference library.
 
 pub mod app;
+pub mod faults;
 pub mod process;
 pub mod receiver;
 pub mod signatures;

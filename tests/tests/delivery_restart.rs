@@ -20,6 +20,7 @@ use packhooks_domain::account::Plan;
 use packhooks_domain::submission::{DeclineReason, InterestedCandidate, StandardReason};
 use packhooks_domain::webhook::{EventType, WebhookEnabled, WebhookUpdated};
 use packhooks_domain::{DomainEvent, WebhookId};
+use packhooks_tests::faults::FlakyReads;
 use packhooks_tests::receiver::Reply;
 
 const WAIT: Duration = Duration::from_secs(20);
@@ -185,4 +186,45 @@ async fn deliveries_abandoned_by_a_disable_stay_abandoned_after_a_restart() {
     let got: Vec<String> =
         env.receiver.requests_to("/q").iter().filter_map(|r| r.webhook_id().map(str::to_owned)).collect();
     assert!(!got.contains(&ids[1]) && !got.contains(&ids[2]), "abandoned deliveries were sent after a restart: {got:?}");
+}
+
+/// Starts delivery on a store whose first `failures` reads of streams starting with `prefix`
+/// fail (the test's own helpers keep reading the real store).
+fn start_on_flaky_store(env: &mut Env, prefix: &str, failures: usize) -> std::sync::Arc<FlakyReads> {
+    let flaky = std::sync::Arc::new(FlakyReads::new(env.store.clone(), prefix, failures));
+    let real = std::mem::replace(&mut env.store, flaky.clone());
+    env.start();
+    env.store = real;
+    flaky
+}
+
+#[actix_rt::test]
+async fn an_actor_whose_stream_cannot_be_read_yet_loads_once_the_store_answers() {
+    let mut env = Env::new(config());
+    env.set_plan("acc_1", Plan::Growth).await;
+    let (hook, _) = env.create_webhook("acc_1", "/h", &[EventType::Interested]).await;
+    let flaky = start_on_flaky_store(&mut env, "deliveries-", 3);
+    env.interested("acc_1", "pk_1", InterestedCandidate::default()).await;
+    assert!(env.receiver.wait_for(Some(&hook.path), 1, WAIT).await, "the webhook lost its actor to a passing outage");
+    assert_eq!(flaky.failures_given(), 3);
+}
+
+#[actix_rt::test]
+async fn a_restored_retry_whose_body_cannot_be_read_yet_is_attempted_once_the_store_answers() {
+    let mut env = Env::new(config());
+    env.set_plan("acc_1", Plan::Growth).await;
+    let (hook, _) = env.create_webhook("acc_1", "/h", &[EventType::Interested]).await;
+    env.receiver.on("/h", |call| if call.seen == 0 { Reply::status(500) } else { Reply::ok() });
+    env.start();
+    env.interested("acc_1", "pk_1", InterestedCandidate::default()).await;
+    env.wait_stream(&deliveries_stream(hook.id), WAIT, |e| count(e, "DeliveryAttempted") == 1).await;
+    env.stop().await;
+    until_the_retry_is_due(&env, hook.id).await;
+
+    // The restored retry has no body in memory: it reads the submission from its pack stream.
+    let flaky = start_on_flaky_store(&mut env, "pack-", 2);
+    let events = retry_handled(&env, hook.id).await;
+    assert_eq!(count(&events, "DeliveryAbandoned"), 0, "abandoned on a passing read error: {events:#?}");
+    assert_eq!(env.receiver.requests_to("/h").len(), 2);
+    assert_eq!(flaky.failures_given(), 2);
 }

@@ -20,3 +20,16 @@ pub enum DeliveryError {
     #[error("timed out waiting for delivery to {0}")]
     Timeout(&'static str),
 }
+
+impl DeliveryError {
+    /// Whether trying the same thing again later may work (the store was unreachable or
+    /// busy), as opposed to a missing or undecodable event, which stays so.
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            DeliveryError::Store(
+                StoreError::Unavailable(_) | StoreError::Backend(_) | StoreError::Sqlite(_) | StoreError::FellBehind
+            ) | DeliveryError::Timeout(_)
+        )
+    }
+}

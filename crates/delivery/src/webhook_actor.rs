@@ -33,6 +33,11 @@ use crate::{DeliveryConfig, DeliveryError, DeliveryMetrics};
 /// How long a failed append waits before it is tried again.
 const APPEND_RETRY: Duration = Duration::from_millis(200);
 
+/// How long a failed read of the store (the actor's stream at start, a delivery's body)
+/// waits before it is tried again, the first time; it doubles up to `READ_RETRY_MAX`.
+const READ_RETRY: Duration = Duration::from_millis(100);
+const READ_RETRY_MAX: Duration = Duration::from_secs(30);
+
 /// Deliveries owed a first attempt that an actor takes on at once, as a multiple of its
 /// in-flight limit. The rest wait in the backlog, outside the checkpoint: a checkpoint lists
 /// what is owed, so without this bound a webhook that lags behind the log would write a
@@ -287,6 +292,16 @@ impl WebhookActor {
         self.in_flight -= 1;
         let (body, report) = match result {
             Ok(done) => done,
+            Err(error) if error.is_transient() => {
+                // Nothing was sent: the same attempt is due again once the store answers.
+                tracing::warn!(webhook = %self.id, delivery = %id, error = &error as &dyn std::error::Error, "cannot read a delivery's body from the store yet; trying again");
+                ctx.run_later(READ_RETRY, move |act, ctx| {
+                    act.ready.push_back(id);
+                    act.pump(ctx);
+                });
+                self.pump(ctx);
+                return;
+            }
             Err(error) => {
                 tracing::error!(webhook = %self.id, delivery = %id, error = &error as &dyn std::error::Error, "cannot rebuild a delivery's body; abandoning it");
                 self.abandon(id);
@@ -608,7 +623,21 @@ impl Actor for WebhookActor {
 
     fn started(&mut self, ctx: &mut Self::Context) {
         let (store, id) = (self.store.clone(), self.id);
-        let load = async move { ResumeState::load(&*store, id).await };
+        // Messages wait while this runs; a store that does not answer yet is asked again,
+        // so a passing outage does not leave the webhook without an actor.
+        let load = async move {
+            let mut wait = READ_RETRY;
+            loop {
+                match ResumeState::load(&*store, id).await {
+                    Err(error) if error.is_transient() => {
+                        tracing::warn!(webhook = %id, error = &error as &dyn std::error::Error, retry_in_ms = wait.as_millis() as u64, "cannot load the deliveries stream yet; trying again");
+                        tokio::time::sleep(wait).await;
+                        wait = (wait * 2).min(READ_RETRY_MAX);
+                    }
+                    loaded => return loaded,
+                }
+            }
+        };
         ctx.wait(load.into_actor(self).map(|loaded, act, ctx| match loaded {
             Ok(state) => act.restored(state, ctx),
             Err(error) => {
