@@ -9,6 +9,8 @@ mod auth;
 mod errors;
 #[path = "api/health.rs"]
 mod health;
+#[path = "api/plan_race.rs"]
+mod plan_race;
 #[path = "api/startup.rs"]
 mod startup;
 #[path = "api/submissions.rs"]

@@ -1,5 +1,11 @@
 //! Accounts: the recruiting product sets an account's plan (`PUT /v1/accounts/{account}/plan`).
 //! Only growth and scale accounts may have webhooks; the plan lives in `account-{id}`.
+//!
+//! A plan change holds the account's lock (the one creating a webhook holds, see
+//! `webhooks`) from reading the account to appending the change, so a create never decides
+//! on a plan that changes before its webhook is stored: at its place in the log, every
+//! `WebhookCreated` finds its account on growth or scale. The lock is per process: several
+//! instances on one EventStoreDB can still interleave the two.
 
 use actix_web::{put, web, HttpResponse};
 use packhooks_domain::account::{self, AccountState, Plan, SetPlan};
@@ -37,7 +43,8 @@ pub(crate) fn account_id(text: &str) -> Result<AccountId, ApiError> {
     AccountId::parse(text).map_err(|source| ApiError::InvalidId { field: "account", source })
 }
 
-/// Sets the account's plan. Setting the plan it already has changes nothing.
+/// Sets the account's plan. Setting the plan it already has changes nothing. Waits for a
+/// webhook create of the same account in flight, so the create's plan check stays true.
 #[utoipa::path(
     put,
     path = "/v1/accounts/{account}/plan",
@@ -59,6 +66,8 @@ async fn set_plan(
 ) -> Result<HttpResponse, ApiError> {
     let account_id = account_id(&path)?;
     let stream = account_id.stream();
+    let lock = state.account_lock(&account_id);
+    let _held = lock.lock().await;
     let loaded = command::load(state.store.as_ref(), &stream).await?;
     let current = loaded.events.iter().fold(AccountState::default(), account::evolve);
     let command = SetPlan { account_id: account_id.clone(), plan: body.0.plan, now: state.clock.now() };

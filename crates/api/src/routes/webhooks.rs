@@ -3,7 +3,8 @@
 //!
 //! Creating decides on the account's plan and webhook count, which live in other streams: it
 //! holds the account's lock and brings the registry up to the store's head first, so two
-//! creates at once cannot both take the last slot. Every other command decides on the
+//! creates at once cannot both take the last slot, and a plan change (which holds the same
+//! lock) cannot land between the plan check and the append. Every other command decides on the
 //! webhook's own stream and appends with the exact revision it read (409 on a race).
 
 use actix_web::{delete, get, patch, post, web, HttpResponse};
