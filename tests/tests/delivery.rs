@@ -589,3 +589,48 @@ async fn checkpoints_of_a_webhook_owing_many_retries_stay_linear_in_the_deliveri
         .sum();
     assert!(listed <= 4 * n, "the checkpoints listed {listed} owed deliveries in all for {n} deliveries");
 }
+
+#[actix_rt::test]
+async fn a_deleted_webhooks_actor_gives_up_what_it_owes_and_retires() {
+    let mut config = test_config();
+    config.retry.delays = vec![Duration::from_secs(60)];
+    let mut env = Env::new(config);
+    let metrics = env.config.metrics.clone();
+    let actors = move || metrics.actors.load(std::sync::atomic::Ordering::Relaxed);
+    env.set_plan("acc_1", Plan::Growth).await;
+    let (doomed, _) = env.create_webhook("acc_1", "/doomed", &[EventType::Interested]).await;
+    let (kept, _) = env.create_webhook("acc_1", "/kept", &[EventType::Interested]).await;
+    env.receiver.on("/doomed", |_| Reply::status(500));
+    env.start();
+    env.interested("acc_1", "pk_1", InterestedCandidate::default()).await;
+    let stream = packhooks_delivery::deliveries_stream(doomed.id);
+    env.wait_stream(&stream, WAIT, |e| count(e, "DeliveryAttempted") == 1).await;
+    assert_eq!(actors(), 2);
+
+    // Its retry is due in a minute; the deletion gives it up at once and records how far
+    // routing got, then the actor stops.
+    let deleted_at = env.delete(doomed.id).await;
+    env.wait_stream(&stream, WAIT, |e| count(e, "DeliveryAbandoned") == 1).await;
+    env.wait_stream(&stream, WAIT, |e| {
+        e.iter().any(|e| {
+            matches!(e, DomainEvent::DeliveryCheckpoint(cp) if cp.pending.is_empty()
+                && cp.resume_position.as_deref().and_then(|p| p.parse::<packhooks_store::Position>().ok()) >= Some(deleted_at))
+        })
+    })
+    .await;
+    let deadline = Instant::now() + WAIT;
+    while actors() != 1 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(actors(), 1, "the deleted webhook's actor still runs");
+    let events = env.stream(&stream).await.len();
+
+    // After a restart, no actor for it at all, and nothing more in its stream.
+    env.stop().await;
+    env.start();
+    env.interested("acc_1", "pk_1", InterestedCandidate::default()).await;
+    assert!(env.receiver.wait_for(Some(&kept.path), 2, WAIT).await);
+    assert_eq!(actors(), 1, "a restart started an actor for the deleted webhook");
+    assert_eq!(env.stream(&stream).await.len(), events, "the deleted webhook's stream grew after its last checkpoint");
+    assert_eq!(env.receiver.requests_to("/doomed").len(), 1);
+}

@@ -32,7 +32,7 @@ use packhooks_store::{
 
 use crate::message::Outgoing;
 use crate::sender::Target;
-use crate::webhook_actor::{Deliver, Progress, ResumePoint, Retarget, Stop, WebhookActor};
+use crate::webhook_actor::{Deliver, Progress, ResumePoint, Retarget, Retire, Stop, WebhookActor};
 use crate::{DeliveryConfig, DeliveryError};
 
 /// Every this many events of the log, every actor hears how far routing has got, so idle
@@ -150,7 +150,21 @@ impl Dispatcher {
             WebhookActor::new(id, store, config, clock, route)
         });
         self.actors.insert(id, addr.clone());
+        self.count_actors();
         addr
+    }
+
+    fn count_actors(&self) {
+        self.config.metrics.actors.store(self.actors.len() as u64, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// The webhook is deleted and routing has passed its deletion: its actor gives up what
+    /// it owes and stops for good.
+    fn retire(&mut self, id: WebhookId, deleted_at: Position) {
+        if let Some(addr) = self.actors.remove(&id) {
+            addr.do_send(Retire(deleted_at));
+            self.count_actors();
+        }
     }
 
     /// The webhook's actor, started on demand; `None` once it stopped for good.
@@ -240,10 +254,11 @@ impl Dispatcher {
             | DomainEvent::WebhookEnabled(_)
             | DomainEvent::WebhookDeleted(_) => {
                 self.view.apply(&event);
-                if self.replaying(recorded.position) {
-                    return;
-                }
-                if let Some(id) = webhook_of(&recorded) {
+                let Some(id) = webhook_of(&recorded) else { return };
+                if matches!(event, DomainEvent::WebhookDeleted(_)) {
+                    // Nothing after a deletion routes to the webhook, replayed or live.
+                    self.retire(id, recorded.position);
+                } else if !self.replaying(recorded.position) {
                     self.retarget(id);
                 }
             }
@@ -316,6 +331,8 @@ impl Dispatcher {
                 let needed = resume.max(created.get(id).copied());
                 if let (Some(needed), Some(gone)) = (needed, deleted.get(id)) {
                     if needed >= *gone {
+                        // Deleted, and routing passed the deletion before: nothing to route.
+                        act.retire(*id, *gone);
                         continue;
                     }
                 }

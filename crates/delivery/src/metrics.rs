@@ -1,7 +1,7 @@
 //! Counters of delivery work in this process, for `/metrics`: attempts by result, abandoned
 //! deliveries, and webhook actors stopped because another actor writes their stream (the
 //! one event an operator must see: that webhook gets nothing from this instance until it
-//! restarts).
+//! restarts), and how many webhook actors run.
 
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -12,6 +12,9 @@ pub struct DeliveryMetrics {
     pub attempts_failed: AtomicU64,
     pub deliveries_abandoned: AtomicU64,
     pub actors_stopped_on_conflict: AtomicU64,
+    /// Webhook actors running now (a gauge): one per webhook this instance delivers to; a
+    /// deleted webhook's actor retires once it has recorded what it owed.
+    pub actors: AtomicU64,
 }
 
 impl DeliveryMetrics {
@@ -49,6 +52,11 @@ impl DeliveryMetrics {
                 counter.load(Ordering::Relaxed)
             );
         }
+        let _ = write!(
+            out,
+            "# HELP packhooks_webhook_actors Webhook actors running in this instance.\n# TYPE packhooks_webhook_actors gauge\npackhooks_webhook_actors {}\n",
+            self.actors.load(Ordering::Relaxed)
+        );
     }
 }
 
@@ -68,5 +76,9 @@ mod tests {
         assert!(text.contains("packhooks_delivery_attempts_total{result=\"failure\"} 2\n"), "{text}");
         assert!(text.contains("packhooks_deliveries_abandoned_total 0\n"), "{text}");
         assert!(text.contains("packhooks_webhook_actors_stopped_on_conflict_total 1\n"), "{text}");
+        metrics.actors.store(3, Ordering::Relaxed);
+        let mut text = String::new();
+        metrics.render(&mut text);
+        assert!(text.contains("# TYPE packhooks_webhook_actors gauge\npackhooks_webhook_actors 3\n"), "{text}");
     }
 }

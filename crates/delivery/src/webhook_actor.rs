@@ -84,6 +84,12 @@ pub struct Progress(pub Position);
 #[rtype(result = "()")]
 pub struct Stop;
 
+/// The webhook is deleted and routing has passed its deletion (at this position): give up
+/// everything owed (recorded as abandoned), write a last checkpoint, then stop for good.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Retire(pub Position);
+
 /// A delivery owed an attempt.
 struct Owed {
     source: Arc<DeliverySource>,
@@ -92,6 +98,8 @@ struct Owed {
     /// The number of the attempt that is due.
     attempt: u32,
     due_at: DateTime<Utc>,
+    /// An attempt is in flight.
+    sending: bool,
 }
 
 pub struct WebhookActor {
@@ -129,6 +137,9 @@ pub struct WebhookActor {
     disabling: bool,
     stop_waiters: Vec<oneshot::Sender<()>>,
     stopping: bool,
+    /// Retiring (see [`Retire`]), with the deletion's position: once nothing is in flight,
+    /// the last checkpoint goes out.
+    retiring: Option<Position>,
 }
 
 impl WebhookActor {
@@ -169,6 +180,7 @@ impl WebhookActor {
             disabling: false,
             stop_waiters: Vec::new(),
             stopping: false,
+            retiring: None,
         }
     }
 
@@ -183,6 +195,7 @@ impl WebhookActor {
                     body: None,
                     attempt: pending.attempt,
                     due_at: pending.due_at,
+                    sending: false,
                 },
             );
             self.schedule(pending.delivery_id, pending.due_at, ctx);
@@ -226,6 +239,7 @@ impl WebhookActor {
                 body: Some(outgoing.body.clone()),
                 attempt: 1,
                 due_at: self.clock.now(),
+                sending: false,
             };
             self.owed.insert(id, owed);
             self.first_attempts_owed += 1;
@@ -254,6 +268,9 @@ impl WebhookActor {
             }
             let Some(id) = self.ready.pop_front() else { break };
             let Some(owed) = self.owed.get(&id) else { continue };
+            if owed.sending {
+                continue;
+            }
             let target = match (&self.target, self.active) {
                 (_, None) => {
                     self.ready.push_front(id);
@@ -268,6 +285,9 @@ impl WebhookActor {
             self.in_flight += 1;
             let (sender, store, clock) = (self.sender.clone(), self.store.clone(), self.clock.clone());
             let (body, source) = (owed.body.clone(), owed.source.clone());
+            if let Some(owed) = self.owed.get_mut(&id) {
+                owed.sending = true;
+            }
             let attempt = async move {
                 let body = match body {
                     Some(body) => body,
@@ -290,6 +310,9 @@ impl WebhookActor {
         ctx: &mut Context<Self>,
     ) {
         self.in_flight -= 1;
+        if let Some(owed) = self.owed.get_mut(&id) {
+            owed.sending = false;
+        }
         let (body, report) = match result {
             Ok(done) => done,
             Err(error) if error.is_transient() => {
@@ -568,6 +591,19 @@ impl WebhookActor {
     }
 
     fn maybe_stop(&mut self, ctx: &mut Context<Self>) {
+        if let Some(deleted_at) = self.retiring.filter(|_| {
+            !self.stopping && self.in_flight == 0 && !self.appending && self.buffer.is_empty() && self.backlog.is_empty()
+        }) {
+            // Everything owed was given up and recorded, and nothing after the deletion
+            // routes here: a last checkpoint there, so a restart has nothing to replay for
+            // this webhook, then the stop below.
+            self.stopping = true;
+            self.last_received = self.last_received.max(Some(deleted_at));
+            if self.state.resume_position != self.last_received || !self.owed.is_empty() {
+                self.checkpoint_due = true;
+                self.flush(ctx);
+            }
+        }
         if self.stopping && self.in_flight == 0 && !self.appending && self.buffer.is_empty() {
             self.stop_now(ctx);
         }
@@ -696,6 +732,20 @@ impl Handler<Progress> for WebhookActor {
             self.checkpoint_due = true;
             self.flush(ctx);
         }
+    }
+}
+
+impl Handler<Retire> for WebhookActor {
+    type Result = ();
+
+    fn handle(&mut self, Retire(deleted_at): Retire, ctx: &mut Context<Self>) {
+        self.target = None;
+        self.active = Some(false);
+        self.retiring = Some(deleted_at);
+        // Retries waiting on their timer are given up now, not when due.
+        let owed: Vec<DeliveryId> = self.owed.keys().copied().collect();
+        self.ready.extend(owed);
+        self.pump(ctx);
     }
 }
 
