@@ -199,7 +199,7 @@ fn start_on_flaky_store(env: &mut Env, prefix: &str, failures: usize) -> std::sy
 }
 
 #[actix_rt::test]
-async fn an_actor_whose_stream_cannot_be_read_yet_loads_once_the_store_answers() {
+async fn an_actor_loads_after_injected_read_failures_of_its_stream() {
     let mut env = Env::new(config());
     env.set_plan("acc_1", Plan::Growth).await;
     let (hook, _) = env.create_webhook("acc_1", "/h", &[EventType::Interested]).await;
@@ -210,7 +210,7 @@ async fn an_actor_whose_stream_cannot_be_read_yet_loads_once_the_store_answers()
 }
 
 #[actix_rt::test]
-async fn a_restored_retry_whose_body_cannot_be_read_yet_is_attempted_once_the_store_answers() {
+async fn a_restored_retry_is_attempted_after_injected_read_failures_of_its_body() {
     let mut env = Env::new(config());
     env.set_plan("acc_1", Plan::Growth).await;
     let (hook, _) = env.create_webhook("acc_1", "/h", &[EventType::Interested]).await;
