@@ -81,6 +81,10 @@ pub enum ApiError {
     /// Someone else changed the same thing first; the client may read again and retry.
     #[error("the resource was changed concurrently; read it again and retry")]
     Conflict(#[source] StoreError),
+    /// An `Idempotency-Key` already used for a different request (another body, another
+    /// form): answering the first request's result would hide that this one was not stored.
+    #[error("this Idempotency-Key was already used for a different request; a new submission needs a new key")]
+    IdempotencyKeyReused,
     #[error(transparent)]
     Domain(#[from] DomainError),
     #[error("the event store is unavailable")]
@@ -120,6 +124,7 @@ impl ApiError {
             ApiError::Unauthorized => "unauthorized",
             ApiError::Forbidden { .. } => "forbidden",
             ApiError::Conflict(_) => "conflict",
+            ApiError::IdempotencyKeyReused => "idempotency_key_reused",
             ApiError::Domain(e) => match e {
                 DomainError::WebhookNotFound | DomainError::WebhookDeleted => "not_found",
                 DomainError::WebhookExists => "conflict",
@@ -137,6 +142,7 @@ impl ApiError {
         match self {
             ApiError::Json { field, .. } => field.clone(),
             ApiError::InvalidId { field, .. } | ApiError::InvalidInput { field, .. } => Some((*field).to_owned()),
+            ApiError::IdempotencyKeyReused => Some("Idempotency-Key".to_owned()),
             ApiError::Domain(e) => e.field().map(str::to_owned),
             _ => None,
         }
@@ -149,6 +155,7 @@ impl ApiError {
             StatusCode::FORBIDDEN => "Forbidden",
             StatusCode::NOT_FOUND => "Not found",
             StatusCode::CONFLICT => "Conflict",
+            StatusCode::UNPROCESSABLE_ENTITY => "Unprocessable content",
             StatusCode::PAYLOAD_TOO_LARGE => "Payload too large",
             StatusCode::UNSUPPORTED_MEDIA_TYPE => "Unsupported media type",
             StatusCode::SERVICE_UNAVAILABLE => "Service unavailable",
@@ -178,8 +185,9 @@ pub struct Problem {
     pub detail: String,
     /// Stable, machine-readable: `malformed_json`, `unknown_field`, `invalid_type`,
     /// `body_too_large`, `missing_field`, `not_found`, `conflict`, `plan_not_eligible`,
-    /// `webhook_limit_reached`, `unauthorized`, `forbidden`, `invalid_url`, `invalid_field`,
-    /// `unsupported_media_type`, `unavailable`, `not_ready`, `internal`.
+    /// `webhook_limit_reached`, `idempotency_key_reused`, `unauthorized`, `forbidden`,
+    /// `invalid_url`, `invalid_field`, `unsupported_media_type`, `unavailable`, `not_ready`,
+    /// `internal`.
     pub code: String,
     /// The request field at fault, when there is one.
     pub field: Option<String>,
@@ -198,6 +206,7 @@ impl ResponseError for ApiError {
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden { .. } => StatusCode::FORBIDDEN,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Domain(e) => match e.kind() {
                 ErrorKind::Forbidden => StatusCode::FORBIDDEN,
                 ErrorKind::NotFound | ErrorKind::Gone => StatusCode::NOT_FOUND,
@@ -284,6 +293,7 @@ mod tests {
             (DomainError::InvalidUrl(UrlRefusal::Scheme).into(), 400, "invalid_url", Some("url")),
             (ApiError::Unauthorized, 401, "unauthorized", None),
             (ApiError::Forbidden { role: "ops" }, 403, "forbidden", None),
+            (ApiError::IdempotencyKeyReused, 422, "idempotency_key_reused", Some("Idempotency-Key")),
             (ApiError::BodyTooLarge { limit: 1 }, 413, "body_too_large", None),
             (ApiError::UnsupportedMediaType, 415, "unsupported_media_type", None),
         ];

@@ -2,7 +2,7 @@
 
 use futures::future::join_all;
 use packhooks_domain::DomainEvent;
-use packhooks_tests::app::{assert_problem, interest_body, spawn_app};
+use packhooks_tests::app::{assert_problem, interest_body, spawn_app, TestApp};
 use reqwest::Method;
 use serde_json::{json, Value};
 
@@ -138,6 +138,112 @@ async fn idempotency_keys_must_be_printable_ascii_up_to_255() {
         .await
         .unwrap();
     assert_problem(response, 400, "invalid_field").await;
+    assert_eq!(app.stream_events("pack-pk_42").await.len(), 1);
+    app.stop().await;
+}
+
+/// `POST /v1/packs/{pack}/{form}` with an idempotency key.
+async fn submit_keyed(app: &TestApp, pack: &str, form: &str, body: &Value, key: &str) -> reqwest::Response {
+    app.request(Method::POST, &format!("/v1/packs/{pack}/{form}"))
+        .header("idempotency-key", key)
+        .json(body)
+        .send()
+        .await
+        .expect("request sent")
+}
+
+fn decline_body(account: &str) -> Value {
+    json!({
+        "account_id": account, "pack_name": "Senior Rust Engineer",
+        "candidate": {"name": "Ada", "email": "ada@example.com"},
+        "reason": {"code": "compensation"}
+    })
+}
+
+#[actix_web::test]
+async fn a_key_reused_with_another_body_is_refused_and_the_first_answer_stands() {
+    let app = spawn_app().await;
+    let first = submit_keyed(&app, "pk_42", "interest", &interest_body("acc_7"), "form-9").await;
+    assert_eq!(first.status(), 202);
+    let first: Value = first.json().await.unwrap();
+
+    let mut other = interest_body("acc_7");
+    other["candidate"]["name"] = json!("Grace");
+    let problem =
+        assert_problem(submit_keyed(&app, "pk_42", "interest", &other, "form-9").await, 422, "idempotency_key_reused")
+            .await;
+    assert_eq!(problem["field"], "Idempotency-Key");
+    assert!(problem["detail"].as_str().unwrap().contains("different request"), "{problem}");
+    let problem = assert_problem(
+        submit_keyed(&app, "pk_42", "interest", &interest_body("acc_8"), "form-9").await,
+        422,
+        "idempotency_key_reused",
+    )
+    .await;
+    assert_eq!(problem["field"], "Idempotency-Key");
+
+    // The same request, written differently (other key order, an explicit null for a field
+    // the form did not collect), is still the same request: the first answer, once stored.
+    let same = json!({
+        "candidate": {"phone": "+31 6 1234 5678", "email": "ada@example.com", "name": "Ada", "message": null},
+        "pack_name": "Senior Rust Engineer", "account_id": "acc_7"
+    });
+    let again = submit_keyed(&app, "pk_42", "interest", &same, "form-9").await;
+    assert_eq!(again.status(), 202);
+    assert_eq!(again.json::<Value>().await.unwrap(), first);
+    let events = app.stream_events("pack-pk_42").await;
+    assert_eq!(events.len(), 1, "nothing stored for the refused requests");
+    match DomainEvent::decode(&events[0].event_type, &events[0].data).unwrap() {
+        DomainEvent::CandidateInterested(e) => assert_eq!(e.candidate.name.as_deref(), Some("Ada")),
+        other => panic!("unexpected {other:?}"),
+    }
+    app.stop().await;
+}
+
+#[actix_web::test]
+async fn a_key_used_for_one_form_is_refused_on_the_other() {
+    let app = spawn_app().await;
+    assert_eq!(submit_keyed(&app, "pk_42", "interest", &interest_body("acc_7"), "form-1").await.status(), 202);
+    assert_problem(
+        submit_keyed(&app, "pk_42", "decline", &decline_body("acc_7"), "form-1").await,
+        422,
+        "idempotency_key_reused",
+    )
+    .await;
+
+    let declined = submit_keyed(&app, "pk_42", "decline", &decline_body("acc_7"), "form-2").await;
+    assert_eq!(declined.status(), 202);
+    let declined: Value = declined.json().await.unwrap();
+    assert_problem(
+        submit_keyed(&app, "pk_42", "interest", &interest_body("acc_7"), "form-2").await,
+        422,
+        "idempotency_key_reused",
+    )
+    .await;
+    let again = submit_keyed(&app, "pk_42", "decline", &decline_body("acc_7"), "form-2").await;
+    assert_eq!(again.status(), 202);
+    assert_eq!(again.json::<Value>().await.unwrap(), declined, "a retry of the decline answers as the first time");
+
+    let types: Vec<_> = app.stream_events("pack-pk_42").await.into_iter().map(|e| e.event_type).collect();
+    assert_eq!(types, ["CandidateInterested", "CandidateDeclined"]);
+    app.stop().await;
+}
+
+/// Two different requests with one key at once: one is stored and answered 202, the other
+/// is refused, whichever reaches the store first.
+#[actix_web::test]
+async fn concurrent_different_requests_with_one_key_store_one_and_refuse_the_other() {
+    let app = spawn_app().await;
+    let mut other = interest_body("acc_7");
+    other["candidate"]["name"] = json!("Grace");
+    let first = interest_body("acc_7");
+    let (a, b) = tokio::join!(
+        submit_keyed(&app, "pk_42", "interest", &first, "form-5"),
+        submit_keyed(&app, "pk_42", "interest", &other, "form-5"),
+    );
+    let mut statuses = [a.status().as_u16(), b.status().as_u16()];
+    statuses.sort_unstable();
+    assert_eq!(statuses, [202, 422]);
     assert_eq!(app.stream_events("pack-pk_42").await.len(), 1);
     app.stop().await;
 }

@@ -4,6 +4,13 @@
 //! a retry produces the same event id, the store's idempotent append writes nothing the
 //! second time, and the answer (submission id and position) is the same. Without a key, ids
 //! are fresh UUID v7s.
+//!
+//! The key names one request, not just one event id: a keyed event carries the hash of its
+//! request (form, pack and the parsed body) in its metadata, and after the append the event
+//! at the returned revision is read back. If it is another form's event or another body's
+//! hash, the key was reused for a different request: 422 `idempotency_key_reused`, never the
+//! first request's answer (which would tell the client a submission it never made was
+//! stored). The read-back costs keyed submissions one stream read; unkeyed ones skip it.
 
 use std::fmt::Write as _;
 
@@ -13,9 +20,10 @@ use actix_web::{guard, web, HttpRequest, HttpResponse};
 use packhooks_domain::submission::{
     self, DeclineReason, DeclinedCandidate, InterestedCandidate, StandardReason, SubmitDecline, SubmitInterest,
 };
-use packhooks_domain::{AccountId, EventMetadata, PackId, SubmissionId};
-use packhooks_store::{ExpectedRevision, Position};
+use packhooks_domain::{AccountId, DomainEvent, EventMetadata, PackId, SubmissionId};
+use packhooks_store::{Direction, EventData, ExpectedRevision, Position, StreamPosition};
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
@@ -62,7 +70,7 @@ const SUBMISSION_NAMESPACE: Uuid = Uuid::from_u128(0x5d1c_6a8e_2f0b_4c39_9b57_0e
 /// The namespace of the event ids of those submissions.
 const EVENT_NAMESPACE: Uuid = Uuid::from_u128(0x8a43_e9b1_77c2_4f05_a6d8_3b19_5e70_f124);
 
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct InterestedCandidateIn {
     pub name: Option<String>,
@@ -73,14 +81,15 @@ pub struct InterestedCandidateIn {
     pub message: Option<String>,
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DeclinedCandidateIn {
     pub name: Option<String>,
     pub email: Option<String>,
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
+/// Serialisable too: a keyed request's hash is taken over this parsed form (see [`request_hash`]).
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct InterestIn {
     pub account_id: AccountId,
@@ -89,14 +98,14 @@ pub struct InterestIn {
 }
 
 /// `{"code":"compensation"}` for a standard reason or `{"custom":"Reason #2"}`: exactly one.
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReasonIn {
     pub code: Option<StandardReason>,
     pub custom: Option<String>,
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DeclineIn {
     pub account_id: AccountId,
@@ -141,12 +150,18 @@ impl TryFrom<ReasonIn> for DeclineReason {
 struct Ids {
     submission: SubmissionId,
     event: Uuid,
+    /// The ids came from an `Idempotency-Key`: the request is hashed and checked after the append.
+    keyed: bool,
 }
 
 impl Ids {
     fn for_request(req: &HttpRequest, pack: &PackId) -> Result<Ids, ApiError> {
         let Some(value) = req.headers().get(IDEMPOTENCY_KEY) else {
-            return Ok(Ids { submission: SubmissionId::from_uuid(Uuid::now_v7()), event: Uuid::now_v7() });
+            return Ok(Ids {
+                submission: SubmissionId::from_uuid(Uuid::now_v7()),
+                event: Uuid::now_v7(),
+                keyed: false,
+            });
         };
         let key = value.to_str().ok().filter(|k| is_valid_key(k)).ok_or(ApiError::InvalidInput {
             field: "Idempotency-Key",
@@ -157,6 +172,7 @@ impl Ids {
         Ok(Ids {
             submission: SubmissionId::from_uuid(Uuid::new_v5(&SUBMISSION_NAMESPACE, name.as_bytes())),
             event: Uuid::new_v5(&EVENT_NAMESPACE, name.as_bytes()),
+            keyed: true,
         })
     }
 }
@@ -169,18 +185,80 @@ fn pack_id(text: &str) -> Result<PackId, ApiError> {
     PackId::parse(text).map_err(|source| ApiError::InvalidId { field: "pack", source })
 }
 
-/// Appends the submission's one event with the derived id and answers 202.
+/// The metadata of a keyed submission's event: the usual ids and the request's hash.
+#[derive(Serialize)]
+struct KeyedMetadata<'a> {
+    #[serde(flatten)]
+    base: &'a EventMetadata,
+    request_hash: &'a str,
+}
+
+/// What the check reads back from a stored event's metadata.
+#[derive(Deserialize)]
+struct StoredRequestHash {
+    /// Absent on events stored before requests were hashed: only the form is compared then.
+    request_hash: Option<String>,
+}
+
+/// The hash of a keyed request, `sha256:<hex>`: the form, the pack and the body as parsed, so
+/// the same request written differently (key order, spacing, `null` for an absent field) is
+/// the same request.
+fn request_hash(form: &str, pack: &PackId, body: &impl Serialize) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(form.as_bytes());
+    hasher.update([0]);
+    hasher.update(pack.to_string().as_bytes());
+    hasher.update([0]);
+    hasher.update(serde_json::to_vec(body).expect("request bodies always serialise"));
+    format!("sha256:{:x}", hasher.finalize())
+}
+
+/// Appends the submission's one event with the derived id and answers 202; with a key, first
+/// checks that the stored event is this request's (see the module's header).
 async fn accept(
     state: &ApiState,
     pack: &PackId,
     ids: Ids,
-    events: Vec<packhooks_domain::DomainEvent>,
+    hash: Option<String>,
+    events: Vec<DomainEvent>,
 ) -> Result<HttpResponse, ApiError> {
     let metadata = EventMetadata::correlated(ids.submission);
-    let data = events.iter().map(|e| command::event_data(ids.event, e, &metadata)).collect();
-    drop(events);
-    let appended = state.store.append(&pack.stream(), ExpectedRevision::Any, data).await?;
-    Ok(HttpResponse::Accepted().content_type(ContentType::json()).body(accepted_body(ids.submission, appended.position)))
+    let stream = pack.stream();
+    let Some(hash) = hash else {
+        let data = events.iter().map(|e| command::event_data(ids.event, e, &metadata)).collect();
+        drop(events);
+        let appended = state.store.append(&stream, ExpectedRevision::Any, data).await?;
+        return Ok(accepted(ids.submission, appended.position));
+    };
+    let [event] = events.as_slice() else {
+        return Err(ApiError::internal(std::io::Error::other("a submission decides exactly one event")));
+    };
+    let keyed = KeyedMetadata { base: &metadata, request_hash: &hash };
+    let data = EventData::json(
+        ids.event,
+        event.event_type(),
+        event.to_json(),
+        serde_json::to_vec(&keyed).expect("metadata always serialises"),
+    );
+    let appended = state.store.append(&stream, ExpectedRevision::Any, vec![data]).await?;
+    let stored = state
+        .store
+        .read_stream(&stream, StreamPosition::Revision(appended.next_expected_revision), Direction::Forwards, 1)
+        .await?;
+    let Some(stored) = stored.into_iter().next().filter(|s| s.id == ids.event) else {
+        return Err(ApiError::internal(std::io::Error::other("the appended submission is not where the store said")));
+    };
+    let stored_hash = serde_json::from_slice::<StoredRequestHash>(&stored.metadata).ok().and_then(|m| m.request_hash);
+    let same_request =
+        stored.event_type == event.event_type() && stored_hash.as_ref().is_none_or(|stored| *stored == hash);
+    if !same_request {
+        return Err(ApiError::IdempotencyKeyReused);
+    }
+    Ok(accepted(ids.submission, appended.position))
+}
+
+fn accepted(submission: SubmissionId, position: Position) -> HttpResponse {
+    HttpResponse::Accepted().content_type(ContentType::json()).body(accepted_body(submission, position))
 }
 
 /// The [`SubmissionAcceptedOut`] body, written straight into one buffer: both values are
@@ -205,12 +283,13 @@ fn accepted_body(submission: SubmissionId, position: Position) -> String {
     tag = "submissions",
     params(
         ("pack" = String, Path, description = "The pack id, e.g. `pk_42`"),
-        ("Idempotency-Key" = Option<String>, Header, description = "1 to 255 printable ASCII characters; a retry with the same key is the same submission"),
+        ("Idempotency-Key" = Option<String>, Header, description = "1 to 255 printable ASCII characters; a retry with the same key is the same submission; the key with a different request (body or form) is a 422 `idempotency_key_reused`"),
     ),
     request_body = InterestIn,
     responses(
         (status = 202, body = SubmissionAcceptedOut),
         (status = 400, body = crate::error::Problem, content_type = crate::error::PROBLEM_JSON),
+        (status = 422, body = crate::error::Problem, content_type = crate::error::PROBLEM_JSON),
     ),
 )]
 async fn submit_interest(
@@ -223,6 +302,7 @@ async fn submit_interest(
     let pack = pack_id(&path)?;
     let ids = Ids::for_request(&req, &pack)?;
     let body = body.into_inner();
+    let hash = ids.keyed.then(|| request_hash("interest", &pack, &body));
     let events = submission::decide(SubmitInterest {
         submission_id: ids.submission,
         pack_id: pack.clone(),
@@ -231,7 +311,7 @@ async fn submit_interest(
         candidate: body.candidate.into(),
         now: state.clock.now(),
     })?;
-    accept(&state, &pack, ids, events).await
+    accept(&state, &pack, ids, hash, events).await
 }
 
 /// A candidate submitted the Declined form.
@@ -241,12 +321,13 @@ async fn submit_interest(
     tag = "submissions",
     params(
         ("pack" = String, Path, description = "The pack id, e.g. `pk_42`"),
-        ("Idempotency-Key" = Option<String>, Header, description = "1 to 255 printable ASCII characters; a retry with the same key is the same submission"),
+        ("Idempotency-Key" = Option<String>, Header, description = "1 to 255 printable ASCII characters; a retry with the same key is the same submission; the key with a different request (body or form) is a 422 `idempotency_key_reused`"),
     ),
     request_body = DeclineIn,
     responses(
         (status = 202, body = SubmissionAcceptedOut),
         (status = 400, body = crate::error::Problem, content_type = crate::error::PROBLEM_JSON),
+        (status = 422, body = crate::error::Problem, content_type = crate::error::PROBLEM_JSON),
     ),
 )]
 async fn submit_decline(
@@ -259,6 +340,7 @@ async fn submit_decline(
     let pack = pack_id(&path)?;
     let ids = Ids::for_request(&req, &pack)?;
     let body = body.into_inner();
+    let hash = ids.keyed.then(|| request_hash("decline", &pack, &body));
     let events = submission::decide(SubmitDecline {
         submission_id: ids.submission,
         pack_id: pack.clone(),
@@ -269,7 +351,7 @@ async fn submit_decline(
         feedback: body.feedback,
         now: state.clock.now(),
     })?;
-    accept(&state, &pack, ids, events).await
+    accept(&state, &pack, ids, hash, events).await
 }
 
 #[cfg(test)]
@@ -293,10 +375,9 @@ mod tests {
             let request = TestRequest::default().method(method.clone()).to_srv_request();
             assert_eq!(is_post(&request.guard_ctx()), method == Method::POST);
         }
-        let app = init_service(
-            actix_web::App::new().configure(configure).default_service(web::to(HttpResponse::ImATeapot)),
-        )
-        .await;
+        let app =
+            init_service(actix_web::App::new().configure(configure).default_service(web::to(HttpResponse::ImATeapot)))
+                .await;
         for path in ["/v1/packs/pk_42/interest", "/v1/packs/pk_42/decline"] {
             let response = call_service(&app, TestRequest::get().uri(path).to_request()).await;
             assert_eq!(response.status(), 418, "a GET of {path} falls through to the default service");
@@ -307,8 +388,11 @@ mod tests {
     fn the_accepted_body_is_the_serialised_answer() {
         let submission = SubmissionId::from_uuid(Uuid::now_v7());
         for position in [Position::at(1), Position::at(u64::MAX), Position { commit: 7, prepare: 3 }] {
-            let expected = serde_json::to_string(&SubmissionAcceptedOut { submission_id: submission, position: position.to_string() })
-                .unwrap();
+            let expected = serde_json::to_string(&SubmissionAcceptedOut {
+                submission_id: submission,
+                position: position.to_string(),
+            })
+            .unwrap();
             assert_eq!(accepted_body(submission, position), expected);
         }
     }
