@@ -363,3 +363,106 @@ async fn a_kill_while_a_backlog_waits_loses_nothing_and_repeats_only_what_was_in
     assert!(repeated <= 5, "{repeated} deliveries repeated; only those in flight at the kill may be");
     eprintln!("kill with a backlog: {before_kill} of {N} arrived before the kill, {repeated} repeated after it");
 }
+
+/// Past `backlog_cap` routed events waiting, an actor drops what is routed to it and reads it
+/// back from the log once its backlog has drained: its memory stays bounded by the cap.
+fn overflowing_config() -> DeliveryConfig {
+    DeliveryConfig { backlog_cap: 8, ..lagging_config() }
+}
+
+#[actix_rt::test]
+async fn a_webhook_lagging_past_its_backlog_cap_reads_the_rest_back_and_gets_each_once_in_order() {
+    let mut env = Env::new(overflowing_config());
+    let overflows = env.config.metrics.clone();
+    env.set_plan("acc_w", Plan::Growth).await;
+    let (hook, _) = env.create_webhook("acc_w", "/o", &[EventType::Interested]).await;
+    // Another webhook of the account, routed every other submission, keeps up.
+    env.create_webhook("acc_w", "/other", &[EventType::Declined]).await;
+    env.receiver.on("/o", |_| Reply::ok().delayed(Duration::from_millis(2)));
+    env.start();
+    let mut submissions = submit_burst(&env, "acc_w", 150).await;
+    // More arrive while it reads back what it dropped.
+    assert!(env.receiver.wait_for(Some("/o"), 20, WAIT).await);
+    submissions.extend(submit_burst(&env, "acc_w", 50).await);
+
+    assert!(
+        env.receiver.wait_for(Some("/o"), submissions.len(), WAIT).await,
+        "{} of {} arrived",
+        env.receiver.requests_to("/o").len(),
+        submissions.len()
+    );
+    env.stop().await;
+    assert!(overflows.backlog_overflows.load(std::sync::atomic::Ordering::Relaxed) >= 1, "the backlog never overflowed");
+    let got: Vec<String> =
+        env.receiver.requests_to("/o").iter().map(|r| r.webhook_id().expect("webhook-id").to_owned()).collect();
+    submissions.sort_by_key(|(_, position)| *position);
+    let expected: Vec<String> = submissions.iter().map(|(id, _)| id.clone()).collect();
+    assert_eq!(got, expected, "each submission once, in log order");
+    check_checkpoints(&env.deliveries(hook.id).await, &submissions, WINDOW_PER_IN_FLIGHT);
+}
+
+#[actix_rt::test]
+async fn restarting_while_routed_events_wait_to_be_read_back_loses_nothing_and_repeats_nothing() {
+    let mut env = Env::new(overflowing_config());
+    let metrics = env.config.metrics.clone();
+    env.set_plan("acc_w", Plan::Growth).await;
+    let (hook, _) = env.create_webhook("acc_w", "/ro", &[EventType::Interested]).await;
+    env.receiver.on("/ro", |_| Reply::ok().delayed(Duration::from_millis(5)));
+    env.start();
+    let mut submissions = submit_burst(&env, "acc_w", 120).await;
+    for arrived in [10, 40] {
+        assert!(env.receiver.wait_for(Some("/ro"), arrived, WAIT).await);
+        env.stop().await;
+        submissions.extend(submit_burst(&env, "acc_w", 10).await);
+        env.start();
+    }
+    let expected: BTreeSet<String> = submissions.iter().map(|(id, _)| id.clone()).collect();
+    assert!(
+        env.receiver.wait_for(Some("/ro"), expected.len(), WAIT).await,
+        "{} of {} arrived",
+        env.receiver.count(),
+        expected.len()
+    );
+    env.stop().await;
+    let got = arrivals(&env, "/ro");
+    assert_eq!(got.keys().cloned().collect::<BTreeSet<_>>(), expected, "every submission arrived");
+    let repeated: Vec<_> = got.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(repeated.is_empty(), "a graceful stop repeats nothing: {repeated:?}");
+    check_checkpoints(&env.deliveries(hook.id).await, &submissions, WINDOW_PER_IN_FLIGHT);
+    assert!(metrics.backlog_overflows.load(std::sync::atomic::Ordering::Relaxed) >= 1, "the backlog never overflowed");
+}
+
+#[actix_rt::test]
+async fn disabling_a_webhook_while_routed_events_wait_to_be_read_back_abandons_them_all() {
+    const N: usize = 80;
+    let mut env = Env::new(overflowing_config());
+    let metrics = env.config.metrics.clone();
+    env.set_plan("acc_w", Plan::Growth).await;
+    let (hook, _) = env.create_webhook("acc_w", "/do", &[EventType::Interested]).await;
+    env.receiver.on("/do", |_| Reply::ok().delayed(Duration::from_millis(30)));
+    env.start();
+    let submissions = submit_burst(&env, "acc_w", N).await;
+    assert!(env.receiver.wait_for(Some("/do"), 1, WAIT).await);
+    env.disable(hook.id).await;
+    let stream = packhooks_delivery::deliveries_stream(hook.id);
+    let events = env
+        .wait_stream(&stream, WAIT, |events| {
+            events
+                .iter()
+                .filter(|e| matches!(e, DomainEvent::DeliveryAttempted(_) | DomainEvent::DeliveryAbandoned(_)))
+                .count()
+                >= N
+        })
+        .await;
+    env.stop().await;
+    let mut settled = BTreeSet::new();
+    for event in &events {
+        match event {
+            DomainEvent::DeliveryAttempted(a) => assert!(settled.insert(a.source.message_id.clone())),
+            DomainEvent::DeliveryAbandoned(a) => assert!(settled.insert(a.source.message_id.clone())),
+            _ => {}
+        }
+    }
+    assert_eq!(settled, submissions.iter().map(|(id, _)| id.clone()).collect::<BTreeSet<_>>(), "each settled once");
+    assert!(metrics.backlog_overflows.load(std::sync::atomic::Ordering::Relaxed) >= 1, "the backlog never overflowed");
+}

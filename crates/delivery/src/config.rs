@@ -65,6 +65,9 @@ pub struct DeliveryConfig {
     pub user_agent: String,
     /// Counters the actors bump; the binary shows them on `/metrics`.
     pub metrics: Arc<DeliveryMetrics>,
+    /// Routed events an actor keeps in memory beyond its window; past that it drops them and
+    /// reads them back from the log once it has caught up (see `refill`).
+    pub backlog_cap: usize,
 }
 
 impl Default for DeliveryConfig {
@@ -82,6 +85,7 @@ impl Default for DeliveryConfig {
             actor_threads: 1,
             user_agent: concat!("packhooks/", env!("CARGO_PKG_VERSION")).to_owned(),
             metrics: Arc::default(),
+            backlog_cap: 4_096,
         }
     }
 }

@@ -7,7 +7,8 @@
 //!   health, its `deliveries-` stream);
 //! - [`sender`]: one signed POST over awc and its closed outcome; [`signing`]: Standard
 //!   Webhooks signatures; [`guard`]: the SSRF check at connect time;
-//! - [`resume`]: rebuilding an actor's state from its stream; [`message`]: the body;
+//! - [`resume`]: rebuilding an actor's state from its stream; [`refill`]: reading a lagging
+//!   webhook's routed events back from the log; [`message`]: the body;
 //!   `outcome`: outcome events serialised on the actor's hot path; [`DeliveryMetrics`]:
 //!   counters for `/metrics`.
 //!
@@ -21,6 +22,7 @@ pub mod guard;
 pub mod message;
 mod metrics;
 mod outcome;
+pub mod refill;
 pub mod resume;
 pub mod sender;
 pub mod signing;

@@ -12,6 +12,9 @@ pub struct DeliveryMetrics {
     pub attempts_failed: AtomicU64,
     pub deliveries_abandoned: AtomicU64,
     pub actors_stopped_on_conflict: AtomicU64,
+    /// Times a webhook's backlog was full, so what was routed to it next was read back from
+    /// the log later instead of kept in memory.
+    pub backlog_overflows: AtomicU64,
     /// Webhook actors running now (a gauge): one per webhook this instance delivers to; a
     /// deleted webhook's actor retires once it has recorded what it owed.
     pub actors: AtomicU64,
@@ -43,6 +46,11 @@ impl DeliveryMetrics {
                 "packhooks_webhook_actors_stopped_on_conflict_total",
                 "Webhook actors stopped because another actor appended to their deliveries stream; their webhooks get nothing from this instance until it restarts.",
                 &self.actors_stopped_on_conflict,
+            ),
+            (
+                "packhooks_webhook_backlog_overflows_total",
+                "Times a lagging webhook's backlog was full; what was routed to it next was read back from the log once it caught up.",
+                &self.backlog_overflows,
             ),
         ];
         for (name, help, counter) in counters {

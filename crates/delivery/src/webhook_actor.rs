@@ -26,6 +26,7 @@ use tokio::sync::oneshot;
 
 use crate::message::{load_body, Outgoing};
 use crate::outcome::{self, Attempted, IdText};
+use crate::refill::{Cursor, Page, Refill};
 use crate::resume::{deliveries_stream, ResumeState};
 use crate::sender::{AttemptReport, Sender, Target};
 use crate::{DeliveryConfig, DeliveryError, DeliveryMetrics};
@@ -90,6 +91,17 @@ pub struct Stop;
 #[rtype(result = "()")]
 pub struct Retire(pub Position);
 
+/// Routed events were dropped because the backlog was full (see `refill`).
+struct Overflow {
+    /// Where reading them back starts: nothing from here on is in the backlog.
+    from: Cursor,
+    /// The last dropped position: reading back is done once it has passed this.
+    dropped_max: Position,
+    /// The routing state of the last page, to go on from.
+    refill: Option<Refill>,
+    reading: bool,
+}
+
 /// A delivery owed an attempt.
 struct Owed {
     source: Arc<DeliverySource>,
@@ -123,6 +135,11 @@ pub struct WebhookActor {
     /// Routed events received but not yet taken on (the window is full), in log order.
     /// They are not in `last_received`, so a restart routes them again.
     backlog: VecDeque<Arc<Outgoing>>,
+    /// Set while routed events are dropped because the backlog was full.
+    overflow: Option<Overflow>,
+    /// After reading dropped events back: routed events up to here came in that way, so the
+    /// same ones still arriving from the dispatcher are ignored.
+    refilled_until: Option<Position>,
     owed: HashMap<DeliveryId, Owed>,
     /// How many of `owed` still wait for their first attempt's outcome (the window's fill).
     first_attempts_owed: usize,
@@ -170,6 +187,8 @@ impl WebhookActor {
             state: ResumeState::default(),
             last_received: None,
             backlog: VecDeque::new(),
+            overflow: None,
+            refilled_until: None,
             owed: HashMap::new(),
             first_attempts_owed: 0,
             ready: VecDeque::new(),
@@ -298,8 +317,76 @@ impl WebhookActor {
             };
             ctx.spawn(attempt.into_actor(self).map(move |result, act, ctx| act.finished(id, result, ctx)));
         }
+        self.maybe_refill(ctx);
         self.flush(ctx);
         self.maybe_stop(ctx);
+    }
+
+    /// A routed event: into the backlog, or dropped (to be read back) while it is full.
+    fn routed(&mut self, outgoing: Arc<Outgoing>) {
+        let position = outgoing.position();
+        if self.refilled_until.is_some_and(|until| position <= until) {
+            return;
+        }
+        if let Some(overflow) = &mut self.overflow {
+            overflow.dropped_max = overflow.dropped_max.max(position);
+            return;
+        }
+        if self.backlog.len() >= self.config.backlog_cap.max(1) {
+            DeliveryMetrics::bump(&self.config.metrics.backlog_overflows);
+            tracing::info!(webhook = %self.id, backlog = self.backlog.len(), "webhook lags behind; reading what is routed to it back from the log later");
+            self.overflow =
+                Some(Overflow { from: Cursor::From(position), dropped_max: position, refill: None, reading: false });
+            return;
+        }
+        self.backlog.push_back(outgoing);
+    }
+
+    /// Once the backlog has drained, reads the next page of dropped events back.
+    fn maybe_refill(&mut self, ctx: &mut Context<Self>) {
+        let Some(overflow) = &mut self.overflow else { return };
+        if overflow.reading || !self.backlog.is_empty() || self.stopping {
+            return;
+        }
+        overflow.reading = true;
+        let (store, id, from, max) = (self.store.clone(), self.id, overflow.from, self.config.backlog_cap.max(1));
+        let refill = overflow.refill.take();
+        let work = async move {
+            let mut refill = match refill {
+                Some(refill) => refill,
+                None => Refill::start(&*store, id, from).await?,
+            };
+            let page = refill.page(&*store, max).await?;
+            Ok::<_, DeliveryError>((refill, page))
+        };
+        ctx.spawn(work.into_actor(self).map(|result, act, ctx| act.refilled(result, ctx)));
+    }
+
+    fn refilled(&mut self, result: Result<(Refill, Page), DeliveryError>, ctx: &mut Context<Self>) {
+        let Some(overflow) = &mut self.overflow else { return };
+        overflow.reading = false;
+        match result {
+            Ok((refill, page)) => {
+                self.backlog.extend(page.events);
+                if page.caught_up && !page.next.includes(overflow.dropped_max) {
+                    // Everything dropped is read back; what the dispatcher still sends up to
+                    // where the scan ended came in this way.
+                    if let Cursor::After(last) = page.next {
+                        self.refilled_until = Some(last);
+                    }
+                    self.overflow = None;
+                } else {
+                    overflow.from = page.next;
+                    overflow.refill = Some(refill);
+                }
+            }
+            Err(error) => {
+                tracing::warn!(webhook = %self.id, error = &error as &dyn std::error::Error, "cannot read routed events back from the log yet; trying again");
+                ctx.run_later(READ_RETRY, |act, ctx| act.pump(ctx));
+                return;
+            }
+        }
+        self.pump(ctx);
     }
 
     /// Records an attempt's outcome and decides what follows: done, a retry, or abandoned.
@@ -592,7 +679,12 @@ impl WebhookActor {
 
     fn maybe_stop(&mut self, ctx: &mut Context<Self>) {
         if let Some(deleted_at) = self.retiring.filter(|_| {
-            !self.stopping && self.in_flight == 0 && !self.appending && self.buffer.is_empty() && self.backlog.is_empty()
+            !self.stopping
+                && self.in_flight == 0
+                && !self.appending
+                && self.buffer.is_empty()
+                && self.backlog.is_empty()
+                && self.overflow.is_none()
         }) {
             // Everything owed was given up and recorded, and nothing after the deletion
             // routes here: a last checkpoint there, so a restart has nothing to replay for
@@ -688,7 +780,7 @@ impl Handler<Deliver> for WebhookActor {
     type Result = ();
 
     fn handle(&mut self, Deliver(outgoing): Deliver, ctx: &mut Context<Self>) {
-        self.backlog.push_back(outgoing);
+        self.routed(outgoing);
         self.pump(ctx);
     }
 }
@@ -722,8 +814,8 @@ impl Handler<Progress> for WebhookActor {
     type Result = ();
 
     fn handle(&mut self, Progress(position): Progress, ctx: &mut Context<Self>) {
-        // With a backlog, the resume point must stay before its first event.
-        if !self.backlog.is_empty() || self.last_received.is_some_and(|r| position <= r) {
+        // With a backlog (or events to read back), the resume point must stay before it.
+        if !self.backlog.is_empty() || self.overflow.is_some() || self.last_received.is_some_and(|r| position <= r) {
             return;
         }
         self.last_received = Some(position);
@@ -762,3 +854,4 @@ impl Handler<Stop> for WebhookActor {
         })
     }
 }
+

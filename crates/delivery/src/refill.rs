@@ -1,0 +1,154 @@
+//! Refilling a lagging webhook's backlog from the store.
+//!
+//! A webhook actor keeps routed events it has not taken on yet in a backlog. When the backlog
+//! is full (a slow endpoint while submissions keep coming), the actor drops what the
+//! dispatcher routes to it from then on, and once its backlog has drained it reads those
+//! events back from the log with a [`Refill`]: the same routing decision the dispatcher made
+//! (the domain's `Registry`), folded from this webhook's own lifecycle and its account's
+//! plan changes only, so its memory stays bounded however far it lags.
+
+use std::sync::Arc;
+
+use packhooks_domain::registry::Registry;
+use packhooks_domain::{DomainEvent, WebhookId};
+use packhooks_store::{AllPosition, Direction, EventStore, Position, RecordedEvent, StoreError, StreamPosition};
+
+use crate::message::Outgoing;
+use crate::DeliveryError;
+
+/// Events read from `$all` per store read.
+const READ_BATCH: usize = 512;
+
+/// Events scanned per page at most, so one page never holds the actor's reads up for long.
+const SCAN_PER_PAGE: usize = 20_000;
+
+/// Where a refill goes on scanning `$all`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Cursor {
+    /// From this position on (it included).
+    From(Position),
+    /// After this position.
+    After(Position),
+}
+
+impl Cursor {
+    /// Whether the scan still to come includes `position`.
+    pub fn includes(self, position: Position) -> bool {
+        match self {
+            Cursor::From(p) => position >= p,
+            Cursor::After(p) => position > p,
+        }
+    }
+
+    pub fn position(self) -> Position {
+        match self {
+            Cursor::From(p) | Cursor::After(p) => p,
+        }
+    }
+}
+
+/// One page of a refill.
+pub struct Page {
+    /// The events routed to the webhook, in log order.
+    pub events: Vec<Arc<Outgoing>>,
+    /// Where the next page starts.
+    pub next: Cursor,
+    /// The scan reached the end of the log as it was during this page.
+    pub caught_up: bool,
+}
+
+/// The routing state of one webhook at a cursor, and the cursor.
+pub struct Refill {
+    webhook: WebhookId,
+    webhook_stream: String,
+    account_stream: Option<String>,
+    registry: Registry,
+    cursor: Cursor,
+}
+
+impl Refill {
+    /// The webhook's routing state just before `cursor`: its lifecycle and its account's plan
+    /// changes up to there.
+    pub async fn start(store: &dyn EventStore, webhook: WebhookId, cursor: Cursor) -> Result<Refill, DeliveryError> {
+        let webhook_stream = webhook.stream();
+        let mut lifecycle = read_whole(store, &webhook_stream).await?;
+        let account = lifecycle.iter().find_map(|(_, event)| match event {
+            DomainEvent::WebhookCreated(e) => Some(e.account_id.clone()),
+            _ => None,
+        });
+        let account_stream = account.map(|a| a.stream());
+        if let Some(stream) = &account_stream {
+            lifecycle.extend(read_whole(store, stream).await?);
+        }
+        lifecycle.sort_by_key(|(position, _)| *position);
+        let mut registry = Registry::new();
+        for (_, event) in lifecycle.iter().filter(|(position, _)| !cursor.includes(*position)) {
+            registry.apply(event);
+        }
+        Ok(Refill { webhook, webhook_stream, account_stream, registry, cursor })
+    }
+
+    /// The next events routed to the webhook, at most `max`, from the cursor on.
+    pub async fn page(&mut self, store: &dyn EventStore, max: usize) -> Result<Page, DeliveryError> {
+        let mut events = Vec::new();
+        let mut scanned = 0;
+        loop {
+            let read = store
+                .read_all(AllPosition::Position(self.cursor.position()), Direction::Forwards, READ_BATCH)
+                .await?;
+            let caught_up = read.len() < READ_BATCH;
+            let start = self.cursor;
+            for recorded in read.into_iter().filter(|r| start.includes(r.position)) {
+                self.cursor = Cursor::After(recorded.position);
+                scanned += 1;
+                if let Some(outgoing) = self.route(&recorded)? {
+                    events.push(Arc::new(outgoing));
+                    if events.len() >= max {
+                        return Ok(Page { events, next: self.cursor, caught_up: false });
+                    }
+                }
+            }
+            if caught_up || scanned >= SCAN_PER_PAGE {
+                return Ok(Page { events, next: self.cursor, caught_up });
+            }
+        }
+    }
+
+    /// Folds a lifecycle event of this webhook or its account; the message, if the event
+    /// routes to this webhook.
+    fn route(&mut self, recorded: &RecordedEvent) -> Result<Option<Outgoing>, DeliveryError> {
+        let own = recorded.stream == self.webhook_stream || Some(&recorded.stream) == self.account_stream.as_ref();
+        if !own && !recorded.stream.starts_with(packhooks_domain::streams::PACK) {
+            return Ok(None);
+        }
+        let event = DomainEvent::decode(&recorded.event_type, &recorded.data).map_err(|source| DeliveryError::Decode {
+            stream: recorded.stream.clone(),
+            revision: recorded.revision,
+            source,
+        })?;
+        if own {
+            self.registry.apply(&event);
+        }
+        if self.registry.route_event(&event).any(|id| id == self.webhook) {
+            return Ok(Outgoing::of(recorded, &event));
+        }
+        Ok(None)
+    }
+}
+
+/// A whole stream with each event's position (none if the stream does not exist).
+async fn read_whole(store: &dyn EventStore, stream: &str) -> Result<Vec<(Position, DomainEvent)>, DeliveryError> {
+    let recorded = match store.read_stream(stream, StreamPosition::Start, Direction::Forwards, 100_000).await {
+        Ok(recorded) => recorded,
+        Err(StoreError::StreamNotFound(_)) => return Ok(Vec::new()),
+        Err(error) => return Err(error.into()),
+    };
+    recorded
+        .into_iter()
+        .map(|r| {
+            DomainEvent::decode(&r.event_type, &r.data)
+                .map(|event| (r.position, event))
+                .map_err(|source| DeliveryError::Decode { stream: r.stream.clone(), revision: r.revision, source })
+        })
+        .collect()
+}
