@@ -173,7 +173,7 @@ async fn creations_on_a_refused_plan(store: &dyn EventStore) -> Vec<(AccountId, 
 }
 
 #[actix_web::test]
-async fn a_plan_change_waits_for_a_create_that_already_checked_the_plan() {
+async fn a_plan_change_waits_for_a_create_held_at_its_append_by_a_gated_store() {
     let dir = tempfile::tempdir().unwrap();
     let sqlite: Arc<dyn EventStore> = Arc::new(SqliteStore::open(dir.path().join("events.db")).unwrap());
     let gated = Arc::new(GatedStore::new(Arc::clone(&sqlite)));
