@@ -134,45 +134,16 @@ impl TestReceiver {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
         listener.set_nonblocking(true).expect("nonblocking listener");
         let addr = listener.local_addr().expect("local address");
-        // One current-thread runtime per server thread, all accepting on the same socket:
-        // a connection stays on the thread that accepted it, with no cross-thread wake-ups.
+        let shared_for_threads = shared.clone();
         let (shutdown, stopped) = tokio::sync::watch::channel(false);
-        let threads = (0..threads.max(1))
-            .map(|n| {
-                let listener = listener.try_clone().expect("clone the listener");
-                let (serving, mut stopped) = (shared.clone(), stopped.clone());
-                std::thread::Builder::new()
-                    .name(format!("test-receiver-{n}"))
-                    .spawn(move || {
-                        let runtime = tokio::runtime::Builder::new_current_thread()
-                            .enable_all()
-                            .build()
-                            .expect("receiver runtime");
-                        runtime.block_on(async move {
-                            let listener = tokio::net::TcpListener::from_std(listener).expect("tokio listener");
-                            loop {
-                                tokio::select! {
-                                    _ = stopped.changed() => break,
-                                    accepted = listener.accept() => {
-                                        let Ok((stream, _)) = accepted else { continue };
-                                        let _ = stream.set_nodelay(true);
-                                        let shared = serving.clone();
-                                        tokio::spawn(async move {
-                                            let service = service_fn(move |request| answer(shared.clone(), request));
-                                            let _ = http1::Builder::new()
-                                                .keep_alive(true)
-                                                .serve_connection(TokioIo::new(stream), service)
-                                                .await;
-                                        });
-                                    }
-                                }
-                            }
-                        });
-                        runtime.shutdown_timeout(Duration::from_millis(100));
-                    })
-                    .expect("receiver thread")
-            })
-            .collect();
+        let threads = serve_on_threads(listener, threads, "test-receiver", stopped, move |stream| {
+            let shared = shared_for_threads.clone();
+            async move {
+                let service = service_fn(move |request| answer(shared.clone(), request));
+                let _ = http1::Builder::new().keep_alive(true).serve_connection(TokioIo::new(stream), service).await;
+            }
+        })
+        .expect("receiver threads");
         TestReceiver { addr, shared, shutdown, threads }
     }
 
@@ -300,4 +271,44 @@ async fn answer(shared: Arc<Shared>, request: Request<Incoming>) -> Result<Respo
         }
     }
     Ok(response)
+}
+
+/// Serves `listener` (non-blocking) on `threads` threads named `{name}-{n}`, each a
+/// current-thread runtime accepting on the same socket, so a connection stays on the thread
+/// that accepted it, with no cross-thread wake-ups; `serve` handles each accepted connection
+/// (with `TCP_NODELAY` set). The threads end when `stopped` changes.
+pub fn serve_on_threads<S, F>(
+    listener: std::net::TcpListener,
+    threads: usize,
+    name: &str,
+    stopped: tokio::sync::watch::Receiver<bool>,
+    serve: S,
+) -> std::io::Result<Vec<std::thread::JoinHandle<()>>>
+where
+    S: Fn(tokio::net::TcpStream) -> F + Clone + Send + 'static,
+    F: std::future::Future<Output = ()> + Send + 'static,
+{
+    (0..threads.max(1))
+        .map(|n| {
+            let (listener, mut stopped, serve) = (listener.try_clone()?, stopped.clone(), serve.clone());
+            std::thread::Builder::new().name(format!("{name}-{n}")).spawn(move || {
+                let runtime =
+                    tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a server runtime");
+                runtime.block_on(async move {
+                    let listener = tokio::net::TcpListener::from_std(listener).expect("tokio listener");
+                    loop {
+                        tokio::select! {
+                            _ = stopped.changed() => break,
+                            accepted = listener.accept() => {
+                                let Ok((stream, _)) = accepted else { continue };
+                                let _ = stream.set_nodelay(true);
+                                tokio::spawn(serve(stream));
+                            }
+                        }
+                    }
+                });
+                runtime.shutdown_timeout(Duration::from_millis(100));
+            })
+        })
+        .collect()
 }

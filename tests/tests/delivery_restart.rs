@@ -14,7 +14,7 @@ mod harness;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use harness::{test_config, Env};
+use harness::{test_config, Env, Hook};
 use packhooks_delivery::{deliveries_stream, DeliveryConfig};
 use packhooks_domain::account::Plan;
 use packhooks_domain::submission::{DeclineReason, InterestedCandidate, StandardReason};
@@ -62,6 +62,19 @@ async fn retry_handled(env: &Env, webhook: WebhookId) -> Vec<DomainEvent> {
     .await
 }
 
+/// A webhook at `path` whose first attempt failed (its endpoint answers 500 once, then 200),
+/// with delivery still running: its retry is owed.
+async fn a_first_attempt_failed(path: &'static str) -> (Env, Hook) {
+    let mut env = Env::new(config());
+    env.set_plan("acc_1", Plan::Growth).await;
+    let (hook, _) = env.create_webhook("acc_1", path, &[EventType::Interested]).await;
+    env.receiver.on(path, |call| if call.seen == 0 { Reply::status(500) } else { Reply::ok() });
+    env.start();
+    env.interested("acc_1", "pk_1", InterestedCandidate::default()).await;
+    env.wait_stream(&deliveries_stream(hook.id), WAIT, |e| count(e, "DeliveryAttempted") == 1).await;
+    (env, hook)
+}
+
 #[actix_rt::test]
 async fn a_webhook_created_after_the_replay_start_gets_its_restored_retry() {
     let mut env = Env::new(config());
@@ -87,13 +100,7 @@ async fn a_webhook_created_after_the_replay_start_gets_its_restored_retry() {
 
 #[actix_rt::test]
 async fn a_webhook_disabled_before_a_restart_gets_no_restored_retry() {
-    let mut env = Env::new(config());
-    env.set_plan("acc_1", Plan::Growth).await;
-    let (hook, _) = env.create_webhook("acc_1", "/h", &[EventType::Interested]).await;
-    env.receiver.on("/h", |call| if call.seen == 0 { Reply::status(500) } else { Reply::ok() });
-    env.start();
-    env.interested("acc_1", "pk_1", InterestedCandidate::default()).await;
-    env.wait_stream(&deliveries_stream(hook.id), WAIT, |e| count(e, "DeliveryAttempted") == 1).await;
+    let (mut env, hook) = a_first_attempt_failed("/h").await;
     env.stop().await;
     env.disable(hook.id).await;
     until_the_retry_is_due(&env, hook.id).await;
@@ -106,13 +113,7 @@ async fn a_webhook_disabled_before_a_restart_gets_no_restored_retry() {
 
 #[actix_rt::test]
 async fn a_webhook_deleted_before_a_restart_gets_no_restored_retry() {
-    let mut env = Env::new(config());
-    env.set_plan("acc_1", Plan::Growth).await;
-    let (hook, _) = env.create_webhook("acc_1", "/d", &[EventType::Interested]).await;
-    env.receiver.on("/d", |call| if call.seen == 0 { Reply::status(500) } else { Reply::ok() });
-    env.start();
-    env.interested("acc_1", "pk_1", InterestedCandidate::default()).await;
-    env.wait_stream(&deliveries_stream(hook.id), WAIT, |e| count(e, "DeliveryAttempted") == 1).await;
+    let (mut env, hook) = a_first_attempt_failed("/d").await;
     env.delete(hook.id).await;
     env.stop().await;
     until_the_retry_is_due(&env, hook.id).await;
@@ -125,13 +126,7 @@ async fn a_webhook_deleted_before_a_restart_gets_no_restored_retry() {
 
 #[actix_rt::test]
 async fn a_restored_retry_goes_to_the_url_the_webhook_has_now() {
-    let mut env = Env::new(config());
-    env.set_plan("acc_1", Plan::Growth).await;
-    let (hook, _) = env.create_webhook("acc_1", "/before", &[EventType::Interested]).await;
-    env.receiver.on("/before", |_| Reply::status(500));
-    env.start();
-    env.interested("acc_1", "pk_1", InterestedCandidate::default()).await;
-    env.wait_stream(&deliveries_stream(hook.id), WAIT, |e| count(e, "DeliveryAttempted") == 1).await;
+    let (mut env, hook) = a_first_attempt_failed("/before").await;
     env.stop().await;
     let updated = WebhookUpdated {
         webhook_id: hook.id,
@@ -211,13 +206,7 @@ async fn an_actor_loads_after_injected_read_failures_of_its_stream() {
 
 #[actix_rt::test]
 async fn a_restored_retry_is_attempted_after_injected_read_failures_of_its_body() {
-    let mut env = Env::new(config());
-    env.set_plan("acc_1", Plan::Growth).await;
-    let (hook, _) = env.create_webhook("acc_1", "/h", &[EventType::Interested]).await;
-    env.receiver.on("/h", |call| if call.seen == 0 { Reply::status(500) } else { Reply::ok() });
-    env.start();
-    env.interested("acc_1", "pk_1", InterestedCandidate::default()).await;
-    env.wait_stream(&deliveries_stream(hook.id), WAIT, |e| count(e, "DeliveryAttempted") == 1).await;
+    let (mut env, hook) = a_first_attempt_failed("/h").await;
     env.stop().await;
     until_the_retry_is_due(&env, hook.id).await;
 

@@ -6,7 +6,6 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -16,6 +15,7 @@ use hyper::server::conn::http1 as server;
 use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
+use packhooks_tests::receiver::serve_on_threads;
 
 /// A running relay; stops when dropped.
 pub struct Relay {
@@ -25,36 +25,14 @@ pub struct Relay {
 }
 
 impl Relay {
-    /// A relay to `target` on `threads` threads, each a current-thread runtime accepting on
-    /// the same socket (the receiver's layout), so a connection never hops threads.
+    /// A relay to `target` on `threads` threads, laid out like the receiver's (see
+    /// `serve_on_threads`), so a connection never hops threads.
     pub fn start(target: SocketAddr, threads: usize) -> anyhow::Result<Self> {
         let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
         listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
         let (shutdown, stopped) = tokio::sync::watch::channel(false);
-        let threads = (0..threads.max(1))
-            .map(|n| {
-                let listener = listener.try_clone()?;
-                let mut stopped = stopped.clone();
-                let thread = std::thread::Builder::new().name(format!("relay-{n}")).spawn(move || {
-                    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("relay runtime");
-                    runtime.block_on(async move {
-                        let listener = tokio::net::TcpListener::from_std(listener).expect("tokio listener");
-                        loop {
-                            tokio::select! {
-                                _ = stopped.changed() => break,
-                                accepted = listener.accept() => {
-                                    let Ok((stream, _)) = accepted else { continue };
-                                    tokio::spawn(relay_connection(stream, target));
-                                }
-                            }
-                        }
-                    });
-                    runtime.shutdown_timeout(Duration::from_millis(100));
-                })?;
-                Ok(thread)
-            })
-            .collect::<anyhow::Result<Vec<_>>>()?;
+        let threads = serve_on_threads(listener, threads, "relay", stopped, move |stream| relay_connection(stream, target))?;
         Ok(Relay { addr, shutdown, threads })
     }
 
@@ -74,7 +52,6 @@ impl Drop for Relay {
 
 /// Serves one inbound connection, relaying each request on one outbound connection.
 async fn relay_connection(stream: tokio::net::TcpStream, target: SocketAddr) {
-    let _ = stream.set_nodelay(true);
     let Ok(outbound) = tokio::net::TcpStream::connect(target).await else { return };
     let _ = outbound.set_nodelay(true);
     let Ok((sender, connection)) = client::handshake::<_, Full<Bytes>>(TokioIo::new(outbound)).await else { return };
