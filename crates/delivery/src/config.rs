@@ -85,7 +85,7 @@ impl Default for DeliveryConfig {
             actor_threads: 1,
             user_agent: concat!("packhooks/", env!("CARGO_PKG_VERSION")).to_owned(),
             metrics: Arc::default(),
-            backlog_cap: 4_096,
+            backlog_cap: 65_536,
         }
     }
 }

@@ -91,6 +91,9 @@ pub struct DeliverySettings {
     /// Disable a webhook at once on `410 Gone`.
     pub disable_on_gone: bool,
     pub in_flight_per_webhook: usize,
+    /// Routed events a lagging webhook keeps in memory; past that they are read back from
+    /// the log once it catches up.
+    pub backlog_per_webhook: usize,
     /// A `DeliveryCheckpoint` after this many events of a `deliveries-` stream.
     pub checkpoint_every: u32,
     pub shard: Shard,
@@ -200,6 +203,7 @@ variables! {
     "PACKHOOKS_AUTO_DISABLE_AFTER", "auto-disable-after", "delivery.auto_disable_after", Text, "Disable a webhook failing this long [default: 7d]";
     "PACKHOOKS_DISABLE_ON_GONE", "disable-on-gone", "delivery.disable_on_gone", Bool, "Disable a webhook on 410 Gone [default: true]";
     "PACKHOOKS_IN_FLIGHT_PER_WEBHOOK", "in-flight-per-webhook", "delivery.in_flight_per_webhook", Integer, "Attempts in flight per webhook [default: 16]";
+    "PACKHOOKS_BACKLOG_PER_WEBHOOK", "backlog-per-webhook", "delivery.backlog_per_webhook", Integer, "Routed events a lagging webhook keeps in memory [default: 65536]";
     "PACKHOOKS_CHECKPOINT_EVERY", "checkpoint-every", "delivery.checkpoint_every", Integer, "Checkpoint a deliveries stream every N events [default: 100]";
     "PACKHOOKS_SHARD", "shard", "delivery.shard", Text, "This instance's share of the webhooks, index/count [default: 0/1]";
     "PACKHOOKS_LOG", "log", "log.filter", Text, "Log filter [default: info]";
@@ -350,6 +354,7 @@ struct RawDelivery {
     auto_disable_after: String,
     disable_on_gone: bool,
     in_flight_per_webhook: usize,
+    backlog_per_webhook: usize,
     checkpoint_every: u32,
     shard: String,
 }
@@ -534,6 +539,9 @@ impl Raw {
         if d.in_flight_per_webhook == 0 {
             return Err(invalid("delivery.in_flight_per_webhook", "must be at least 1"));
         }
+        if d.backlog_per_webhook == 0 {
+            return Err(invalid("delivery.backlog_per_webhook", "must be at least 1"));
+        }
         if d.checkpoint_every == 0 {
             return Err(invalid("delivery.checkpoint_every", "must be at least 1"));
         }
@@ -572,6 +580,7 @@ impl Raw {
                 auto_disable_after: bounded("delivery.auto_disable_after", &d.auto_disable_after, TEN_YEARS)?,
                 disable_on_gone: d.disable_on_gone,
                 in_flight_per_webhook: d.in_flight_per_webhook,
+                backlog_per_webhook: d.backlog_per_webhook,
                 checkpoint_every: d.checkpoint_every,
                 shard,
             },
@@ -605,6 +614,7 @@ mod tests {
         assert_eq!(d.auto_disable_after, Duration::from_secs(7 * 24 * 3600));
         assert!(d.disable_on_gone);
         assert_eq!(d.in_flight_per_webhook, 16);
+        assert_eq!(d.backlog_per_webhook, 65_536);
         assert_eq!(d.checkpoint_every, 100);
         assert_eq!(d.shard, Shard { index: 0, count: 1 });
         assert_eq!(s.log, LogSettings { filter: "info".into(), format: LogFormat::Text });
@@ -699,6 +709,7 @@ mod tests {
         assert!(refused("PACKHOOKS_RETRY_DELAYS", "1m,soon").contains("delivery.retry_delays"));
         assert!(refused("PACKHOOKS_RETRY_JITTER", "1.5").contains("retry_jitter"));
         assert!(refused("PACKHOOKS_MAX_RETRY_AFTER", "a while").contains("delivery.max_retry_after"));
+        assert!(refused("PACKHOOKS_BACKLOG_PER_WEBHOOK", "0").contains("delivery.backlog_per_webhook"));
         for shard in ["2/2", "0/0", "1", "a/2", "-1/2", "1/2/3"] {
             assert!(refused("PACKHOOKS_SHARD", shard).contains("delivery.shard"), "{shard}");
         }

@@ -281,6 +281,7 @@ fn delivery_config(settings: &Settings) -> packhooks_delivery::DeliveryConfig {
         },
         attempt_timeout: d.attempt_timeout,
         in_flight_per_webhook: d.in_flight_per_webhook,
+        backlog_cap: d.backlog_per_webhook,
         checkpoint_every: d.checkpoint_every,
         auto_disable_after: d.auto_disable_after,
         disable_on_gone: d.disable_on_gone,
@@ -309,6 +310,7 @@ mod tests {
                 .set("PACKHOOKS_AUTO_DISABLE_AFTER", "2d")
                 .set("PACKHOOKS_DISABLE_ON_GONE", "false")
                 .set("PACKHOOKS_IN_FLIGHT_PER_WEBHOOK", "3")
+                .set("PACKHOOKS_BACKLOG_PER_WEBHOOK", "99")
                 .set("PACKHOOKS_CHECKPOINT_EVERY", "7")
                 .set("PACKHOOKS_SHARD", "1/2")
                 .set("PACKHOOKS_ALLOW_PRIVATE_TARGETS", "true"),
@@ -323,6 +325,7 @@ mod tests {
         assert_eq!(config.auto_disable_after, Duration::from_secs(2 * 24 * 3600));
         assert!(!config.disable_on_gone);
         assert_eq!(config.in_flight_per_webhook, 3);
+        assert_eq!(config.backlog_cap, 99);
         assert_eq!(config.checkpoint_every, 7);
         assert_eq!((config.shard.index, config.shard.count), (1, 2));
         assert!(config.allow_private_targets);
