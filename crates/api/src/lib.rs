@@ -11,6 +11,7 @@
 pub mod auth;
 pub mod command;
 pub mod error;
+pub mod idempotency;
 pub mod json;
 pub mod live_registry;
 pub mod openapi;

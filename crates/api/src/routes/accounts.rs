@@ -6,8 +6,13 @@
 //! on a plan that changes before its webhook is stored: at its place in the log, every
 //! `WebhookCreated` finds its account on growth or scale. The lock is per process: several
 //! instances on one EventStoreDB can still interleave the two.
+//!
+//! With an `Idempotency-Key` (see [`crate::idempotency`]) the change's event id derives from
+//! (account stream, key): a retry finds it and answers as the first time, changing nothing
+//! more. The key is scoped to the account, like a keyed webhook create's: a key one of them
+//! used is refused (422) on the other.
 
-use actix_web::{put, web, HttpResponse};
+use actix_web::{put, web, HttpRequest, HttpResponse};
 use packhooks_domain::account::{self, AccountState, Plan, SetPlan};
 use packhooks_domain::AccountId;
 use serde::{Deserialize, Serialize};
@@ -15,6 +20,7 @@ use utoipa::ToSchema;
 
 use crate::auth::{Authorized, Frontend};
 use crate::command;
+use crate::idempotency::{self, KeyedCommand, KeyedStream};
 use crate::json::ApiJson;
 use crate::{ApiError, ApiState};
 
@@ -26,7 +32,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 #[openapi(paths(set_plan))]
 pub struct Doc;
 
-#[derive(Debug, Deserialize, ToSchema)]
+/// Serialisable too: a keyed request's hash is taken over the parsed body.
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PlanIn {
     pub plan: Plan,
@@ -37,6 +44,9 @@ pub struct AccountOut {
     pub account_id: AccountId,
     pub plan: Plan,
 }
+
+/// The route's kind in keyed requests' hashes.
+const KIND: &str = "set_plan";
 
 /// An account id from the path; one that cannot be valid is a 400 on `account`.
 pub(crate) fn account_id(text: &str) -> Result<AccountId, ApiError> {
@@ -49,25 +59,47 @@ pub(crate) fn account_id(text: &str) -> Result<AccountId, ApiError> {
     put,
     path = "/v1/accounts/{account}/plan",
     tag = "accounts",
-    params(("account" = String, Path, description = "The account id, e.g. `acc_7`")),
+    params(
+        ("account" = String, Path, description = "The account id, e.g. `acc_7`"),
+        ("Idempotency-Key" = Option<String>, Header, description = "1 to 255 printable ASCII characters; a retry with the same key on the account changes nothing more and answers as the first time; the key with a different request (body or route) is a 422 `idempotency_key_reused`"),
+    ),
     request_body = PlanIn,
     responses(
         (status = 200, body = AccountOut),
         (status = 400, body = crate::error::Problem, content_type = crate::error::PROBLEM_JSON),
         (status = 409, body = crate::error::Problem, content_type = crate::error::PROBLEM_JSON),
+        (status = 422, body = crate::error::Problem, content_type = crate::error::PROBLEM_JSON),
     ),
 )]
 #[put("/v1/accounts/{account}/plan")]
 async fn set_plan(
     _: Authorized<Frontend>,
     state: web::Data<ApiState>,
+    req: HttpRequest,
     path: web::Path<String>,
     body: ApiJson<PlanIn>,
 ) -> Result<HttpResponse, ApiError> {
     let account_id = account_id(&path)?;
     let stream = account_id.stream();
+    let key = idempotency::key(&req)?;
     let lock = state.account_lock(&account_id);
     let _held = lock.lock().await;
+    if let Some(key) = key {
+        let keyed = KeyedCommand::new(key, KIND, account_id.as_str(), &body.0);
+        let loaded = KeyedStream::load(state.store.as_ref(), &stream).await?;
+        // The answer names the plan asked for: a retry (same hash, so same plan) answers the same.
+        if loaded.replay(&keyed)?.is_none() {
+            let created = super::webhooks::keyed_webhook_id(&account_id, key).stream();
+            if KeyedStream::load(state.store.as_ref(), &created).await?.holds_key(&keyed) {
+                return Err(ApiError::IdempotencyKeyReused);
+            }
+            let current = loaded.events.iter().fold(AccountState::default(), account::evolve);
+            let command = SetPlan { account_id: account_id.clone(), plan: body.0.plan, now: state.clock.now() };
+            let events = account::decide(&current, command)?;
+            loaded.append(state.store.as_ref(), &keyed, events).await?;
+        }
+        return Ok(HttpResponse::Ok().json(AccountOut { account_id, plan: body.0.plan }));
+    }
     let loaded = command::load(state.store.as_ref(), &stream).await?;
     let current = loaded.events.iter().fold(AccountState::default(), account::evolve);
     let command = SetPlan { account_id: account_id.clone(), plan: body.0.plan, now: state.clock.now() };

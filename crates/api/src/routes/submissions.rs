@@ -23,12 +23,12 @@ use packhooks_domain::submission::{
 use packhooks_domain::{AccountId, DomainEvent, EventMetadata, PackId, SubmissionId};
 use packhooks_store::{Direction, EventData, ExpectedRevision, Position, StreamPosition};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::auth::{Authorized, Frontend};
 use crate::command;
+use crate::idempotency::{self, KeyedMetadata};
 use crate::json::ApiJson;
 use crate::{ApiError, ApiState};
 
@@ -58,11 +58,6 @@ fn is_post(ctx: &guard::GuardContext<'_>) -> bool {
 #[derive(utoipa::OpenApi)]
 #[openapi(paths(submit_interest, submit_decline))]
 pub struct Doc;
-
-/// The header that makes a submission safe to retry.
-pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
-/// The longest idempotency key accepted.
-pub const MAX_KEY_LEN: usize = 255;
 
 /// The namespace of submission ids derived from idempotency keys. Fixed forever: changing it
 /// would make a retry after an upgrade a second submission.
@@ -156,17 +151,13 @@ struct Ids {
 
 impl Ids {
     fn for_request(req: &HttpRequest, pack: &PackId) -> Result<Ids, ApiError> {
-        let Some(value) = req.headers().get(IDEMPOTENCY_KEY) else {
+        let Some(key) = idempotency::key(req)? else {
             return Ok(Ids {
                 submission: SubmissionId::from_uuid(Uuid::now_v7()),
                 event: Uuid::now_v7(),
                 keyed: false,
             });
         };
-        let key = value.to_str().ok().filter(|k| is_valid_key(k)).ok_or(ApiError::InvalidInput {
-            field: "Idempotency-Key",
-            reason: "must be 1 to 255 printable ASCII characters",
-        })?;
         // The pack id holds no NUL, so (pack, key) pairs map to distinct names.
         let name = format!("{pack}\0{key}");
         Ok(Ids {
@@ -177,40 +168,14 @@ impl Ids {
     }
 }
 
-fn is_valid_key(key: &str) -> bool {
-    (1..=MAX_KEY_LEN).contains(&key.len()) && key.bytes().all(|b| (0x20..0x7f).contains(&b))
-}
-
 fn pack_id(text: &str) -> Result<PackId, ApiError> {
     PackId::parse(text).map_err(|source| ApiError::InvalidId { field: "pack", source })
 }
 
-/// The metadata of a keyed submission's event: the usual ids and the request's hash.
-#[derive(Serialize)]
-struct KeyedMetadata<'a> {
-    #[serde(flatten)]
-    base: &'a EventMetadata,
-    request_hash: &'a str,
-}
-
-/// What the check reads back from a stored event's metadata.
-#[derive(Deserialize)]
-struct StoredRequestHash {
-    /// Absent on events stored before requests were hashed: only the form is compared then.
-    request_hash: Option<String>,
-}
-
-/// The hash of a keyed request, `sha256:<hex>`: the form, the pack and the body as parsed, so
-/// the same request written differently (key order, spacing, `null` for an absent field) is
-/// the same request.
+/// The hash of a keyed submission ([`idempotency::request_hash`] of the form, the pack and
+/// the parsed body).
 fn request_hash(form: &str, pack: &PackId, body: &impl Serialize) -> String {
-    let mut hasher = Sha256::new();
-    hasher.update(form.as_bytes());
-    hasher.update([0]);
-    hasher.update(pack.to_string().as_bytes());
-    hasher.update([0]);
-    hasher.update(serde_json::to_vec(body).expect("request bodies always serialise"));
-    format!("sha256:{:x}", hasher.finalize())
+    idempotency::request_hash(form, pack.as_str(), body)
 }
 
 /// Appends the submission's one event with the derived id and answers 202; with a key, first
@@ -238,7 +203,7 @@ async fn accept(
         ids.event,
         event.event_type(),
         event.to_json(),
-        serde_json::to_vec(&keyed).expect("metadata always serialises"),
+        keyed.to_bytes(),
     );
     let appended = state.store.append(&stream, ExpectedRevision::Any, vec![data]).await?;
     let stored = state
@@ -248,7 +213,8 @@ async fn accept(
     let Some(stored) = stored.into_iter().next().filter(|s| s.id == ids.event) else {
         return Err(ApiError::internal(std::io::Error::other("the appended submission is not where the store said")));
     };
-    let stored_hash = serde_json::from_slice::<StoredRequestHash>(&stored.metadata).ok().and_then(|m| m.request_hash);
+    // No hash on events stored before requests were hashed: only the form is compared then.
+    let stored_hash = idempotency::stored_hash(&stored.metadata);
     let same_request =
         stored.event_type == event.event_type() && stored_hash.as_ref().is_none_or(|stored| *stored == hash);
     if !same_request {
@@ -357,16 +323,6 @@ async fn submit_decline(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn keys_are_printable_ascii_of_bounded_length() {
-        assert!(is_valid_key("order-42"));
-        assert!(is_valid_key(&"k".repeat(MAX_KEY_LEN)));
-        assert!(!is_valid_key(""));
-        assert!(!is_valid_key(&"k".repeat(MAX_KEY_LEN + 1)));
-        assert!(!is_valid_key("tab\there"));
-        assert!(!is_valid_key("café"));
-    }
 
     #[actix_web::test]
     async fn only_a_post_is_routed_to_a_submission() {

@@ -6,8 +6,17 @@
 //! creates at once cannot both take the last slot, and a plan change (which holds the same
 //! lock) cannot land between the plan check and the append. Every other command decides on the
 //! webhook's own stream and appends with the exact revision it read (409 on a race).
+//!
+//! Every command takes an `Idempotency-Key` (see [`crate::idempotency`]). A keyed create's
+//! webhook id is UUID v5 of (account, key), so its retry addresses the same `webhook-{id}`
+//! stream; it looks there first, before the plan and the limit are checked, so the retry of a
+//! create that took the last slot answers with its webhook and its secret (read back from the
+//! stored `WebhookCreated`), not 409. A keyed command on a webhook that is already stored
+//! answers from the stream as it was after its event, so a retried rotation shows the secret
+//! of the first answer and rotates nothing. A key is scoped to its target: the webhook, or the
+//! account for a create (which also refuses a key the account's plan change used).
 
-use actix_web::{delete, get, patch, post, web, HttpResponse};
+use actix_web::{delete, get, patch, post, web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
 use packhooks_domain::account::Plan;
 use packhooks_domain::webhook::{
@@ -24,6 +33,7 @@ use super::accounts::account_id;
 use crate::auth::{Authorized, Frontend};
 use crate::command;
 use crate::error::PROBLEM_JSON as PROBLEM;
+use crate::idempotency::{self, KeyedCommand, KeyedStream};
 use crate::json::ApiJson;
 use crate::{ApiError, ApiState};
 
@@ -54,7 +64,12 @@ pub struct Doc;
 /// The random key bytes of a new signing secret.
 const SECRET_BYTES: usize = 32;
 
-#[derive(Debug, Deserialize, ToSchema)]
+/// The namespace of webhook ids derived from (account, idempotency key). Fixed forever:
+/// changing it would make a retried create after an upgrade a second webhook.
+const WEBHOOK_NAMESPACE: Uuid = Uuid::from_u128(0x9c2d_47e1_5a30_4b86_b1f7_64e0_2d93_a85c);
+
+/// Serialisable too: a keyed request's hash is taken over the parsed body.
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateWebhookIn {
     /// `http` or `https`, at most 2048 characters, no user info.
@@ -65,12 +80,13 @@ pub struct CreateWebhookIn {
 }
 
 /// A patch: absent fields stay as they are; `"description": null` clears the description.
-#[derive(Debug, Deserialize, ToSchema)]
+/// Serialised for a keyed request's hash, an absent description stays absent (not `null`).
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateWebhookIn {
     pub url: Option<String>,
     pub events: Option<Vec<EventType>>,
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "present", skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<String>)]
     pub description: Option<Option<String>>,
 }
@@ -186,6 +202,32 @@ pub(crate) fn webhook_id(text: &str) -> Result<WebhookId, ApiError> {
     WebhookId::parse(text).map_err(|_| ApiError::NotFound { what: format!("webhook {text}") })
 }
 
+/// The webhook a keyed create makes: the same for every retry with the key on the account.
+/// Account ids hold no NUL, so distinct (account, key) give distinct names.
+pub(crate) fn keyed_webhook_id(account: &AccountId, key: &str) -> WebhookId {
+    WebhookId::from_uuid(Uuid::new_v5(&WEBHOOK_NAMESPACE, format!("{account}\0{key}").as_bytes()))
+}
+
+/// The route kinds in keyed requests' hashes.
+pub(crate) mod kind {
+    pub const CREATE: &str = "create_webhook";
+    pub const UPDATE: &str = "update_webhook";
+    pub const DELETE: &str = "delete_webhook";
+    pub const ENABLE: &str = "enable_webhook";
+    pub const DISABLE: &str = "disable_webhook";
+    pub const ROTATE_SECRET: &str = "rotate_secret";
+}
+
+/// The keyed form of a command on webhook `id` (`None` without a key).
+fn keyed<'a>(
+    req: &'a HttpRequest,
+    kind: &str,
+    id: WebhookId,
+    body: &impl Serialize,
+) -> Result<Option<KeyedCommand<'a>>, ApiError> {
+    Ok(idempotency::key(req)?.map(|key| KeyedCommand::new(key, kind, &id.to_string(), body)))
+}
+
 fn new_secret() -> Secret {
     let mut key = [0u8; SECRET_BYTES];
     rand::thread_rng().fill_bytes(&mut key);
@@ -204,33 +246,57 @@ pub(crate) fn context(state: &ApiState, plan: Option<Plan>, live_webhooks_of_acc
 }
 
 /// Creates a webhook. 403 `plan_not_eligible` unless the account is on growth or scale;
-/// 409 `webhook_limit_reached` when it already has the most allowed.
+/// 409 `webhook_limit_reached` when it already has the most allowed. With an
+/// `Idempotency-Key`, a retry answers with the webhook (and secret) the first request made.
 #[utoipa::path(
     post,
     path = "/v1/accounts/{account}/webhooks",
     tag = "webhooks",
-    params(("account" = String, Path, description = "The account id")),
+    params(
+        ("account" = String, Path, description = "The account id"),
+        ("Idempotency-Key" = Option<String>, Header, description = "1 to 255 printable ASCII characters; a retry with the same key on the account answers with the same webhook and secret, even at the webhook limit; the key with a different request (body or route) is a 422 `idempotency_key_reused`"),
+    ),
     request_body = CreateWebhookIn,
     responses(
         (status = 201, body = WebhookCreatedOut),
         (status = 400, body = crate::error::Problem, content_type = PROBLEM),
         (status = 403, body = crate::error::Problem, content_type = PROBLEM),
         (status = 409, body = crate::error::Problem, content_type = PROBLEM),
+        (status = 422, body = crate::error::Problem, content_type = PROBLEM),
     ),
 )]
 #[post("/v1/accounts/{account}/webhooks")]
 async fn create_webhook(
     _: Authorized<Frontend>,
     state: web::Data<ApiState>,
+    req: HttpRequest,
     path: web::Path<String>,
     body: ApiJson<CreateWebhookIn>,
 ) -> Result<HttpResponse, ApiError> {
     let account_id = account_id(&path)?;
     let body = body.into_inner();
+    let key = idempotency::key(&req)?;
+    let keyed = key.map(|key| KeyedCommand::new(key, kind::CREATE, account_id.as_str(), &body));
     let secret = new_secret();
-    let webhook_id = WebhookId::from_uuid(Uuid::now_v7());
+    let webhook_id = key.map_or_else(|| WebhookId::from_uuid(Uuid::now_v7()), |key| keyed_webhook_id(&account_id, key));
     let lock = state.account_lock(&account_id);
     let _held = lock.lock().await;
+    let stream = webhook_id.stream();
+    let keyed_stream = match &keyed {
+        Some(keyed) => {
+            // First: a retry answers with what it made, whatever the plan and count are now.
+            let loaded = KeyedStream::load(state.store.as_ref(), &stream).await?;
+            if let Some(ran) = loaded.replay(keyed)? {
+                return created(webhook_id, &ran.own);
+            }
+            let account = KeyedStream::load(state.store.as_ref(), &account_id.stream()).await?;
+            if account.holds_key(keyed) {
+                return Err(ApiError::IdempotencyKeyReused);
+            }
+            Some((keyed, loaded))
+        }
+        None => None,
+    };
     state.registry.ensure_current().await?;
     let ctx = {
         let tracked = state.registry.read().await;
@@ -245,15 +311,31 @@ async fn create_webhook(
         secret: secret.clone(),
         now: state.clock.now(),
     };
-    let events = webhook::decide(&WebhookState::None, command, &ctx)?;
-    let stream = webhook_id.stream();
-    command::append(state.store.as_ref(), &stream, packhooks_store::ExpectedRevision::NoStream, &events).await?;
+    let events = match keyed_stream {
+        Some((keyed, loaded)) => {
+            let current = webhook::fold(&loaded.events);
+            let events = webhook::decide(&current, command, &ctx)?;
+            loaded.append(state.store.as_ref(), keyed, events).await?.own
+        }
+        None => {
+            let events = webhook::decide(&WebhookState::None, command, &ctx)?;
+            command::append(state.store.as_ref(), &stream, packhooks_store::ExpectedRevision::NoStream, &events)
+                .await?;
+            events
+        }
+    };
     // Our own event, applied before the lock is released, so the next create counts it.
     state.registry.ensure_current().await?;
-    let created = fold_active(&events)?;
+    created(webhook_id, &events)
+}
+
+/// The 201 of a create, from its stored events: the webhook and its first secret.
+fn created(webhook_id: WebhookId, events: &[DomainEvent]) -> Result<HttpResponse, ApiError> {
+    let created = fold_active(events)?;
+    let secret = created.secrets.current.expose().to_owned();
     Ok(HttpResponse::Created()
         .insert_header((actix_web::http::header::LOCATION, format!("/v1/webhooks/{webhook_id}")))
-        .json(WebhookCreatedOut { webhook: WebhookOut::from_webhook(&created), secret: secret.expose().to_owned() }))
+        .json(WebhookCreatedOut { webhook: WebhookOut::from_webhook(&created), secret }))
 }
 
 /// Lists an account's webhooks (deleted ones are gone), in creation order.
@@ -302,8 +384,23 @@ async fn get_webhook(
 }
 
 /// Runs a single-webhook command: fold the stream, decide, append at the exact revision read.
-/// Returns the webhook's state after the appended events.
-async fn run(state: &ApiState, id: WebhookId, command: WebhookCommand) -> Result<WebhookState, ApiError> {
+/// Returns the webhook's state after the appended events. With a key, a command already
+/// stored is not decided again: the state after its events (see [`crate::idempotency`]).
+async fn run(
+    state: &ApiState,
+    id: WebhookId,
+    command: WebhookCommand,
+    keyed: Option<KeyedCommand<'_>>,
+) -> Result<WebhookState, ApiError> {
+    if let Some(keyed) = keyed {
+        let loaded = KeyedStream::load(state.store.as_ref(), &id.stream()).await?;
+        if let Some(ran) = loaded.replay(&keyed)? {
+            return Ok(webhook::fold(ran.events()));
+        }
+        let events = webhook::decide(&webhook::fold(&loaded.events), command, &context(state, None, 0))?;
+        let ran = loaded.append(state.store.as_ref(), &keyed, events).await?;
+        return Ok(webhook::fold(ran.events()));
+    }
     let (loaded, current) = load_webhook(state, id).await?;
     let events = webhook::decide(&current, command, &context(state, None, 0))?;
     command::append(state.store.as_ref(), &id.stream(), loaded.expected, &events).await?;
@@ -334,27 +431,33 @@ fn fold_active(events: &[DomainEvent]) -> Result<Webhook, ApiError> {
     patch,
     path = "/v1/webhooks/{id}",
     tag = "webhooks",
-    params(("id" = String, Path, description = "The webhook id, `wh_…`")),
+    params(
+        ("id" = String, Path, description = "The webhook id, `wh_…`"),
+        ("Idempotency-Key" = Option<String>, Header, description = "1 to 255 printable ASCII characters; a retry with the same key on the webhook changes nothing more and answers as the first time; the key with a different request (body or route) is a 422 `idempotency_key_reused`"),
+    ),
     request_body = UpdateWebhookIn,
     responses(
         (status = 200, body = WebhookOut),
         (status = 400, body = crate::error::Problem, content_type = PROBLEM),
         (status = 404, body = crate::error::Problem, content_type = PROBLEM),
         (status = 409, body = crate::error::Problem, content_type = PROBLEM),
+        (status = 422, body = crate::error::Problem, content_type = PROBLEM),
     ),
 )]
 #[patch("/v1/webhooks/{id}")]
 async fn update_webhook(
     _: Authorized<Frontend>,
     state: web::Data<ApiState>,
+    req: HttpRequest,
     path: web::Path<String>,
     body: ApiJson<UpdateWebhookIn>,
 ) -> Result<HttpResponse, ApiError> {
     let id = webhook_id(&path)?;
     let body = body.into_inner();
+    let keyed = keyed(&req, kind::UPDATE, id, &body)?;
     let command =
         UpdateWebhook { url: body.url, events: body.events, description: body.description, now: state.clock.now() };
-    let after = run(&state, id, command.into()).await?;
+    let after = run(&state, id, command.into(), keyed).await?;
     Ok(HttpResponse::Ok().json(WebhookOut::from_webhook(active_or_404(&after, id)?)))
 }
 
@@ -363,17 +466,27 @@ async fn update_webhook(
     delete,
     path = "/v1/webhooks/{id}",
     tag = "webhooks",
-    params(("id" = String, Path, description = "The webhook id, `wh_…`")),
-    responses((status = 204), (status = 404, body = crate::error::Problem, content_type = PROBLEM)),
+    params(
+        ("id" = String, Path, description = "The webhook id, `wh_…`"),
+        ("Idempotency-Key" = Option<String>, Header, description = "1 to 255 printable ASCII characters; a retry with the same key on the webhook changes nothing more and answers as the first time; the key with a different request (body or route) is a 422 `idempotency_key_reused`"),
+    ),
+    responses(
+        (status = 204),
+        (status = 400, body = crate::error::Problem, content_type = PROBLEM),
+        (status = 404, body = crate::error::Problem, content_type = PROBLEM),
+        (status = 422, body = crate::error::Problem, content_type = PROBLEM),
+    ),
 )]
 #[delete("/v1/webhooks/{id}")]
 async fn delete_webhook(
     _: Authorized<Frontend>,
     state: web::Data<ApiState>,
+    req: HttpRequest,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = webhook_id(&path)?;
-    run(&state, id, DeleteWebhook { now: state.clock.now() }.into()).await?;
+    let keyed = keyed(&req, kind::DELETE, id, &())?;
+    run(&state, id, DeleteWebhook { now: state.clock.now() }.into(), keyed).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -382,17 +495,27 @@ async fn delete_webhook(
     post,
     path = "/v1/webhooks/{id}/enable",
     tag = "webhooks",
-    params(("id" = String, Path, description = "The webhook id, `wh_…`")),
-    responses((status = 200, body = WebhookOut), (status = 404, body = crate::error::Problem, content_type = PROBLEM)),
+    params(
+        ("id" = String, Path, description = "The webhook id, `wh_…`"),
+        ("Idempotency-Key" = Option<String>, Header, description = "1 to 255 printable ASCII characters; a retry with the same key on the webhook changes nothing more and answers as the first time; the key with a different request (body or route) is a 422 `idempotency_key_reused`"),
+    ),
+    responses(
+        (status = 200, body = WebhookOut),
+        (status = 400, body = crate::error::Problem, content_type = PROBLEM),
+        (status = 404, body = crate::error::Problem, content_type = PROBLEM),
+        (status = 422, body = crate::error::Problem, content_type = PROBLEM),
+    ),
 )]
 #[post("/v1/webhooks/{id}/enable")]
 async fn enable_webhook(
     _: Authorized<Frontend>,
     state: web::Data<ApiState>,
+    req: HttpRequest,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = webhook_id(&path)?;
-    let after = run(&state, id, EnableWebhook { now: state.clock.now() }.into()).await?;
+    let keyed = keyed(&req, kind::ENABLE, id, &())?;
+    let after = run(&state, id, EnableWebhook { now: state.clock.now() }.into(), keyed).await?;
     Ok(HttpResponse::Ok().json(WebhookOut::from_webhook(active_or_404(&after, id)?)))
 }
 
@@ -401,18 +524,28 @@ async fn enable_webhook(
     post,
     path = "/v1/webhooks/{id}/disable",
     tag = "webhooks",
-    params(("id" = String, Path, description = "The webhook id, `wh_…`")),
-    responses((status = 200, body = WebhookOut), (status = 404, body = crate::error::Problem, content_type = PROBLEM)),
+    params(
+        ("id" = String, Path, description = "The webhook id, `wh_…`"),
+        ("Idempotency-Key" = Option<String>, Header, description = "1 to 255 printable ASCII characters; a retry with the same key on the webhook changes nothing more and answers as the first time; the key with a different request (body or route) is a 422 `idempotency_key_reused`"),
+    ),
+    responses(
+        (status = 200, body = WebhookOut),
+        (status = 400, body = crate::error::Problem, content_type = PROBLEM),
+        (status = 404, body = crate::error::Problem, content_type = PROBLEM),
+        (status = 422, body = crate::error::Problem, content_type = PROBLEM),
+    ),
 )]
 #[post("/v1/webhooks/{id}/disable")]
 async fn disable_webhook(
     _: Authorized<Frontend>,
     state: web::Data<ApiState>,
+    req: HttpRequest,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = webhook_id(&path)?;
+    let keyed = keyed(&req, kind::DISABLE, id, &())?;
     let command = DisableWebhook { by: DisabledBy::Owner, reason: String::new(), now: state.clock.now() };
-    let after = run(&state, id, command.into()).await?;
+    let after = run(&state, id, command.into(), keyed).await?;
     Ok(HttpResponse::Ok().json(WebhookOut::from_webhook(active_or_404(&after, id)?)))
 }
 
@@ -422,25 +555,35 @@ async fn disable_webhook(
     post,
     path = "/v1/webhooks/{id}/rotate-secret",
     tag = "webhooks",
-    params(("id" = String, Path, description = "The webhook id, `wh_…`")),
-    responses((status = 200, body = SecretRotatedOut), (status = 404, body = crate::error::Problem, content_type = PROBLEM)),
+    params(
+        ("id" = String, Path, description = "The webhook id, `wh_…`"),
+        ("Idempotency-Key" = Option<String>, Header, description = "1 to 255 printable ASCII characters; a retry with the same key on the webhook changes nothing more and answers as the first time; the key with a different request (body or route) is a 422 `idempotency_key_reused`"),
+    ),
+    responses(
+        (status = 200, body = SecretRotatedOut),
+        (status = 400, body = crate::error::Problem, content_type = PROBLEM),
+        (status = 404, body = crate::error::Problem, content_type = PROBLEM),
+        (status = 422, body = crate::error::Problem, content_type = PROBLEM),
+    ),
 )]
 #[post("/v1/webhooks/{id}/rotate-secret")]
 async fn rotate_secret(
     _: Authorized<Frontend>,
     state: web::Data<ApiState>,
+    req: HttpRequest,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = webhook_id(&path)?;
-    let secret = new_secret();
+    let keyed = keyed(&req, kind::ROTATE_SECRET, id, &())?;
     let command =
-        RotateSecret { secret: secret.clone(), overlap: state.config.secret_rotation_overlap, now: state.clock.now() };
-    let after = run(&state, id, command.into()).await?;
+        RotateSecret { secret: new_secret(), overlap: state.config.secret_rotation_overlap, now: state.clock.now() };
+    let after = run(&state, id, command.into(), keyed).await?;
+    // The secret as stored: a keyed retry's is the first answer's, not one drawn now.
     let webhook = active_or_404(&after, id)?;
     let previous_valid_until = webhook.secrets.previous.as_ref().map(|p| p.valid_until).unwrap_or(webhook.updated_at);
     Ok(HttpResponse::Ok().json(SecretRotatedOut {
         id,
-        secret: secret.expose().to_owned(),
+        secret: webhook.secrets.current.expose().to_owned(),
         secret_version: webhook.secrets.version,
         previous_valid_until,
     }))
