@@ -17,3 +17,5 @@ mod startup;
 mod submissions;
 #[path = "api/webhooks.rs"]
 mod webhooks;
+#[path = "api/webhook_idempotency.rs"]
+mod webhook_idempotency;
