@@ -82,8 +82,8 @@ pub enum ApiError {
     #[error("the resource was changed concurrently; read it again and retry")]
     Conflict(#[source] StoreError),
     /// An `Idempotency-Key` already used for a different request (another body, another
-    /// form): answering the first request's result would hide that this one was not stored.
-    #[error("this Idempotency-Key was already used for a different request; a new submission needs a new key")]
+    /// form or route): answering the first request's result would hide that this one was not stored.
+    #[error("this Idempotency-Key was already used for a different request; a new request needs a new key")]
     IdempotencyKeyReused,
     #[error(transparent)]
     Domain(#[from] DomainError),
