@@ -15,7 +15,7 @@ mod plan_race;
 mod startup;
 #[path = "api/submissions.rs"]
 mod submissions;
-#[path = "api/webhooks.rs"]
-mod webhooks;
 #[path = "api/webhook_idempotency.rs"]
 mod webhook_idempotency;
+#[path = "api/webhooks.rs"]
+mod webhooks;

@@ -108,10 +108,6 @@ impl<'a> KeyedCommand<'a> {
         KeyedCommand { key, hash: request_hash(kind, target, body) }
     }
 
-    pub fn key(&self) -> &str {
-        self.key
-    }
-
     /// The id of the `index`-th event the command appends to `stream`. Stream names and keys
     /// hold no NUL, so distinct (stream, key, index) give distinct names.
     pub fn event_id(&self, stream: &str, index: usize) -> Uuid {
@@ -134,8 +130,6 @@ impl<'a> KeyedCommand<'a> {
 pub struct Ran {
     pub before: Vec<DomainEvent>,
     pub own: Vec<DomainEvent>,
-    /// The own events were stored by an earlier request with the key: this one is its retry.
-    pub replayed: bool,
 }
 
 impl Ran {
@@ -200,7 +194,7 @@ impl KeyedStream {
             .enumerate()
             .take_while(|(i, r)| r.id == command.event_id(&self.stream, *i))
             .count();
-        Ok(Some(Ran { before: self.events[..at].to_vec(), own: self.events[at..at + count].to_vec(), replayed: true }))
+        Ok(Some(Ran { before: self.events[..at].to_vec(), own: self.events[at..at + count].to_vec() }))
     }
 
     /// Appends what the command decided with the key's ids and the request's hash, at the
@@ -212,7 +206,7 @@ impl KeyedStream {
         decided: Vec<DomainEvent>,
     ) -> Result<Ran, ApiError> {
         if decided.is_empty() {
-            return Ok(Ran { before: self.events, own: decided, replayed: false });
+            return Ok(Ran { before: self.events, own: decided });
         }
         let stream = self.stream.as_str();
         let first = command.event_id(stream, 0);
@@ -235,7 +229,7 @@ impl KeyedStream {
             return Err(ApiError::IdempotencyKeyReused);
         }
         let own = stored.iter().map(decode).collect::<Result<Vec<_>, _>>()?;
-        Ok(Ran { before: self.events, own, replayed: false })
+        Ok(Ran { before: self.events, own })
     }
 }
 
