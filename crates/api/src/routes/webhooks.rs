@@ -277,7 +277,6 @@ async fn create_webhook(
     let body = body.into_inner();
     let key = idempotency::key(&req)?;
     let keyed = key.map(|key| KeyedCommand::new(key, kind::CREATE, account_id.as_str(), &body));
-    let secret = new_secret();
     let webhook_id = key.map_or_else(|| WebhookId::from_uuid(Uuid::now_v7()), |key| keyed_webhook_id(&account_id, key));
     let lock = state.account_lock(&account_id);
     let _held = lock.lock().await;
@@ -308,7 +307,7 @@ async fn create_webhook(
         url: body.url,
         events: body.events,
         description: body.description,
-        secret: secret.clone(),
+        secret: new_secret(),
         now: state.clock.now(),
     };
     let events = match keyed_stream {
