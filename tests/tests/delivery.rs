@@ -437,6 +437,48 @@ async fn the_test_endpoint_sends_a_test_event_and_waits_for_its_outcome() {
 }
 
 #[actix_rt::test]
+async fn a_test_event_retried_with_its_idempotency_key_is_sent_once_and_answers_the_same() {
+    let app = packhooks_tests::app::spawn_app().await;
+    let receiver = packhooks_tests::receiver::TestReceiver::start();
+    let hook = app.given_webhook("acc_k", &receiver.url("/k")).await;
+    let path = format!("/v1/webhooks/{}/test?wait=true", hook["id"].as_str().expect("id"));
+    let send = |key: &'static str, event: &'static str| {
+        app.request(reqwest::Method::POST, &path).header("idempotency-key", key).json(&json!({ "event": event })).send()
+    };
+
+    let first = send("test-1", "declined").await.expect("sent");
+    assert_eq!(first.status(), 200);
+    let first: serde_json::Value = first.json().await.expect("json");
+    assert_eq!(first["status"], "delivered", "{first}");
+    // The retry sends nothing new and answers with the first outcome, read back.
+    let again = send("test-1", "declined").await.expect("sent");
+    assert_eq!(again.status(), 200);
+    let again: serde_json::Value = again.json().await.expect("json");
+    assert_eq!(again["test_id"], first["test_id"]);
+    assert_eq!(again["message_id"], first["message_id"]);
+    assert_eq!(again["status"], "delivered");
+    assert_eq!(again["outcome"]["status"], 200);
+    assert_eq!(receiver.requests_to("/k").len(), 1, "the retry sent the test event again");
+    let requested = app
+        .stream_events(&packhooks_domain::WebhookId::parse(hook["id"].as_str().expect("id")).expect("a webhook id").stream())
+        .await
+        .iter()
+        .filter(|r| r.event_type == "TestEventRequested")
+        .count();
+    assert_eq!(requested, 1);
+
+    // The key with another request is refused; another key sends another test event.
+    let other = send("test-1", "interested").await.expect("sent");
+    assert_eq!(other.status(), 422);
+    let other: serde_json::Value = other.json().await.expect("json");
+    assert_eq!(other["code"], "idempotency_key_reused", "{other}");
+    let second = send("test-2", "declined").await.expect("sent");
+    let second: serde_json::Value = second.json().await.expect("json");
+    assert_ne!(second["test_id"], first["test_id"]);
+    assert_eq!(receiver.requests_to("/k").len(), 2);
+}
+
+#[actix_rt::test]
 async fn during_a_secret_rotation_both_secrets_sign() {
     let mut env = Env::new(test_config());
     env.set_plan("acc_r", Plan::Growth).await;

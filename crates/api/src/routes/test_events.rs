@@ -4,16 +4,20 @@
 //! of the (single) attempt: the handler subscribes to the webhook's `deliveries-` stream
 //! *before* appending, then waits for the `DeliveryAttempted` whose message id is the test
 //! event's, up to the attempt timeout and a margin.
+//!
+//! With an `Idempotency-Key`, the test event's id derives from the key (see `idempotency`):
+//! a retry sends nothing new and answers as the first request did, with the outcome if it
+//! has come meanwhile (read back from the deliveries stream) or waited for as above.
 
 use std::time::Duration;
 
-use actix_web::{post, web, HttpResponse};
+use actix_web::{post, web, HttpRequest, HttpResponse};
 use futures::StreamExt;
 use packhooks_domain::delivery::{AttemptOutcome, DeliveryAttempted};
 use packhooks_domain::payload::message_id;
 use packhooks_domain::webhook::{self, EventType, RequestTestEvent};
-use packhooks_domain::{streams, DomainEvent, TestEventId};
-use packhooks_store::{SubscribeFrom, SubscriptionEvent, SubscriptionFilter};
+use packhooks_domain::{streams, DomainEvent, TestEventId, WebhookId};
+use packhooks_store::{Direction, StoreError, StreamPosition, SubscribeFrom, SubscriptionEvent, SubscriptionFilter};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -21,6 +25,7 @@ use uuid::Uuid;
 use super::webhooks::{context, load_webhook, webhook_id};
 use crate::auth::{Authorized, Frontend};
 use crate::command;
+use crate::idempotency::{self, KeyedCommand, KeyedStream};
 use crate::error::PROBLEM_JSON as PROBLEM;
 use crate::json::ApiJson;
 use crate::{ApiError, ApiState};
@@ -40,6 +45,13 @@ pub struct TestEventWait(pub Duration);
 
 /// Added to the attempt timeout: routing, queueing and the append of the outcome.
 const WAIT_MARGIN: Duration = Duration::from_secs(2);
+
+/// How far back a retried request looks for its outcome in the deliveries stream (the
+/// outcome follows its request within the attempt timeout, so it is among the last events).
+const OUTCOME_LOOKBACK: usize = 10_000;
+
+/// The route's kind in keyed requests' hashes.
+const KIND: &str = "request_test_event";
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -98,6 +110,7 @@ impl From<&DeliveryAttempted> for TestOutcomeOut {
     params(
         ("id" = String, Path, description = "The webhook id, `wh_…`"),
         ("wait" = Option<bool>, Query, description = "Answer with the attempt's outcome"),
+        ("Idempotency-Key" = Option<String>, Header, description = "1 to 255 printable ASCII characters; a retry with the same key sends nothing new and answers as the first time (with the outcome once it came); the key with a different request is a 422 `idempotency_key_reused`"),
     ),
     request_body = TestEventIn,
     responses(
@@ -106,28 +119,21 @@ impl From<&DeliveryAttempted> for TestOutcomeOut {
         (status = 403, body = crate::error::Problem, content_type = PROBLEM),
         (status = 404, body = crate::error::Problem, content_type = PROBLEM),
         (status = 409, body = crate::error::Problem, content_type = PROBLEM),
+        (status = 422, body = crate::error::Problem, content_type = PROBLEM),
     ),
 )]
 #[post("/v1/webhooks/{id}/test")]
 async fn request_test_event(
     _: Authorized<Frontend>,
     state: web::Data<ApiState>,
+    req: HttpRequest,
     path: web::Path<String>,
     query: web::Query<WaitQuery>,
     body: ApiJson<TestEventIn>,
 ) -> Result<HttpResponse, ApiError> {
     let id = webhook_id(&path)?;
-    let (loaded, current) = load_webhook(&state, id).await?;
-    let account =
-        current.active().ok_or_else(|| ApiError::NotFound { what: format!("webhook {path}") })?.account_id.clone();
-    state.registry.ensure_current().await?;
-    let plan = state.registry.read().await.registry.plan(&account);
-    let context = context(&state, plan, 0);
-    let test_id = TestEventId::from_uuid(Uuid::now_v7());
-    let command = RequestTestEvent { test_id, event: body.into_inner().event, now: state.clock.now() };
-    let events = webhook::decide(&current, command, &context)?;
-    let message = message_id(test_id.uuid());
-
+    let event = body.into_inner().event;
+    let keyed = idempotency::key(&req)?.map(|key| KeyedCommand::new(key, KIND, &id.to_string(), &event));
     // Subscribed before the append, so the outcome cannot slip past.
     let outcomes = if query.wait {
         let filter = SubscriptionFilter::StreamPrefix(vec![format!("{}{id}", streams::DELIVERIES)]);
@@ -135,14 +141,111 @@ async fn request_test_event(
     } else {
         None
     };
-    command::append(state.store.as_ref(), &id.stream(), loaded.expected, &events).await?;
+    let (test_id, retried) = match keyed {
+        Some(keyed) => request_keyed(&state, id, &path, event, &keyed).await?,
+        None => (request(&state, id, &path, event).await?, false),
+    };
+    let message = message_id(test_id.uuid());
     let mut out = TestEventOut { test_id: test_id.to_string(), message_id: message.clone(), status: "requested", outcome: None };
     let Some(mut outcomes) = outcomes else {
         return Ok(HttpResponse::Accepted().json(out));
     };
 
     let wait = state.extension::<TestEventWait>().map_or(Duration::from_secs(10), |w| w.0) + WAIT_MARGIN;
-    let attempted = tokio::time::timeout(wait, async {
+    let earlier = if retried { outcome_so_far(&state, id, &message).await? } else { None };
+    let attempted = match earlier {
+        Some(a) => Some(a),
+        None => wait_for_outcome(&mut outcomes, &message, wait).await,
+    };
+    match attempted {
+        Some(a) => {
+            out.status = if a.outcome.is_success() { "delivered" } else { "failed" };
+            out.outcome = Some(TestOutcomeOut::from(&a));
+            Ok(HttpResponse::Ok().json(out))
+        }
+        None => {
+            out.status = "pending";
+            Ok(HttpResponse::Accepted().json(out))
+        }
+    }
+}
+
+/// Appends a test event for webhook `id`; its id.
+async fn request(state: &ApiState, id: WebhookId, path: &str, event: EventType) -> Result<TestEventId, ApiError> {
+    let (loaded, current) = load_webhook(state, id).await?;
+    let test_id = TestEventId::from_uuid(Uuid::now_v7());
+    let events = decide(state, &current, path, test_id, event).await?;
+    command::append(state.store.as_ref(), &id.stream(), loaded.expected, &events).await?;
+    Ok(test_id)
+}
+
+/// The keyed form: the test event of the key's first request (appended now, or found from
+/// before); its id, and whether it was found from before.
+async fn request_keyed(
+    state: &ApiState,
+    id: WebhookId,
+    path: &str,
+    event: EventType,
+    keyed: &KeyedCommand<'_>,
+) -> Result<(TestEventId, bool), ApiError> {
+    let loaded = KeyedStream::load(state.store.as_ref(), &id.stream()).await?;
+    let (ran, retried) = match loaded.replay(keyed)? {
+        Some(ran) => (ran, true),
+        None => {
+            let test_id = TestEventId::from_uuid(keyed.event_id(&loaded.stream, 0));
+            let current = webhook::fold(&loaded.events);
+            let events = decide(state, &current, path, test_id, event).await?;
+            (loaded.append(state.store.as_ref(), keyed, events).await?, false)
+        }
+    };
+    let test_id = ran.own.iter().find_map(|e| match e {
+        DomainEvent::TestEventRequested(e) => Some(e.test_id),
+        _ => None,
+    });
+    Ok((test_id.ok_or(ApiError::IdempotencyKeyReused)?, retried))
+}
+
+/// The domain's decision on a test event for the webhook in state `current`.
+async fn decide(
+    state: &ApiState,
+    current: &webhook::WebhookState,
+    path: &str,
+    test_id: TestEventId,
+    event: EventType,
+) -> Result<Vec<DomainEvent>, ApiError> {
+    let account =
+        current.active().ok_or_else(|| ApiError::NotFound { what: format!("webhook {path}") })?.account_id.clone();
+    state.registry.ensure_current().await?;
+    let plan = state.registry.read().await.registry.plan(&account);
+    let context = context(state, plan, 0);
+    let command = RequestTestEvent { test_id, event, now: state.clock.now() };
+    Ok(webhook::decide(current, command, &context)?)
+}
+
+/// The outcome of message `message` already in the webhook's deliveries stream, if any.
+async fn outcome_so_far(state: &ApiState, id: WebhookId, message: &str) -> Result<Option<DeliveryAttempted>, ApiError> {
+    let stream = format!("{}{id}", streams::DELIVERIES);
+    let recorded =
+        match state.store.read_stream(&stream, StreamPosition::End, Direction::Backwards, OUTCOME_LOOKBACK).await {
+            Ok(recorded) => recorded,
+            Err(StoreError::StreamNotFound(_)) => return Ok(None),
+            Err(error) => return Err(error.into()),
+        };
+    Ok(recorded.iter().filter(|r| r.event_type == "DeliveryAttempted").find_map(|r| {
+        match DomainEvent::decode(&r.event_type, &r.data) {
+            Ok(DomainEvent::DeliveryAttempted(a)) if a.source.message_id == message => Some(a),
+            _ => None,
+        }
+    }))
+}
+
+/// Waits up to `wait` for the outcome of message `message` on the subscription.
+async fn wait_for_outcome(
+    outcomes: &mut packhooks_store::Subscription,
+    message: &str,
+    wait: Duration,
+) -> Option<DeliveryAttempted> {
+    tokio::time::timeout(wait, async {
         while let Some(item) = outcomes.next().await {
             let Ok(SubscriptionEvent::Event(recorded)) = item else { continue };
             if recorded.event_type != "DeliveryAttempted" {
@@ -158,16 +261,5 @@ async fn request_test_event(
     })
     .await
     .ok()
-    .flatten();
-    match attempted {
-        Some(a) => {
-            out.status = if a.outcome.is_success() { "delivered" } else { "failed" };
-            out.outcome = Some(TestOutcomeOut::from(&a));
-            Ok(HttpResponse::Ok().json(out))
-        }
-        None => {
-            out.status = "pending";
-            Ok(HttpResponse::Accepted().json(out))
-        }
-    }
+    .flatten()
 }
