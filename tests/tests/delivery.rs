@@ -676,3 +676,33 @@ async fn a_deleted_webhooks_actor_gives_up_what_it_owes_and_retires() {
     assert_eq!(env.stream(&stream).await.len(), events, "the deleted webhook's stream grew after its last checkpoint");
     assert_eq!(env.receiver.requests_to("/doomed").len(), 1);
 }
+
+#[actix_rt::test]
+async fn deleting_a_webhook_during_a_failing_attempt_abandons_that_delivery_too() {
+    let mut config = test_config();
+    config.retry.delays = vec![Duration::from_secs(60)];
+    let mut env = Env::new(config);
+    env.set_plan("acc_1", Plan::Growth).await;
+    let (hook, _) = env.create_webhook("acc_1", "/slow", &[EventType::Interested]).await;
+    env.receiver.on("/slow", |_| Reply::status(500).delayed(Duration::from_millis(300)));
+    env.start();
+    env.interested("acc_1", "pk_1", InterestedCandidate::default()).await;
+    assert!(env.receiver.wait_for(Some("/slow"), 1, WAIT).await);
+    let deleted_at = env.delete(hook.id).await;
+    let stream = packhooks_delivery::deliveries_stream(hook.id);
+    let events = env
+        .wait_stream(&stream, WAIT, |e| {
+            e.iter().any(|e| {
+                matches!(e, DomainEvent::DeliveryCheckpoint(cp)
+                    if cp.resume_position.as_deref().and_then(|p| p.parse::<packhooks_store::Position>().ok()) >= Some(deleted_at))
+            })
+        })
+        .await;
+    let last = events.iter().rev().find_map(|e| match e {
+        DomainEvent::DeliveryCheckpoint(cp) => Some(cp),
+        _ => None,
+    });
+    assert!(last.expect("a last checkpoint").pending.is_empty(), "retired owing a retry: {events:#?}");
+    assert_eq!(count(&events, "DeliveryAttempted"), 1);
+    assert_eq!(count(&events, "DeliveryAbandoned"), 1, "{events:#?}");
+}

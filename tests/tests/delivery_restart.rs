@@ -217,3 +217,17 @@ async fn a_restored_retry_is_attempted_after_injected_read_failures_of_its_body(
     assert_eq!(env.receiver.requests_to("/h").len(), 2);
     assert_eq!(flaky.failures_given(), 2);
 }
+
+#[actix_rt::test]
+async fn a_webhook_whose_stream_stays_unreadable_holds_neither_the_others_nor_a_stop_up_for_long() {
+    let mut env = Env::new(config());
+    env.set_plan("acc_1", Plan::Growth).await;
+    let (stuck, _) = env.create_webhook("acc_1", "/stuck", &[EventType::Interested]).await;
+    let (fine, _) = env.create_webhook("acc_1", "/fine", &[EventType::Interested]).await;
+    let flaky = start_on_flaky_store(&mut env, &deliveries_stream(stuck.id), usize::MAX);
+    env.interested("acc_1", "pk_1", InterestedCandidate::default()).await;
+    assert!(env.receiver.wait_for(Some(&fine.path), 1, WAIT).await, "one unreadable stream held every webhook up");
+    assert!(tokio::time::timeout(WAIT, env.stop()).await.is_ok(), "the stop waited on the unreadable stream");
+    assert!(flaky.failures_given() >= 2, "the stream load was not tried again");
+    assert!(env.receiver.requests_to("/stuck").is_empty());
+}

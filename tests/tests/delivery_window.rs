@@ -466,3 +466,29 @@ async fn disabling_a_webhook_while_routed_events_wait_to_be_read_back_abandons_t
     assert_eq!(settled, submissions.iter().map(|(id, _)| id.clone()).collect::<BTreeSet<_>>(), "each settled once");
     assert!(metrics.backlog_overflows.load(std::sync::atomic::Ordering::Relaxed) >= 1, "the backlog never overflowed");
 }
+
+#[actix_rt::test]
+async fn an_undecodable_event_in_the_log_does_not_stop_reading_routed_events_back() {
+    let mut env = Env::new(overflowing_config());
+    env.set_plan("acc_w", Plan::Growth).await;
+    env.create_webhook("acc_w", "/u", &[EventType::Interested]).await;
+    env.receiver.on("/u", |_| Reply::ok().delayed(Duration::from_millis(2)));
+    let mut submissions = submit_burst(&env, "acc_w", 40).await;
+    // An event type this version does not know (a newer instance's, say), among submissions.
+    let unknown = packhooks_store::EventData::json(
+        uuid::Uuid::new_v4(),
+        "CandidateWithdrawn",
+        br#"{"submission_id":"x"}"#.to_vec(),
+        br#"{}"#.to_vec(),
+    );
+    env.store.append("pack-pk_w", packhooks_store::ExpectedRevision::Any, vec![unknown]).await.expect("appended");
+    submissions.extend(submit_burst(&env, "acc_w", 20).await);
+    env.start();
+    assert!(
+        env.receiver.wait_for(Some("/u"), submissions.len(), WAIT).await,
+        "{} of {} arrived",
+        env.receiver.requests_to("/u").len(),
+        submissions.len()
+    );
+    assert!(env.config.metrics.backlog_overflows.load(std::sync::atomic::Ordering::Relaxed) >= 1, "no overflow");
+}

@@ -99,6 +99,9 @@ pub struct Dispatcher {
     arbiters: Vec<Arbiter>,
     /// Webhooks whose actor stopped (another instance drives them); logged once.
     lost: HashSet<WebhookId>,
+    /// Deleted webhooks whose actor retired: nothing is routed to them any more (a replay
+    /// from before the deletion must not start a second actor beside the retiring one).
+    retired: HashSet<WebhookId>,
     /// The last position the subscription passed, to resubscribe from after a failure.
     last_position: Option<Position>,
     /// Events handled since the last `Progress` went out.
@@ -118,6 +121,7 @@ impl Dispatcher {
             actors: HashMap::new(),
             arbiters: (0..actor_threads).map(|_| Arbiter::new()).collect(),
             lost: HashSet::new(),
+            retired: HashSet::new(),
             last_position: None,
             since_progress: 0,
             stopping: false,
@@ -161,6 +165,7 @@ impl Dispatcher {
     /// The webhook is deleted and routing has passed its deletion: its actor gives up what
     /// it owes and stops for good.
     fn retire(&mut self, id: WebhookId, deleted_at: Position) {
+        self.retired.insert(id);
         if let Some(addr) = self.actors.remove(&id) {
             addr.do_send(Retire(deleted_at));
             self.count_actors();
@@ -169,6 +174,9 @@ impl Dispatcher {
 
     /// The webhook's actor, started on demand; `None` once it stopped for good.
     fn actor(&mut self, id: WebhookId) -> Option<Addr<WebhookActor>> {
+        if self.retired.contains(&id) {
+            return None;
+        }
         match self.actors.get(&id) {
             Some(addr) if addr.connected() => Some(addr.clone()),
             Some(_) => {

@@ -23,13 +23,12 @@ pub enum DeliveryError {
 
 impl DeliveryError {
     /// Whether trying the same thing again later may work (the store was unreachable or
-    /// busy), as opposed to a missing or undecodable event, which stays so.
+    /// busy: [`StoreError::is_retryable`]), as opposed to a missing or undecodable event.
     pub fn is_transient(&self) -> bool {
-        matches!(
-            self,
-            DeliveryError::Store(
-                StoreError::Unavailable(_) | StoreError::Backend(_) | StoreError::Sqlite(_) | StoreError::FellBehind
-            ) | DeliveryError::Timeout(_)
-        )
+        match self {
+            DeliveryError::Store(e) => e.is_retryable(),
+            DeliveryError::Timeout(_) => true,
+            _ => false,
+        }
     }
 }

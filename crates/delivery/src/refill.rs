@@ -53,8 +53,8 @@ pub struct Page {
     pub events: Vec<Arc<Outgoing>>,
     /// Where the next page starts.
     pub next: Cursor,
-    /// The scan reached the end of the log as it was during this page.
-    pub caught_up: bool,
+    /// The scan passed `until` (or the end of the log).
+    pub reached: bool,
 }
 
 /// The routing state of one webhook at a cursor, and the cursor.
@@ -88,67 +88,87 @@ impl Refill {
         Ok(Refill { webhook, webhook_stream, account_stream, registry, cursor })
     }
 
-    /// The next events routed to the webhook, at most `max`, from the cursor on.
-    pub async fn page(&mut self, store: &dyn EventStore, max: usize) -> Result<Page, DeliveryError> {
+    /// The next events routed to the webhook, at most `max`, from the cursor on and up to
+    /// `until` (the last event the dispatcher has routed to it: the scan never runs ahead of
+    /// the dispatcher, so the actor already knows the webhook's target as of there).
+    pub async fn page(&mut self, store: &dyn EventStore, max: usize, until: Position) -> Result<Page, DeliveryError> {
         let mut events = Vec::new();
         let mut scanned = 0;
         loop {
             let read = store
                 .read_all(AllPosition::Position(self.cursor.position()), Direction::Forwards, READ_BATCH)
                 .await?;
-            let caught_up = read.len() < READ_BATCH;
+            let end_of_log = read.len() < READ_BATCH;
             let start = self.cursor;
             for recorded in read.into_iter().filter(|r| start.includes(r.position)) {
+                if recorded.position > until {
+                    return Ok(Page { events, next: self.cursor, reached: true });
+                }
                 self.cursor = Cursor::After(recorded.position);
                 scanned += 1;
-                if let Some(outgoing) = self.route(&recorded)? {
+                if let Some(outgoing) = self.route(&recorded) {
                     events.push(Arc::new(outgoing));
                     if events.len() >= max {
-                        return Ok(Page { events, next: self.cursor, caught_up: false });
+                        return Ok(Page { events, next: self.cursor, reached: !self.cursor.includes(until) });
                     }
                 }
             }
-            if caught_up || scanned >= SCAN_PER_PAGE {
-                return Ok(Page { events, next: self.cursor, caught_up });
+            if end_of_log || scanned >= SCAN_PER_PAGE {
+                return Ok(Page { events, next: self.cursor, reached: end_of_log || !self.cursor.includes(until) });
             }
         }
     }
 
     /// Folds a lifecycle event of this webhook or its account; the message, if the event
-    /// routes to this webhook.
-    fn route(&mut self, recorded: &RecordedEvent) -> Result<Option<Outgoing>, DeliveryError> {
+    /// routes to this webhook. An event that does not decode is skipped, as the dispatcher
+    /// skips it (a newer version's event type, say).
+    fn route(&mut self, recorded: &RecordedEvent) -> Option<Outgoing> {
         let own = recorded.stream == self.webhook_stream || Some(&recorded.stream) == self.account_stream.as_ref();
         if !own && !recorded.stream.starts_with(packhooks_domain::streams::PACK) {
-            return Ok(None);
+            return None;
         }
-        let event = DomainEvent::decode(&recorded.event_type, &recorded.data).map_err(|source| DeliveryError::Decode {
-            stream: recorded.stream.clone(),
-            revision: recorded.revision,
-            source,
-        })?;
+        let event = match DomainEvent::decode(&recorded.event_type, &recorded.data) {
+            Ok(event) => event,
+            Err(error) => {
+                tracing::error!(stream = %recorded.stream, revision = recorded.revision, error = &error as &dyn std::error::Error, "undecodable event skipped");
+                return None;
+            }
+        };
         if own {
             self.registry.apply(&event);
         }
         if self.registry.route_event(&event).any(|id| id == self.webhook) {
-            return Ok(Outgoing::of(recorded, &event));
+            return Outgoing::of(recorded, &event);
         }
-        Ok(None)
+        None
     }
 }
 
-/// A whole stream with each event's position (none if the stream does not exist).
+/// A whole stream with each event's position (none if the stream does not exist), read in
+/// pages; events that do not decode are skipped, as the dispatcher skips them.
 async fn read_whole(store: &dyn EventStore, stream: &str) -> Result<Vec<(Position, DomainEvent)>, DeliveryError> {
-    let recorded = match store.read_stream(stream, StreamPosition::Start, Direction::Forwards, 100_000).await {
-        Ok(recorded) => recorded,
-        Err(StoreError::StreamNotFound(_)) => return Ok(Vec::new()),
-        Err(error) => return Err(error.into()),
-    };
-    recorded
-        .into_iter()
-        .map(|r| {
-            DomainEvent::decode(&r.event_type, &r.data)
-                .map(|event| (r.position, event))
-                .map_err(|source| DeliveryError::Decode { stream: r.stream.clone(), revision: r.revision, source })
-        })
-        .collect()
+    let mut events = Vec::new();
+    let mut from = StreamPosition::Start;
+    loop {
+        let recorded = match store.read_stream(stream, from, Direction::Forwards, READ_BATCH).await {
+            Ok(recorded) => recorded,
+            Err(StoreError::StreamNotFound(_)) => return Ok(events),
+            Err(error) => return Err(error.into()),
+        };
+        let full = recorded.len() == READ_BATCH;
+        if let Some(last) = recorded.last() {
+            from = StreamPosition::Revision(last.revision + 1);
+        }
+        for r in recorded {
+            match DomainEvent::decode(&r.event_type, &r.data) {
+                Ok(event) => events.push((r.position, event)),
+                Err(error) => {
+                    tracing::error!(stream = %r.stream, revision = r.revision, error = &error as &dyn std::error::Error, "undecodable event skipped")
+                }
+            }
+        }
+        if !full {
+            return Ok(events);
+        }
+    }
 }

@@ -39,6 +39,9 @@ const APPEND_RETRY: Duration = Duration::from_millis(200);
 const READ_RETRY: Duration = Duration::from_millis(100);
 const READ_RETRY_MAX: Duration = Duration::from_secs(30);
 
+/// Reads of the actor's stream at start before it gives up (about 3 s of waiting).
+const LOAD_TRIES: u32 = 6;
+
 /// Deliveries owed a first attempt that an actor takes on at once, as a multiple of its
 /// in-flight limit. The rest wait in the backlog, outside the checkpoint: a checkpoint lists
 /// what is owed, so without this bound a webhook that lags behind the log would write a
@@ -140,6 +143,8 @@ pub struct WebhookActor {
     /// After reading dropped events back: routed events up to here came in that way, so the
     /// same ones still arriving from the dispatcher are ignored.
     refilled_until: Option<Position>,
+    /// How long a failed read-back waits before the next try (doubles up to a bound).
+    refill_wait: Duration,
     owed: HashMap<DeliveryId, Owed>,
     /// How many of `owed` still wait for their first attempt's outcome (the window's fill).
     first_attempts_owed: usize,
@@ -189,6 +194,7 @@ impl WebhookActor {
             backlog: VecDeque::new(),
             overflow: None,
             refilled_until: None,
+            refill_wait: READ_RETRY,
             owed: HashMap::new(),
             first_attempts_owed: 0,
             ready: VecDeque::new(),
@@ -350,39 +356,43 @@ impl WebhookActor {
         }
         overflow.reading = true;
         let (store, id, from, max) = (self.store.clone(), self.id, overflow.from, self.config.backlog_cap.max(1));
+        let until = overflow.dropped_max;
         let refill = overflow.refill.take();
         let work = async move {
             let mut refill = match refill {
                 Some(refill) => refill,
                 None => Refill::start(&*store, id, from).await?,
             };
-            let page = refill.page(&*store, max).await?;
+            let page = refill.page(&*store, max, until).await?;
             Ok::<_, DeliveryError>((refill, page))
         };
-        ctx.spawn(work.into_actor(self).map(|result, act, ctx| act.refilled(result, ctx)));
+        ctx.spawn(work.into_actor(self).map(move |result, act, ctx| act.refilled(result, until, ctx)));
     }
 
-    fn refilled(&mut self, result: Result<(Refill, Page), DeliveryError>, ctx: &mut Context<Self>) {
+    fn refilled(&mut self, result: Result<(Refill, Page), DeliveryError>, until: Position, ctx: &mut Context<Self>) {
         let Some(overflow) = &mut self.overflow else { return };
         overflow.reading = false;
         match result {
             Ok((refill, page)) => {
                 self.backlog.extend(page.events);
-                if page.caught_up && !page.next.includes(overflow.dropped_max) {
-                    // Everything dropped is read back; what the dispatcher still sends up to
-                    // where the scan ended came in this way.
-                    if let Cursor::After(last) = page.next {
-                        self.refilled_until = Some(last);
-                    }
+                if page.reached && until >= overflow.dropped_max {
+                    // Everything dropped is read back (the scan went no further than the
+                    // last event the dispatcher sent here).
+                    self.refilled_until = Some(until);
                     self.overflow = None;
                 } else {
                     overflow.from = page.next;
                     overflow.refill = Some(refill);
                 }
+                self.refill_wait = READ_RETRY;
             }
             Err(error) => {
-                tracing::warn!(webhook = %self.id, error = &error as &dyn std::error::Error, "cannot read routed events back from the log yet; trying again");
-                ctx.run_later(READ_RETRY, |act, ctx| act.pump(ctx));
+                // Only store errors reach here (undecodable events are skipped): try again,
+                // waiting longer each time.
+                let wait = self.refill_wait;
+                self.refill_wait = (wait * 2).min(READ_RETRY_MAX);
+                tracing::warn!(webhook = %self.id, error = &error as &dyn std::error::Error, retry_in_ms = wait.as_millis() as u64, "cannot read routed events back from the log yet; trying again");
+                ctx.run_later(wait, |act, ctx| act.pump(ctx));
                 return;
             }
         }
@@ -691,6 +701,12 @@ impl WebhookActor {
             // this webhook, then the stop below.
             self.stopping = true;
             self.last_received = self.last_received.max(Some(deleted_at));
+            // A retry scheduled by an attempt that was in flight at the deletion, or a body
+            // read waiting to be tried again: given up too, before the last checkpoint.
+            let owed: Vec<DeliveryId> = self.owed.keys().copied().collect();
+            for id in owed {
+                self.abandon(id);
+            }
             if self.state.resume_position != self.last_received || !self.owed.is_empty() {
                 self.checkpoint_due = true;
                 self.flush(ctx);
@@ -755,9 +771,13 @@ impl Actor for WebhookActor {
         // so a passing outage does not leave the webhook without an actor.
         let load = async move {
             let mut wait = READ_RETRY;
+            let mut tries = 1;
             loop {
                 match ResumeState::load(&*store, id).await {
-                    Err(error) if error.is_transient() => {
+                    // Bounded: the dispatcher waits for every actor's resume point, so a store
+                    // that stays out must not hold all delivery (or a shutdown) up for long.
+                    Err(error) if error.is_transient() && tries < LOAD_TRIES => {
+                        tries += 1;
                         tracing::warn!(webhook = %id, error = &error as &dyn std::error::Error, retry_in_ms = wait.as_millis() as u64, "cannot load the deliveries stream yet; trying again");
                         tokio::time::sleep(wait).await;
                         wait = (wait * 2).min(READ_RETRY_MAX);

@@ -54,8 +54,16 @@ pub enum StoreError {
 }
 
 impl StoreError {
-    /// True when retrying the same call later may succeed.
+    /// True when retrying the same call later may succeed (a busy or locked SQLite file
+    /// included; a corrupt one or a missing table is not).
     pub fn is_retryable(&self) -> bool {
-        matches!(self, StoreError::Unavailable(_) | StoreError::FellBehind)
+        match self {
+            StoreError::Unavailable(_) | StoreError::FellBehind => true,
+            StoreError::Sqlite(e) => matches!(
+                e.sqlite_error_code(),
+                Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+            ),
+            _ => false,
+        }
     }
 }
