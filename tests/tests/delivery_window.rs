@@ -492,3 +492,66 @@ async fn an_undecodable_event_in_the_log_does_not_stop_reading_routed_events_bac
     );
     assert!(env.config.metrics.backlog_overflows.load(std::sync::atomic::Ordering::Relaxed) >= 1, "no overflow");
 }
+
+#[actix_rt::test]
+async fn events_read_back_after_a_disable_and_a_quick_enable_are_given_up_like_the_backlog() {
+    const N: usize = 60;
+    let mut env = Env::new(overflowing_config());
+    env.set_plan("acc_w", Plan::Growth).await;
+    let (hook, _) = env.create_webhook("acc_w", "/de", &[EventType::Interested]).await;
+    env.receiver.on("/de", |_| Reply::ok().delayed(Duration::from_millis(20)));
+    env.start();
+    let submissions = submit_burst(&env, "acc_w", N).await;
+    assert!(env.receiver.wait_for(Some("/de"), 1, WAIT).await);
+    // Disabled and enabled again at once: everything routed before the disable and not yet
+    // attempted is given up, whether it waited in memory or was still to be read back.
+    // One append, so the actor hears both before the overflowed events are read back.
+    let now = chrono::Utc::now();
+    let off_and_on: Vec<packhooks_domain::DomainEvent> = vec![
+        packhooks_domain::webhook::WebhookDisabled {
+            webhook_id: hook.id,
+            by: packhooks_domain::webhook::DisabledBy::Owner,
+            reason: String::new(),
+            recorded_at: now,
+        }
+        .into(),
+        packhooks_domain::webhook::WebhookEnabled { webhook_id: hook.id, recorded_at: now }.into(),
+    ];
+    let data = off_and_on
+        .iter()
+        .map(|e| {
+            let metadata = serde_json::to_vec(&packhooks_domain::EventMetadata::correlated("test")).expect("metadata");
+            packhooks_store::EventData::json(uuid::Uuid::new_v4(), e.event_type(), e.to_json(), metadata)
+        })
+        .collect();
+    env.store.append(&hook.id.stream(), packhooks_store::ExpectedRevision::Any, data).await.expect("appended");
+    let stream = packhooks_delivery::deliveries_stream(hook.id);
+    // The actor knew of the disable once it gave something up; only an attempt in flight
+    // then may still have arrived after.
+    env.wait_stream(&stream, WAIT, |e| e.iter().any(|e| matches!(e, DomainEvent::DeliveryAbandoned(_)))).await;
+    let arrived_before = env.receiver.requests_to("/de").len();
+    let events = env
+        .wait_stream(&stream, WAIT, |events| {
+            events
+                .iter()
+                .filter(|e| matches!(e, DomainEvent::DeliveryAttempted(_) | DomainEvent::DeliveryAbandoned(_)))
+                .count()
+                >= N
+        })
+        .await;
+    let attempted = events.iter().filter(|e| matches!(e, DomainEvent::DeliveryAttempted(_))).count();
+    assert!(
+        attempted <= arrived_before + 1,
+        "{attempted} attempted, {arrived_before} had arrived when the disable took effect (one more may have been in flight)"
+    );
+    let settled: BTreeSet<String> = events
+        .iter()
+        .filter_map(|e| match e {
+            DomainEvent::DeliveryAttempted(a) => Some(a.source.message_id.clone()),
+            DomainEvent::DeliveryAbandoned(a) => Some(a.source.message_id.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(settled, submissions.iter().map(|(id, _)| id.clone()).collect::<BTreeSet<_>>());
+    assert!(env.config.metrics.backlog_overflows.load(std::sync::atomic::Ordering::Relaxed) >= 1, "no overflow");
+}

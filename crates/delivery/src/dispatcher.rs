@@ -81,6 +81,7 @@ impl View {
             active: target.is_some() && webhook.is_enabled() && on_plan,
             target,
             enabled_at: self.enabled_at.get(&id).copied(),
+            at: None,
         }
     }
 }
@@ -192,9 +193,11 @@ impl Dispatcher {
         }
     }
 
-    fn retarget(&self, id: WebhookId) {
+    /// Tells a webhook's actor its state, after the lifecycle event at `at` (`None`: the
+    /// state at start).
+    fn retarget(&self, id: WebhookId, at: Option<Position>) {
         if let Some(addr) = self.actors.get(&id) {
-            addr.do_send(self.route_of(id));
+            addr.do_send(Retarget { at, ..self.route_of(id) });
         }
     }
 
@@ -253,7 +256,7 @@ impl Dispatcher {
                     return;
                 }
                 let ids: Vec<WebhookId> = self.view.registry.webhooks_of(&e.account_id).map(|w| w.id).collect();
-                ids.into_iter().for_each(|id| self.retarget(id));
+                ids.into_iter().for_each(|id| self.retarget(id, Some(recorded.position)));
             }
             DomainEvent::WebhookCreated(_)
             | DomainEvent::WebhookUpdated(_)
@@ -267,7 +270,7 @@ impl Dispatcher {
                     // Nothing after a deletion routes to the webhook, replayed or live.
                     self.retire(id, recorded.position);
                 } else if !self.replaying(recorded.position) {
-                    self.retarget(id);
+                    self.retarget(id, Some(recorded.position));
                 }
             }
             _ => {}
@@ -358,7 +361,7 @@ impl Dispatcher {
             }
             act.current = head.map(|head| (head, current));
             for id in &ids {
-                act.retarget(*id);
+                act.retarget(*id, None);
             }
             let shard = act.config.shard;
             tracing::info!(from = ?start, webhooks = ids.len(), shard = %format_args!("{}/{}", shard.index, shard.count), "dispatcher resuming");

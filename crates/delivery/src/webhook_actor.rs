@@ -63,11 +63,13 @@ pub struct Retarget {
     /// When the owner last enabled the webhook again: the auto-disable clock of a webhook
     /// that was failing starts over then.
     pub enabled_at: Option<DateTime<Utc>>,
+    /// The position of the lifecycle event this follows (`None`: the state at start).
+    pub at: Option<Position>,
 }
 
 impl Retarget {
     pub fn inactive() -> Self {
-        Retarget { target: None, active: false, enabled_at: None }
+        Retarget { target: None, active: false, enabled_at: None, at: None }
     }
 }
 
@@ -145,6 +147,10 @@ pub struct WebhookActor {
     refilled_until: Option<Position>,
     /// How long a failed read-back waits before the next try (doubles up to a bound).
     refill_wait: Duration,
+    /// Where the webhook was last turned off (disabled, deleted, off plan): routed events
+    /// before it that are still to be taken on (read back from the log after an overflow)
+    /// are given up, as the backlog was at that moment, even if it is on again by then.
+    off_at: Option<Position>,
     owed: HashMap<DeliveryId, Owed>,
     /// How many of `owed` still wait for their first attempt's outcome (the window's fill).
     first_attempts_owed: usize,
@@ -195,6 +201,7 @@ impl WebhookActor {
             overflow: None,
             refilled_until: None,
             refill_wait: READ_RETRY,
+            off_at: None,
             owed: HashMap::new(),
             first_attempts_owed: 0,
             ready: VecDeque::new(),
@@ -268,6 +275,10 @@ impl WebhookActor {
             };
             self.owed.insert(id, owed);
             self.first_attempts_owed += 1;
+            if self.off_at.is_some_and(|off| position < off) {
+                self.abandon(id);
+                continue;
+            }
             self.ready.push_back(id);
         }
     }
@@ -812,6 +823,18 @@ impl Handler<Retarget> for WebhookActor {
         let was_active = self.active == Some(true);
         self.target = msg.target;
         self.active = Some(msg.active);
+        if was_active && !msg.active {
+            // Turned off (disabled, deleted, off plan): everything owed and not in flight is
+            // given up now, not when it comes due, and so is the backlog; what is read back
+            // from the log later and routed before this point too (see `accept`), even if
+            // the webhook is on again by then.
+            self.off_at = self.off_at.max(msg.at);
+            let owed: Vec<DeliveryId> = self.owed.iter().filter(|(_, o)| !o.sending).map(|(id, _)| *id).collect();
+            for id in owed {
+                self.abandon(id);
+            }
+            self.accept();
+        }
         self.enabled_at = msg.enabled_at;
         // Going active (at start, or enabled again): the auto-disable timer may have fired
         // while the actor did not know it was active, or the clock started over.
