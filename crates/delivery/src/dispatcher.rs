@@ -175,9 +175,6 @@ impl Dispatcher {
 
     /// The webhook's actor, started on demand; `None` once it stopped for good.
     fn actor(&mut self, id: WebhookId) -> Option<Addr<WebhookActor>> {
-        if self.retired.contains(&id) {
-            return None;
-        }
         match self.actors.get(&id) {
             Some(addr) if addr.connected() => Some(addr.clone()),
             Some(_) => {
@@ -186,6 +183,7 @@ impl Dispatcher {
                 }
                 None
             }
+            None if self.retired.contains(&id) => None,
             None => {
                 let route = self.route_of(id);
                 Some(self.start_actor(id, Some(route)))

@@ -33,14 +33,14 @@ pub enum Cursor {
 
 impl Cursor {
     /// Whether the scan still to come includes `position`.
-    pub fn includes(self, position: Position) -> bool {
+    fn includes(self, position: Position) -> bool {
         match self {
             Cursor::From(p) => position >= p,
             Cursor::After(p) => position > p,
         }
     }
 
-    pub fn position(self) -> Position {
+    fn position(self) -> Position {
         match self {
             Cursor::From(p) | Cursor::After(p) => p,
         }

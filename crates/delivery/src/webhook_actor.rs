@@ -142,9 +142,6 @@ pub struct WebhookActor {
     backlog: VecDeque<Arc<Outgoing>>,
     /// Set while routed events are dropped because the backlog was full.
     overflow: Option<Overflow>,
-    /// After reading dropped events back: routed events up to here came in that way, so the
-    /// same ones still arriving from the dispatcher are ignored.
-    refilled_until: Option<Position>,
     /// How long a failed read-back waits before the next try (doubles up to a bound).
     refill_wait: Duration,
     /// Where the webhook was last turned off (disabled, deleted, off plan): routed events
@@ -199,7 +196,6 @@ impl WebhookActor {
             last_received: None,
             backlog: VecDeque::new(),
             overflow: None,
-            refilled_until: None,
             refill_wait: READ_RETRY,
             off_at: None,
             owed: HashMap::new(),
@@ -342,9 +338,6 @@ impl WebhookActor {
     /// A routed event: into the backlog, or dropped (to be read back) while it is full.
     fn routed(&mut self, outgoing: Arc<Outgoing>) {
         let position = outgoing.position();
-        if self.refilled_until.is_some_and(|until| position <= until) {
-            return;
-        }
         if let Some(overflow) = &mut self.overflow {
             overflow.dropped_max = overflow.dropped_max.max(position);
             return;
@@ -387,9 +380,8 @@ impl WebhookActor {
             Ok((refill, page)) => {
                 self.backlog.extend(page.events);
                 if page.reached && until >= overflow.dropped_max {
-                    // Everything dropped is read back (the scan went no further than the
-                    // last event the dispatcher sent here).
-                    self.refilled_until = Some(until);
+                    // Everything dropped is read back. The scan went no further than the
+                    // last event the dispatcher sent here, so what it sends from now on is new.
                     self.overflow = None;
                 } else {
                     overflow.from = page.next;
@@ -537,6 +529,16 @@ impl WebhookActor {
             recorded_at: self.clock.now(),
         };
         self.push(id, &owed.source, event.into());
+    }
+
+    /// The webhook is off: gives up now, not when due, everything owed that is not in flight,
+    /// and takes the backlog in, where what was routed before `off_at` is given up too.
+    fn give_up_owed(&mut self) {
+        let owed: Vec<DeliveryId> = self.owed.iter().filter(|(_, o)| !o.sending).map(|(id, _)| *id).collect();
+        for id in owed {
+            self.abandon(id);
+        }
+        self.accept();
     }
 
     fn push(&mut self, delivery: DeliveryId, source: &DeliverySource, event: DomainEvent) {
@@ -710,15 +712,12 @@ impl WebhookActor {
             // Everything owed was given up and recorded, and nothing after the deletion
             // routes here: a last checkpoint there, so a restart has nothing to replay for
             // this webhook, then the stop below.
-            self.stopping = true;
-            self.last_received = self.last_received.max(Some(deleted_at));
             // A retry scheduled by an attempt that was in flight at the deletion, or a body
             // read waiting to be tried again: given up too, before the last checkpoint.
-            let owed: Vec<DeliveryId> = self.owed.keys().copied().collect();
-            for id in owed {
-                self.abandon(id);
-            }
-            if self.state.resume_position != self.last_received || !self.owed.is_empty() {
+            self.give_up_owed();
+            self.stopping = true;
+            self.last_received = self.last_received.max(Some(deleted_at));
+            if self.state.resume_position != self.last_received {
                 self.checkpoint_due = true;
                 self.flush(ctx);
             }
@@ -829,11 +828,7 @@ impl Handler<Retarget> for WebhookActor {
             // from the log later and routed before this point too (see `accept`), even if
             // the webhook is on again by then.
             self.off_at = self.off_at.max(msg.at);
-            let owed: Vec<DeliveryId> = self.owed.iter().filter(|(_, o)| !o.sending).map(|(id, _)| *id).collect();
-            for id in owed {
-                self.abandon(id);
-            }
-            self.accept();
+            self.give_up_owed();
         }
         self.enabled_at = msg.enabled_at;
         // Going active (at start, or enabled again): the auto-disable timer may have fired
@@ -877,9 +872,8 @@ impl Handler<Retire> for WebhookActor {
         self.target = None;
         self.active = Some(false);
         self.retiring = Some(deleted_at);
-        // Retries waiting on their timer are given up now, not when due.
-        let owed: Vec<DeliveryId> = self.owed.keys().copied().collect();
-        self.ready.extend(owed);
+        self.off_at = self.off_at.max(Some(deleted_at));
+        self.give_up_owed();
         self.pump(ctx);
     }
 }
