@@ -123,6 +123,41 @@ fn fails_first(webhook_id: &str) -> bool {
     webhook_id.bytes().last().is_some_and(|b| b % 4 == 0)
 }
 
+/// Waits until `n` deliveries to `hook` are settled (attempted, or abandoned); its stream.
+async fn wait_settled(env: &Env, hook: &Hook, n: usize) -> Vec<DomainEvent> {
+    env.wait_stream(&packhooks_delivery::deliveries_stream(hook.id), WAIT, |events| {
+        events
+            .iter()
+            .filter(|e| matches!(e, DomainEvent::DeliveryAttempted(_) | DomainEvent::DeliveryAbandoned(_)))
+            .count()
+            >= n
+    })
+    .await
+}
+
+/// Waits until every submission arrived at `hook`, stops delivery, and checks that none
+/// arrived twice (graceful stops only) and the checkpoints.
+async fn each_arrives_once(env: &mut Env, hook: &Hook, submissions: &[(String, Position)]) {
+    let expected: BTreeSet<String> = submissions.iter().map(|(id, _)| id.clone()).collect();
+    assert!(
+        env.receiver.wait_for(Some(&hook.path), expected.len(), WAIT).await,
+        "{} of {} arrived",
+        env.receiver.count(),
+        expected.len()
+    );
+    env.stop().await;
+    let got = arrivals(env, &hook.path);
+    assert_eq!(got.keys().cloned().collect::<BTreeSet<_>>(), expected, "every submission arrived");
+    let repeated: Vec<_> = got.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(repeated.is_empty(), "a graceful stop repeats nothing: {repeated:?}");
+    check_checkpoints(&env.deliveries(hook.id).await, submissions, WINDOW_PER_IN_FLIGHT);
+}
+
+/// Whether some webhook's backlog overflowed (events were read back from the log).
+fn overflowed(env: &Env) -> bool {
+    env.config.metrics.backlog_overflows.load(std::sync::atomic::Ordering::Relaxed) >= 1
+}
+
 #[actix_rt::test]
 async fn a_lagging_webhook_writes_checkpoints_bounded_by_its_window_not_by_its_lag() {
     const N: usize = 120;
@@ -201,19 +236,7 @@ async fn restarting_while_a_backlog_waits_loses_nothing_and_repeats_nothing() {
         env.start();
     }
 
-    let expected: BTreeSet<String> = submissions.iter().map(|(id, _)| id.clone()).collect();
-    assert!(
-        env.receiver.wait_for(Some("/r"), expected.len(), WAIT).await,
-        "{} of {} arrived",
-        env.receiver.count(),
-        expected.len()
-    );
-    env.stop().await;
-    let got = arrivals(&env, "/r");
-    assert_eq!(got.keys().cloned().collect::<BTreeSet<_>>(), expected, "every submission arrived");
-    let repeated: Vec<_> = got.iter().filter(|(_, n)| **n > 1).collect();
-    assert!(repeated.is_empty(), "a graceful stop repeats nothing: {repeated:?}");
-    check_checkpoints(&env.deliveries(hook.id).await, &submissions, WINDOW_PER_IN_FLIGHT);
+    each_arrives_once(&mut env, &hook, &submissions).await;
 }
 
 #[actix_rt::test]
@@ -230,16 +253,7 @@ async fn disabling_a_webhook_with_a_backlog_abandons_all_of_it() {
 
     // Every submission routed before the disable is settled: attempted, or abandoned
     // without an attempt (the window frees with nothing in flight to pull the backlog in).
-    let stream = packhooks_delivery::deliveries_stream(hook.id);
-    let events = env
-        .wait_stream(&stream, WAIT, |events| {
-            let settled = events
-                .iter()
-                .filter(|e| matches!(e, DomainEvent::DeliveryAttempted(_) | DomainEvent::DeliveryAbandoned(_)))
-                .count();
-            settled >= N
-        })
-        .await;
+    let events = wait_settled(&env, &hook, N).await;
     env.stop().await;
     let mut attempted = HashSet::new();
     let mut abandoned = HashSet::new();
@@ -373,7 +387,6 @@ fn overflowing_config() -> DeliveryConfig {
 #[actix_rt::test]
 async fn a_webhook_lagging_past_its_backlog_cap_reads_the_rest_back_and_gets_each_once_in_order() {
     let mut env = Env::new(overflowing_config());
-    let overflows = env.config.metrics.clone();
     env.set_plan("acc_w", Plan::Growth).await;
     let (hook, _) = env.create_webhook("acc_w", "/o", &[EventType::Interested]).await;
     // Another webhook of the account, routed every other submission, keeps up.
@@ -392,7 +405,7 @@ async fn a_webhook_lagging_past_its_backlog_cap_reads_the_rest_back_and_gets_eac
         submissions.len()
     );
     env.stop().await;
-    assert!(overflows.backlog_overflows.load(std::sync::atomic::Ordering::Relaxed) >= 1, "the backlog never overflowed");
+    assert!(overflowed(&env), "the backlog never overflowed");
     let got: Vec<String> =
         env.receiver.requests_to("/o").iter().map(|r| r.webhook_id().expect("webhook-id").to_owned()).collect();
     submissions.sort_by_key(|(_, position)| *position);
@@ -404,7 +417,6 @@ async fn a_webhook_lagging_past_its_backlog_cap_reads_the_rest_back_and_gets_eac
 #[actix_rt::test]
 async fn restarting_while_routed_events_wait_to_be_read_back_loses_nothing_and_repeats_nothing() {
     let mut env = Env::new(overflowing_config());
-    let metrics = env.config.metrics.clone();
     env.set_plan("acc_w", Plan::Growth).await;
     let (hook, _) = env.create_webhook("acc_w", "/ro", &[EventType::Interested]).await;
     env.receiver.on("/ro", |_| Reply::ok().delayed(Duration::from_millis(5)));
@@ -416,27 +428,14 @@ async fn restarting_while_routed_events_wait_to_be_read_back_loses_nothing_and_r
         submissions.extend(submit_burst(&env, "acc_w", 10).await);
         env.start();
     }
-    let expected: BTreeSet<String> = submissions.iter().map(|(id, _)| id.clone()).collect();
-    assert!(
-        env.receiver.wait_for(Some("/ro"), expected.len(), WAIT).await,
-        "{} of {} arrived",
-        env.receiver.count(),
-        expected.len()
-    );
-    env.stop().await;
-    let got = arrivals(&env, "/ro");
-    assert_eq!(got.keys().cloned().collect::<BTreeSet<_>>(), expected, "every submission arrived");
-    let repeated: Vec<_> = got.iter().filter(|(_, n)| **n > 1).collect();
-    assert!(repeated.is_empty(), "a graceful stop repeats nothing: {repeated:?}");
-    check_checkpoints(&env.deliveries(hook.id).await, &submissions, WINDOW_PER_IN_FLIGHT);
-    assert!(metrics.backlog_overflows.load(std::sync::atomic::Ordering::Relaxed) >= 1, "the backlog never overflowed");
+    each_arrives_once(&mut env, &hook, &submissions).await;
+    assert!(overflowed(&env), "the backlog never overflowed");
 }
 
 #[actix_rt::test]
 async fn disabling_a_webhook_while_routed_events_wait_to_be_read_back_abandons_them_all() {
     const N: usize = 80;
     let mut env = Env::new(overflowing_config());
-    let metrics = env.config.metrics.clone();
     env.set_plan("acc_w", Plan::Growth).await;
     let (hook, _) = env.create_webhook("acc_w", "/do", &[EventType::Interested]).await;
     env.receiver.on("/do", |_| Reply::ok().delayed(Duration::from_millis(30)));
@@ -444,16 +443,7 @@ async fn disabling_a_webhook_while_routed_events_wait_to_be_read_back_abandons_t
     let submissions = submit_burst(&env, "acc_w", N).await;
     assert!(env.receiver.wait_for(Some("/do"), 1, WAIT).await);
     env.disable(hook.id).await;
-    let stream = packhooks_delivery::deliveries_stream(hook.id);
-    let events = env
-        .wait_stream(&stream, WAIT, |events| {
-            events
-                .iter()
-                .filter(|e| matches!(e, DomainEvent::DeliveryAttempted(_) | DomainEvent::DeliveryAbandoned(_)))
-                .count()
-                >= N
-        })
-        .await;
+    let events = wait_settled(&env, &hook, N).await;
     env.stop().await;
     let mut settled = BTreeSet::new();
     for event in &events {
@@ -464,7 +454,7 @@ async fn disabling_a_webhook_while_routed_events_wait_to_be_read_back_abandons_t
         }
     }
     assert_eq!(settled, submissions.iter().map(|(id, _)| id.clone()).collect::<BTreeSet<_>>(), "each settled once");
-    assert!(metrics.backlog_overflows.load(std::sync::atomic::Ordering::Relaxed) >= 1, "the backlog never overflowed");
+    assert!(overflowed(&env), "the backlog never overflowed");
 }
 
 #[actix_rt::test]
@@ -490,7 +480,7 @@ async fn an_undecodable_event_in_the_log_does_not_stop_reading_routed_events_bac
         env.receiver.requests_to("/u").len(),
         submissions.len()
     );
-    assert!(env.config.metrics.backlog_overflows.load(std::sync::atomic::Ordering::Relaxed) >= 1, "no overflow");
+    assert!(overflowed(&env), "the backlog never overflowed");
 }
 
 #[actix_rt::test]
@@ -530,15 +520,7 @@ async fn events_read_back_after_a_disable_and_a_quick_enable_are_given_up_like_t
     // then may still have arrived after.
     env.wait_stream(&stream, WAIT, |e| e.iter().any(|e| matches!(e, DomainEvent::DeliveryAbandoned(_)))).await;
     let arrived_before = env.receiver.requests_to("/de").len();
-    let events = env
-        .wait_stream(&stream, WAIT, |events| {
-            events
-                .iter()
-                .filter(|e| matches!(e, DomainEvent::DeliveryAttempted(_) | DomainEvent::DeliveryAbandoned(_)))
-                .count()
-                >= N
-        })
-        .await;
+    let events = wait_settled(&env, &hook, N).await;
     let attempted = events.iter().filter(|e| matches!(e, DomainEvent::DeliveryAttempted(_))).count();
     assert!(
         attempted <= arrived_before + 1,
@@ -553,5 +535,5 @@ async fn events_read_back_after_a_disable_and_a_quick_enable_are_given_up_like_t
         })
         .collect();
     assert_eq!(settled, submissions.iter().map(|(id, _)| id.clone()).collect::<BTreeSet<_>>());
-    assert!(env.config.metrics.backlog_overflows.load(std::sync::atomic::Ordering::Relaxed) >= 1, "no overflow");
+    assert!(overflowed(&env), "the backlog never overflowed");
 }
