@@ -12,7 +12,11 @@
 //!    hyper relay that POSTs it on to the receiver before it answers: the least work any
 //!    webhook server can do per delivery, so relay/raw bounds what e2e/raw can reach here.
 //!    Measured in the same alternation.
-//! 4. Latency: submissions at a fixed rate (open loop) to a fresh server; submission sent →
+//! 4. Framework relay ceiling (`framework_relay.rs`): the same relay on the stack packhooks
+//!    must use, an actix-web server taking the POSTs and an awc client sending them on; set
+//!    beside 3, it shows how much of the gap to the bare relay the web stack itself takes.
+//!    Measured in the same alternation.
+//! 5. Latency: submissions at a fixed rate (open loop) to a fresh server; submission sent →
 //!    signed POST arrived, p50 and p99.
 
 use std::collections::HashMap;
@@ -33,6 +37,7 @@ use packhooks::{Application, Settings};
 use packhooks_store::{Direction, EventStore, StoreError, StreamPosition};
 use packhooks_tests::receiver::{Recording, TestReceiver};
 
+use crate::framework_relay::FrameworkRelay;
 use crate::measure;
 use crate::relay::Relay;
 
@@ -74,6 +79,10 @@ pub struct Args {
     /// generator and the receiver: 2 threads measured 0.39 of raw against 0.45 for one.
     #[arg(long, default_value_t = 1)]
     relay_threads: usize,
+    /// actix-web workers of the framework relay (see `framework_relay.rs`), each with its
+    /// own awc client; 0 skips the framework relay ceiling. One, like the bare relay.
+    #[arg(long, default_value_t = 1)]
+    framework_relay_threads: usize,
     /// Where the data directory goes (default: a temp dir on a real disk).
     #[arg(long)]
     scratch: Option<PathBuf>,
@@ -163,6 +172,16 @@ async fn closed_loop(shot: Arc<Shot>, connections: usize, threads: usize, durati
         worker.join().map_err(|_| anyhow::anyhow!("a generator thread panicked"))??;
     }
     Ok((done.load(Ordering::Relaxed), started.elapsed()))
+}
+
+/// Runs the generator's webhook-sized POSTs through a relay at `addr`: the 2xx answers, the
+/// time taken and the process's CPU time meanwhile.
+async fn through_relay(args: &Args, raw_shot: &Shot, addr: SocketAddr) -> anyhow::Result<(u64, Duration, Duration)> {
+    let shot = Arc::new(raw_shot.to(addr));
+    let cpu_before = process_cpu();
+    let (relayed, elapsed) =
+        closed_loop(shot, args.connections, args.generator_threads, Duration::from_secs_f64(args.seconds)).await?;
+    Ok((relayed, elapsed, process_cpu() - cpu_before))
 }
 
 /// The running server: its address, its store, and a way to stop it.
@@ -402,6 +421,8 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let mut raw_cpu_runs = Vec::new();
     let mut relay_runs = Vec::new();
     let mut relay_cpu_runs = Vec::new();
+    let mut framework_runs = Vec::new();
+    let mut framework_cpu_runs = Vec::new();
     let mut e2e_runs: Vec<Vec<Throughput>> = args.webhooks.iter().map(|_| Vec::new()).collect();
     for run in 1..=args.runs {
         println!("run {run} of {}", args.runs);
@@ -424,10 +445,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         if args.relay_threads > 0 {
             receiver.clear();
             let relay = Relay::start(receiver.addr(), args.relay_threads)?;
-            let shot = Arc::new(raw_shot.to(relay.addr()));
-            let cpu_before = process_cpu();
-            let (relayed, elapsed) = closed_loop(shot, args.connections, args.generator_threads, duration).await?;
-            let cpu = process_cpu() - cpu_before;
+            let (relayed, elapsed, cpu) = through_relay(&args, &raw_shot, relay.addr()).await?;
             drop(relay);
             anyhow::ensure!(receiver.count() as u64 >= relayed, "the relay answered 2xx for more POSTs than arrived");
             relay_runs.push(measure::rate(relayed, elapsed));
@@ -437,6 +455,24 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
                 relay_runs.last().unwrap(),
                 elapsed.as_secs_f64(),
                 relay_cpu_runs.last().unwrap()
+            );
+        }
+        if args.framework_relay_threads > 0 {
+            receiver.clear();
+            let relay = FrameworkRelay::start(receiver.addr(), args.framework_relay_threads, args.connections)?;
+            let (relayed, elapsed, cpu) = through_relay(&args, &raw_shot, relay.addr()).await?;
+            drop(relay);
+            anyhow::ensure!(
+                receiver.count() as u64 >= relayed,
+                "the framework relay answered 2xx for more POSTs than arrived"
+            );
+            framework_runs.push(measure::rate(relayed, elapsed));
+            framework_cpu_runs.push(cpu_rate(relayed, cpu));
+            println!(
+                "  framework relay ceiling: {:.0} deliveries/s ({relayed} in {:.2} s; {:.0} by CPU time)",
+                framework_runs.last().unwrap(),
+                elapsed.as_secs_f64(),
+                framework_cpu_runs.last().unwrap()
             );
         }
         for (i, fanout) in args.webhooks.iter().enumerate() {
@@ -457,6 +493,25 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             measure::runs(&relay_runs),
             relay / raw,
             relay_by_cpu / raw_by_cpu,
+        );
+    }
+    if !framework_runs.is_empty() {
+        let (framework, framework_by_cpu) = (measure::median(&framework_runs), measure::median(&framework_cpu_runs));
+        let beside_bare = if relay_runs.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "; framework/bare relay {:.3} wall clock, {:.3} by CPU time",
+                framework / measure::median(&relay_runs),
+                framework_by_cpu / measure::median(&relay_cpu_runs)
+            )
+        };
+        println!(
+            "framework relay ceiling (actix-web in, awc out, on {} thread(s), nothing stored or signed): median {framework:.0} deliveries/s (runs: {}); ratio framework relay/raw {:.3} wall clock, {:.3} by CPU time (the most e2e/raw can be on this stack){beside_bare}",
+            args.framework_relay_threads,
+            measure::runs(&framework_runs),
+            framework / raw,
+            framework_by_cpu / raw_by_cpu,
         );
     }
     for (fanout, runs) in args.webhooks.iter().zip(&e2e_runs) {

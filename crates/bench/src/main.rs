@@ -4,6 +4,7 @@
 //! `pub async fn run(args: Args) -> anyhow::Result<()>`; registering one is one line in the
 //! `benchmarks!` list below.
 
+mod framework_relay;
 mod measure;
 mod relay;
 
