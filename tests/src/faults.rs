@@ -1,7 +1,9 @@
 //! Fault injection around a real store: [`FlakyReads`] answers the first few reads of some
 //! streams with `StoreError::Unavailable`, as a store in a passing outage would, and passes
-//! everything else (and every later read) to the real store it wraps. The one stand-in in the
-//! delivery tests, named so: a real SQLite store cannot be made to fail a read on demand.
+//! everything else (and every later read) to the real store it wraps. It can also lose the
+//! answers of the first few appends to some streams after they committed, as an EventStoreDB
+//! append that times out after its commit landed does. The one stand-in in the delivery
+//! tests, named so: a real SQLite store cannot be made to fail on demand.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -20,11 +22,34 @@ pub struct FlakyReads {
     left: AtomicUsize,
     /// Failures given so far.
     given: AtomicUsize,
+    /// Appends to streams starting with this prefix whose answer is still to be lost.
+    lost_answers: Option<(String, AtomicUsize)>,
+    /// Answers lost so far (each after its append committed).
+    lost: AtomicUsize,
 }
 
 impl FlakyReads {
     pub fn new(inner: Arc<dyn EventStore>, prefix: &str, failures: usize) -> Self {
-        FlakyReads { inner, prefix: prefix.to_owned(), left: AtomicUsize::new(failures), given: AtomicUsize::new(0) }
+        FlakyReads {
+            inner,
+            prefix: prefix.to_owned(),
+            left: AtomicUsize::new(failures),
+            given: AtomicUsize::new(0),
+            lost_answers: None,
+            lost: AtomicUsize::new(0),
+        }
+    }
+
+    /// Also loses the answers of the first `count` appends to streams starting with
+    /// `prefix`: each commits in the real store, then answers `Unavailable`.
+    pub fn losing_append_answers(mut self, prefix: &str, count: usize) -> Self {
+        self.lost_answers = Some((prefix.to_owned(), AtomicUsize::new(count)));
+        self
+    }
+
+    /// How many committed appends were answered with an error so far.
+    pub fn answers_lost(&self) -> usize {
+        self.lost.load(Ordering::SeqCst)
     }
 
     /// How many reads failed so far.
@@ -45,7 +70,16 @@ impl EventStore for FlakyReads {
         expected: ExpectedRevision,
         events: Vec<EventData>,
     ) -> Result<AppendResult, StoreError> {
-        self.inner.append(stream, expected, events).await
+        let result = self.inner.append(stream, expected, events).await?;
+        if let Some((prefix, left)) = &self.lost_answers {
+            if stream.starts_with(prefix.as_str())
+                && left.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok()
+            {
+                self.lost.fetch_add(1, Ordering::SeqCst);
+                return Err(StoreError::Unavailable(Box::new(Injected)));
+            }
+        }
+        Ok(result)
     }
 
     async fn read_stream(

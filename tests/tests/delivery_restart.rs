@@ -205,6 +205,43 @@ async fn an_actor_loads_after_injected_read_failures_of_its_stream() {
 }
 
 #[actix_rt::test]
+async fn an_actor_whose_committed_appends_lose_their_injected_answers_keeps_delivering_and_records_each_once() {
+    let mut env = Env::new(config());
+    env.set_plan("acc_1", Plan::Growth).await;
+    let (hook, _) = env.create_webhook("acc_1", "/h", &[EventType::Interested]).await;
+    let flaky = std::sync::Arc::new(FlakyReads::new(env.store.clone(), "none", 0).losing_append_answers("deliveries-", 2));
+    let real = std::mem::replace(&mut env.store, flaky.clone());
+    env.start();
+    env.store = real;
+    // More outcomes arrive while the first batch's answer is lost, so a retry that took them
+    // in would no longer be the batch that committed.
+    for _ in 0..3 {
+        env.interested("acc_1", "pk_1", InterestedCandidate::default()).await;
+    }
+    assert!(env.receiver.wait_for(Some(&hook.path), 3, WAIT).await, "the first deliveries did not arrive");
+    for _ in 0..3 {
+        env.interested("acc_1", "pk_1", InterestedCandidate::default()).await;
+    }
+    let events =
+        env.wait_stream(&deliveries_stream(hook.id), WAIT, |e| count(e, "DeliveryAttempted") >= 6).await;
+    assert_eq!(flaky.answers_lost(), 2);
+    let stopped = env.config.metrics.actors_stopped_on_conflict.load(std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(stopped, 0, "a lost answer stopped the actor as if another one wrote its stream");
+    let mut recorded: Vec<_> = events
+        .iter()
+        .filter_map(|e| match e {
+            DomainEvent::DeliveryAttempted(a) => Some(a.delivery_id),
+            _ => None,
+        })
+        .collect();
+    let attempts = recorded.len();
+    recorded.sort();
+    recorded.dedup();
+    assert_eq!((attempts, recorded.len()), (6, 6), "each delivery's attempt is recorded once: {events:#?}");
+    assert_eq!(env.receiver.requests_to("/h").len(), 6, "a delivery was sent twice");
+}
+
+#[actix_rt::test]
 async fn a_restored_retry_is_attempted_after_injected_read_failures_of_its_body() {
     let (mut env, hook) = a_first_attempt_failed("/h").await;
     env.stop().await;

@@ -34,6 +34,15 @@ use crate::{DeliveryConfig, DeliveryError, DeliveryMetrics};
 /// How long a failed append waits before it is tried again.
 const APPEND_RETRY: Duration = Duration::from_millis(200);
 
+/// One append of outcome events to the webhook's `deliveries-` stream.
+struct Batch {
+    events: Vec<EventData>,
+    /// Whether the last event is a `DeliveryCheckpoint`.
+    checkpoint: bool,
+    /// The resume position that checkpoint records.
+    resume: Option<Position>,
+}
+
 /// How long a failed read of the store (the actor's stream at start, a delivery's body)
 /// waits before it is tried again, the first time; it doubles up to `READ_RETRY_MAX`.
 const READ_RETRY: Duration = Duration::from_millis(100);
@@ -590,30 +599,40 @@ impl WebhookActor {
             batch.push(self.checkpoint());
         }
         self.appending = true;
+        self.append(Batch { events: batch, checkpoint, resume }, ctx);
+    }
+
+    /// Appends `batch` with the exact expected revision. An append that fails for now is
+    /// sent again unchanged (same events, same ids, same expected revision) until it is
+    /// answered: if the failed one did commit and only its answer was lost (an EventStoreDB
+    /// timeout), the store then answers the repeat as already written. A batch rebuilt with
+    /// more events would conflict with the committed one and stop this actor.
+    fn append(&mut self, batch: Batch, ctx: &mut Context<Self>) {
         let expected = match self.state.last_revision {
             Some(revision) => ExpectedRevision::Exact(revision),
             None => ExpectedRevision::NoStream,
         };
         let (store, stream) = (self.store.clone(), self.stream.clone());
         let append = async move {
-            let result = store.append(&stream, expected, batch.clone()).await;
+            let result = store.append(&stream, expected, batch.events.clone()).await;
             (batch, result)
         };
-        ctx.spawn(append.into_actor(self).map(move |(mut batch, result), act, ctx| {
-            act.appending = false;
+        ctx.spawn(append.into_actor(self).map(move |(batch, result), act, ctx| {
             match result {
                 Ok(done) => {
+                    act.appending = false;
                     act.state.last_revision = Some(done.next_expected_revision);
-                    if checkpoint {
+                    if batch.checkpoint {
                         act.state.since_checkpoint = 0;
-                        act.state.resume_position = resume;
+                        act.state.resume_position = batch.resume;
                         act.checkpoint_due = false;
                     } else {
-                        act.state.since_checkpoint += batch.len() as u32;
+                        act.state.since_checkpoint += batch.events.len() as u32;
                     }
                     act.flush(ctx);
                 }
                 Err(StoreError::WrongExpectedVersion { expected, actual, .. }) => {
+                    act.appending = false;
                     tracing::error!(
                         webhook = %act.id, %expected, %actual,
                         "another actor writes this webhook's deliveries stream; stopping this one"
@@ -624,12 +643,9 @@ impl WebhookActor {
                 }
                 Err(error) => {
                     tracing::warn!(webhook = %act.id, error = &error as &dyn std::error::Error, "appending delivery outcomes failed; retrying");
-                    if checkpoint {
-                        batch.pop();
-                    }
-                    batch.append(&mut act.buffer);
-                    act.buffer = batch;
-                    ctx.run_later(APPEND_RETRY, |act, ctx| act.flush(ctx));
+                    // Still appending: nothing else is appended, and no stop happens, before
+                    // this batch is answered.
+                    ctx.run_later(APPEND_RETRY, move |act, ctx| act.append(batch, ctx));
                 }
             }
             act.maybe_stop(ctx);
