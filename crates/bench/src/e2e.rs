@@ -279,6 +279,47 @@ fn process_cpu() -> Duration {
     Duration::from_secs_f64((ticks(11) + ticks(12)) as f64 / 100.0)
 }
 
+/// CPU time (user + system) each live thread of this process used so far, summed by thread
+/// name (threads that share a name are summed together).
+fn thread_cpu() -> std::collections::BTreeMap<String, Duration> {
+    let mut by_name = std::collections::BTreeMap::new();
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else { return by_name };
+    for task in tasks.flatten() {
+        let path = task.path();
+        let (Ok(name), Ok(stat)) =
+            (std::fs::read_to_string(path.join("comm")), std::fs::read_to_string(path.join("stat")))
+        else {
+            continue;
+        };
+        let fields: Vec<&str> = stat.rsplit_once(')').map_or("", |(_, rest)| rest).split_whitespace().collect();
+        let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok()).unwrap_or(0);
+        *by_name.entry(name.trim().to_owned()).or_default() +=
+            Duration::from_secs_f64((ticks(11) + ticks(12)) as f64 / 100.0);
+    }
+    by_name
+}
+
+/// The server's storage threads (see `packhooks_store::sqlite` and `packhooks_projections`):
+/// what durable events and read models cost per delivery, apart from HTTP and delivery.
+const STORAGE_THREADS: [(&str, &str); 3] =
+    [("packhooks-store", "store writer"), ("packhooks-ckpt", "WAL checkpointer"), ("projections", "projection runner")];
+
+/// Microseconds of CPU per delivery of each storage thread between two `thread_cpu` reads.
+fn storage_cpu_per_delivery(
+    before: &std::collections::BTreeMap<String, Duration>,
+    after: &std::collections::BTreeMap<String, Duration>,
+    deliveries: usize,
+) -> Vec<(&'static str, f64)> {
+    STORAGE_THREADS
+        .iter()
+        .map(|(thread, label)| {
+            let of = |cpu: &std::collections::BTreeMap<String, Duration>| cpu.get(*thread).copied().unwrap_or_default();
+            let used = of(after).saturating_sub(of(before));
+            (*label, used.as_secs_f64() * 1e6 / deliveries.max(1) as f64)
+        })
+        .collect()
+}
+
 /// The rate if the work had every core to itself: work / (CPU seconds / cores). Other
 /// processes on the machine (builds, other benchmarks) lower the wall-clock rate, not this.
 fn cpu_rate(count: u64, cpu: Duration) -> f64 {
@@ -359,6 +400,7 @@ async fn throughput(args: &Args, scratch: &std::path::Path, receiver: &TestRecei
     let deployment = Deployment::start(scratch, receiver, fanout).await?;
     let shot = Arc::new(submission_shot(deployment.server.addr));
     let cpu_before = process_cpu();
+    let threads_before = thread_cpu();
     let started = Instant::now();
     let (submitted, submit_elapsed) =
         closed_loop(shot, args.connections, args.generator_threads, Duration::from_secs_f64(args.seconds)).await?;
@@ -379,6 +421,7 @@ async fn throughput(args: &Args, scratch: &std::path::Path, receiver: &TestRecei
     anyhow::ensure!(arrived >= expected, "only {arrived} of {expected} deliveries arrived within 120 s");
     let caught_up = deployment.projections_caught_up(Instant::now() + Duration::from_secs(120)).await?;
     let projected_at = Instant::now();
+    let storage = storage_cpu_per_delivery(&threads_before, &thread_cpu(), expected);
     deployment.stop().await;
     let run = Throughput { rate: measure::rate(expected as u64, durable_at - started), by_cpu: cpu_rate(expected as u64, cpu) };
     println!(
@@ -390,6 +433,12 @@ async fn throughput(args: &Args, scratch: &std::path::Path, receiver: &TestRecei
         (durable_at - started).as_secs_f64(),
         if caught_up { "caught up" } else { "STILL BEHIND" },
         (projected_at - started).as_secs_f64(),
+    );
+    let per_delivery = cpu.as_secs_f64() * 1e6 / expected.max(1) as f64;
+    let listed: Vec<String> = storage.iter().map(|(label, us)| format!("{label} {us:.1}")).collect();
+    println!(
+        "    CPU per delivery: {per_delivery:.1} µs in all (generator and receiver included, until outcomes were durable); storage threads (until projections caught up): {} µs",
+        listed.join(", ")
     );
     Ok(run)
 }
