@@ -2,6 +2,10 @@
 //! custom labels), counts per day, and the last submission, per pack; account totals are
 //! summed from the packs at read time.
 //!
+//! Rows are kept per pack *and account*: a submission names its account itself, so one pack
+//! id may get submissions of several accounts, and each counts for the account it was made
+//! for (a pack's statistics sum its rows of every account).
+//!
 //! Fed by `pack-` streams only, so test events (which live in `webhook-` streams) can never
 //! be counted.
 
@@ -30,8 +34,9 @@ impl Projection for PackStatsProjection {
     fn name(&self) -> &'static str {
         NAME
     }
+    /// 2: rows per (pack, account); version 1 kept one row per pack, under its latest account.
     fn version(&self) -> u32 {
-        1
+        2
     }
     fn tables(&self) -> &'static [&'static str] {
         TABLES
@@ -39,28 +44,31 @@ impl Projection for PackStatsProjection {
     fn schema(&self, t: &Tables) -> String {
         t.sql(
             "CREATE TABLE {pack_stats} (
-                pack_id TEXT PRIMARY KEY,
+                pack_id TEXT NOT NULL,
                 account_id TEXT NOT NULL,
                 pack_name TEXT NOT NULL,
                 interested INTEGER NOT NULL,
                 declined INTEGER NOT NULL,
                 last_submission_at INTEGER,
-                last_submission_id TEXT
+                last_submission_id TEXT,
+                PRIMARY KEY (pack_id, account_id)
             ) WITHOUT ROWID;
             CREATE INDEX {pack_stats}_account ON {pack_stats} (account_id);
             CREATE TABLE {pack_reasons} (
                 pack_id TEXT NOT NULL,
+                account_id TEXT NOT NULL,
                 custom INTEGER NOT NULL,
                 reason TEXT NOT NULL,
                 count INTEGER NOT NULL,
-                PRIMARY KEY (pack_id, custom, reason)
+                PRIMARY KEY (pack_id, account_id, custom, reason)
             ) WITHOUT ROWID;
             CREATE TABLE {pack_daily} (
                 pack_id TEXT NOT NULL,
+                account_id TEXT NOT NULL,
                 day TEXT NOT NULL,
                 interested INTEGER NOT NULL,
                 declined INTEGER NOT NULL,
-                PRIMARY KEY (pack_id, day)
+                PRIMARY KEY (pack_id, account_id, day)
             ) WITHOUT ROWID;",
             TABLES,
         )
@@ -71,8 +79,8 @@ impl Projection for PackStatsProjection {
     fn batch(&self, t: &Tables) -> Box<dyn ProjectionBatch> {
         Box::new(StatsBatch {
             select: t.sql(
-                "SELECT account_id, pack_name, interested, declined, last_submission_at, last_submission_id \
-                 FROM {pack_stats} WHERE pack_id = ?1",
+                "SELECT pack_name, interested, declined, last_submission_at, last_submission_id \
+                 FROM {pack_stats} WHERE pack_id = ?1 AND account_id = ?2",
                 TABLES,
             ),
             upsert: t.sql(
@@ -81,13 +89,14 @@ impl Projection for PackStatsProjection {
                 TABLES,
             ),
             reason: t.sql(
-                "INSERT INTO {pack_reasons} (pack_id, custom, reason, count) VALUES (?1, ?2, ?3, ?4) \
-                 ON CONFLICT (pack_id, custom, reason) DO UPDATE SET count = count + excluded.count",
+                "INSERT INTO {pack_reasons} (pack_id, account_id, custom, reason, count) VALUES (?1, ?2, ?3, ?4, ?5) \
+                 ON CONFLICT (pack_id, account_id, custom, reason) DO UPDATE SET count = count + excluded.count",
                 TABLES,
             ),
             daily: t.sql(
-                "INSERT INTO {pack_daily} (pack_id, day, interested, declined) VALUES (?1, ?2, ?3, ?4) \
-                 ON CONFLICT (pack_id, day) DO UPDATE SET interested = interested + excluded.interested, \
+                "INSERT INTO {pack_daily} (pack_id, account_id, day, interested, declined) \
+                 VALUES (?1, ?2, ?3, ?4, ?5) \
+                 ON CONFLICT (pack_id, account_id, day) DO UPDATE SET interested = interested + excluded.interested, \
                  declined = declined + excluded.declined",
                 TABLES,
             ),
@@ -96,9 +105,9 @@ impl Projection for PackStatsProjection {
     }
 }
 
+/// One (pack, account) row, as kept in memory during a batch.
 #[derive(Clone, Debug, Default)]
 struct PackRow {
-    account_id: String,
     pack_name: String,
     interested: i64,
     declined: i64,
@@ -119,30 +128,34 @@ struct StatsBatch {
     upsert: String,
     reason: String,
     daily: String,
-    packs: HashMap<String, PackRow>,
+    /// Pack → account → row (nested so that a lookup by `&str` allocates nothing).
+    packs: HashMap<String, HashMap<String, PackRow>>,
 }
 
 impl StatsBatch {
-    fn pack(&mut self, tx: &Transaction<'_>, pack: &str) -> Result<&mut PackRow, ProjectionError> {
-        // Look up by `&str` first: the common case (a pack seen in this batch) allocates nothing.
-        if !self.packs.contains_key(pack) {
+    fn pack(&mut self, tx: &Transaction<'_>, pack: &str, account: &str) -> Result<&mut PackRow, ProjectionError> {
+        // Look up by `&str` first: the common case (a row seen in this batch) allocates nothing.
+        if !self.packs.get(pack).is_some_and(|accounts| accounts.contains_key(account)) {
             let found = tx
                 .prepare_cached(&self.select)?
-                .query_row([pack], |r| {
+                .query_row([pack, account], |r| {
                     Ok(PackRow {
-                        account_id: r.get(0)?,
-                        pack_name: r.get(1)?,
-                        interested: r.get(2)?,
-                        declined: r.get(3)?,
-                        last_submission_at: r.get(4)?,
-                        last_submission_id: r.get(5)?,
+                        pack_name: r.get(0)?,
+                        interested: r.get(1)?,
+                        declined: r.get(2)?,
+                        last_submission_at: r.get(3)?,
+                        last_submission_id: r.get(4)?,
                         ..PackRow::default()
                     })
                 })
                 .optional()?;
-            self.packs.insert(pack.to_owned(), found.unwrap_or_default());
+            if !self.packs.contains_key(pack) {
+                self.packs.insert(pack.to_owned(), HashMap::new());
+            }
+            let accounts = self.packs.get_mut(pack).expect("just inserted");
+            accounts.insert(account.to_owned(), found.unwrap_or_default());
         }
-        Ok(self.packs.get_mut(pack).expect("just inserted"))
+        Ok(self.packs.get_mut(pack).and_then(|accounts| accounts.get_mut(account)).expect("just inserted"))
     }
 
     /// Counts one submission; `reason` is `Some` for a decline.
@@ -153,10 +166,7 @@ impl StatsBatch {
         reason: Option<&DeclineReason>,
     ) -> Result<(), ProjectionError> {
         let Submitted { pack, account, name, submission, at } = s;
-        let row = self.pack(tx, pack)?;
-        if row.account_id != account {
-            row.account_id = account.to_owned();
-        }
+        let row = self.pack(tx, pack, account)?;
         if row.pack_name != name {
             row.pack_name = name.to_owned();
         }
@@ -219,13 +229,15 @@ impl ProjectionBatch for StatsBatch {
         let mut upsert = tx.prepare_cached(&self.upsert)?;
         let mut reason = tx.prepare_cached(&self.reason)?;
         let mut daily = tx.prepare_cached(&self.daily)?;
-        for (pack, mut r) in self.packs.drain() {
+        for (pack, account, mut r) in
+            self.packs.drain().flat_map(|(pack, accounts)| accounts.into_iter().map(move |(a, r)| (pack.clone(), a, r)))
+        {
             if let Some(submission) = r.last_submission.take() {
                 r.last_submission_id = Some(submission.to_string());
             }
             upsert.execute(params![
                 pack,
-                r.account_id,
+                account,
                 r.pack_name,
                 r.interested,
                 r.declined,
@@ -233,15 +245,15 @@ impl ProjectionBatch for StatsBatch {
                 r.last_submission_id
             ])?;
             for (standard, count) in StandardReason::ALL.iter().zip(r.standard).filter(|(_, c)| *c > 0) {
-                reason.execute(params![pack, false, standard.code(), count])?;
+                reason.execute(params![pack, account, false, standard.code(), count])?;
             }
             for (label, count) in &r.custom {
-                reason.execute(params![pack, true, label, count])?;
+                reason.execute(params![pack, account, true, label, count])?;
             }
             for (day, (interested, declined)) in &r.days {
                 let date = DateTime::from_timestamp(day * 86_400, 0)
                     .ok_or(ProjectionError::Corrupt { what: "submission day", value: day.to_string() })?;
-                daily.execute(params![pack, date.format("%Y-%m-%d").to_string(), interested, declined])?;
+                daily.execute(params![pack, account, date.format("%Y-%m-%d").to_string(), interested, declined])?;
             }
         }
         Ok(())
@@ -358,7 +370,8 @@ fn stats(conn: &rusqlite::Connection, t: &Tables, scope: Scope<'_>) -> Result<(S
         .prepare_cached(&t.sql(
             &format!(
                 "SELECT r.custom, r.reason, SUM(r.count) FROM {{pack_reasons}} r \
-                 JOIN {{pack_stats}} s ON s.pack_id = r.pack_id WHERE {filter} GROUP BY r.custom, r.reason"
+                 JOIN {{pack_stats}} s ON s.pack_id = r.pack_id AND s.account_id = r.account_id \
+                 WHERE {filter} GROUP BY r.custom, r.reason"
             ),
             TABLES,
         ))?
@@ -368,7 +381,8 @@ fn stats(conn: &rusqlite::Connection, t: &Tables, scope: Scope<'_>) -> Result<(S
         .prepare_cached(&t.sql(
             &format!(
                 "SELECT d.day, SUM(d.interested), SUM(d.declined) FROM {{pack_daily}} d \
-                 JOIN {{pack_stats}} s ON s.pack_id = d.pack_id WHERE {filter} GROUP BY d.day ORDER BY d.day"
+                 JOIN {{pack_stats}} s ON s.pack_id = d.pack_id AND s.account_id = d.account_id \
+                 WHERE {filter} GROUP BY d.day ORDER BY d.day"
             ),
             TABLES,
         ))?
@@ -395,10 +409,15 @@ fn stats(conn: &rusqlite::Connection, t: &Tables, scope: Scope<'_>) -> Result<(S
     ))
 }
 
-/// One pack's statistics (zeros for a pack without submissions).
+/// One pack's statistics over every account that submitted to it (zeros for a pack without
+/// submissions), with the account and name of its latest submission.
 pub fn pack(conn: &rusqlite::Connection, t: &Tables, pack_id: &str) -> Result<PackStats, ProjectionError> {
     let head = conn
-        .prepare_cached(&t.sql("SELECT account_id, pack_name FROM {pack_stats} WHERE pack_id = ?1", TABLES))?
+        .prepare_cached(&t.sql(
+            "SELECT account_id, pack_name FROM {pack_stats} WHERE pack_id = ?1 \
+             ORDER BY last_submission_at DESC, last_submission_id DESC LIMIT 1",
+            TABLES,
+        ))?
         .query_row([pack_id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
         .optional()?;
     let (stats, _) = stats(conn, t, Scope::Pack(pack_id))?;
