@@ -116,15 +116,21 @@ pub fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();
         let source = e.into_inner();
-        let field = field_of(&path, &source);
-        ApiError::Json { problem: classify(&source), field, source }
+        let problem = classify(&source, Some(body));
+        let field = (problem != JsonProblem::Malformed).then(|| field_of(&path, &source)).flatten();
+        ApiError::Json { problem, field, source }
     })?;
     de.end().map_err(|source| ApiError::Json { problem: JsonProblem::Malformed, field: None, source })?;
     Ok(value)
 }
 
-fn classify(e: &serde_json::Error) -> JsonProblem {
+/// What `e` says is wrong with the body. serde_json reports a value that is not a string or
+/// an object where an enum belongs (`"plan": 1`) as a syntax error; when the body (if at hand)
+/// is well-formed JSON, that is a wrong type at the path, not malformed JSON.
+fn classify(e: &serde_json::Error, body: Option<&[u8]>) -> JsonProblem {
+    let well_formed = || body.is_some_and(|b| serde_json::from_slice::<serde::de::IgnoredAny>(b).is_ok());
     match e.classify() {
+        Category::Syntax if well_formed() => JsonProblem::InvalidType,
         Category::Io | Category::Syntax | Category::Eof => JsonProblem::Malformed,
         Category::Data => {
             let message = e.to_string();
@@ -144,9 +150,6 @@ fn classify(e: &serde_json::Error) -> JsonProblem {
 /// The JSON path of the field at fault. serde reports unknown and missing fields at their
 /// parent, with the name in backticks in the message; that name is appended to the path.
 fn field_of(path: &str, e: &serde_json::Error) -> Option<String> {
-    if matches!(e.classify(), Category::Syntax | Category::Eof | Category::Io) {
-        return None;
-    }
     let parent = if path == "." { "" } else { path };
     let message = e.to_string();
     let named = ["unknown field `", "missing field `"]
@@ -171,7 +174,9 @@ pub fn json_config() -> web::JsonConfig {
                 ApiError::BodyTooLarge { limit: BODY_LIMIT }
             }
             JsonPayloadError::ContentType => ApiError::UnsupportedMediaType,
-            JsonPayloadError::Deserialize(source) => ApiError::Json { problem: classify(&source), field: None, source },
+            JsonPayloadError::Deserialize(source) => {
+                ApiError::Json { problem: classify(&source, None), field: None, source }
+            }
             JsonPayloadError::Payload(e) => ApiError::Payload(e),
             other => ApiError::internal(other),
         };

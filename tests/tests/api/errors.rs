@@ -113,3 +113,36 @@ async fn bodies_that_are_not_json_are_415() {
     assert_problem(response, 415, "unsupported_media_type").await;
     app.stop().await;
 }
+
+/// serde_json reports a non-string where an enum (plan, event type, decline reason code)
+/// belongs as a syntax error; the body is still well-formed JSON, so it is a wrong type at a
+/// named field, not malformed JSON.
+#[actix_web::test]
+async fn a_wrong_type_for_a_field_of_fixed_values_is_invalid_type_with_its_path() {
+    let app = spawn_app().await;
+    app.set_plan("acc_1", "growth").await;
+    let response = app.request(Method::PUT, "/v1/accounts/acc_1/plan").json(&json!({"plan": 1})).send().await.unwrap();
+    let problem = assert_problem(response, 400, "invalid_type").await;
+    assert_eq!(problem["field"], "plan");
+
+    let response = app.post_json(CREATE, &json!({"url": "https://example.com", "events": ["interested", 2]})).await;
+    let problem = assert_problem(response, 400, "invalid_type").await;
+    assert_eq!(problem["field"], "events[1]");
+
+    let body = json!({"account_id": "acc_1", "pack_name": "P", "candidate": {}, "reason": {"code": 5}});
+    let problem = assert_problem(app.post_json("/v1/packs/pk_1/decline", &body).await, 400, "invalid_type").await;
+    assert_eq!(problem["field"], "reason.code");
+    assert!(app.stream_events("pack-pk_1").await.is_empty(), "nothing is stored");
+
+    // Truly broken JSON stays malformed_json, with no field.
+    let response = app
+        .request(Method::PUT, "/v1/accounts/acc_1/plan")
+        .header("content-type", "application/json")
+        .body(r#"{"plan": 1"#)
+        .send()
+        .await
+        .unwrap();
+    let problem = assert_problem(response, 400, "malformed_json").await;
+    assert!(problem["field"].is_null());
+    app.stop().await;
+}
