@@ -15,6 +15,8 @@ mod plan_race;
 mod startup;
 #[path = "api/submissions.rs"]
 mod submissions;
+#[path = "api/test_events.rs"]
+mod test_events;
 #[path = "api/webhook_idempotency.rs"]
 mod webhook_idempotency;
 #[path = "api/webhooks.rs"]

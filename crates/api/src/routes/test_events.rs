@@ -25,8 +25,8 @@ use uuid::Uuid;
 use super::webhooks::{context, load_webhook, webhook_id};
 use crate::auth::{Authorized, Frontend};
 use crate::command;
-use crate::idempotency::{self, KeyedCommand, KeyedStream};
 use crate::error::PROBLEM_JSON as PROBLEM;
+use crate::idempotency::{self, KeyedCommand, KeyedStream};
 use crate::json::ApiJson;
 use crate::{ApiError, ApiState};
 
@@ -116,6 +116,7 @@ impl From<&DeliveryAttempted> for TestOutcomeOut {
     responses(
         (status = 200, body = TestEventOut),
         (status = 202, body = TestEventOut),
+        (status = 400, body = crate::error::Problem, content_type = PROBLEM),
         (status = 403, body = crate::error::Problem, content_type = PROBLEM),
         (status = 404, body = crate::error::Problem, content_type = PROBLEM),
         (status = 409, body = crate::error::Problem, content_type = PROBLEM),
@@ -128,10 +129,12 @@ async fn request_test_event(
     state: web::Data<ApiState>,
     req: HttpRequest,
     path: web::Path<String>,
-    query: web::Query<WaitQuery>,
     body: ApiJson<TestEventIn>,
 ) -> Result<HttpResponse, ApiError> {
     let id = webhook_id(&path)?;
+    // Read here rather than by the `web::Query` extractor, whose refusal is plain text.
+    let query = web::Query::<WaitQuery>::from_query(req.query_string())
+        .map_err(|_| ApiError::InvalidInput { field: "wait", reason: "must be true or false" })?;
     let event = body.into_inner().event;
     let keyed = idempotency::key(&req)?.map(|key| KeyedCommand::new(key, KIND, &id.to_string(), &event));
     // Subscribed before the append, so the outcome cannot slip past.
@@ -146,7 +149,8 @@ async fn request_test_event(
         None => (request(&state, id, &path, event).await?, false),
     };
     let message = message_id(test_id.uuid());
-    let mut out = TestEventOut { test_id: test_id.to_string(), message_id: message.clone(), status: "requested", outcome: None };
+    let mut out =
+        TestEventOut { test_id: test_id.to_string(), message_id: message.clone(), status: "requested", outcome: None };
     let Some(mut outcomes) = outcomes else {
         return Ok(HttpResponse::Accepted().json(out));
     };
