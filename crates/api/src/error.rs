@@ -129,6 +129,7 @@ impl ApiError {
                 DomainError::WebhookNotFound | DomainError::WebhookDeleted => "not_found",
                 DomainError::WebhookExists => "conflict",
                 DomainError::InvalidEvents(_) | DomainError::InvalidSecret(_) => "invalid_field",
+                // The rest keep the domain's code; each is in the README's table.
                 other => other.code(),
             },
             ApiError::Unavailable(_) => "unavailable",
@@ -185,9 +186,9 @@ pub struct Problem {
     pub detail: String,
     /// Stable, machine-readable: `malformed_json`, `unknown_field`, `invalid_type`,
     /// `body_too_large`, `missing_field`, `not_found`, `conflict`, `plan_not_eligible`,
-    /// `webhook_limit_reached`, `idempotency_key_reused`, `unauthorized`, `forbidden`,
-    /// `invalid_url`, `invalid_field`, `unsupported_media_type`, `unavailable`, `not_ready`,
-    /// `internal`.
+    /// `webhook_limit_reached`, `webhook_disabled`, `idempotency_key_reused`, `unauthorized`,
+    /// `forbidden`, `invalid_url`, `invalid_field`, `unsupported_media_type`, `unavailable`,
+    /// `not_ready`, `internal`.
     pub code: String,
     /// The request field at fault, when there is one.
     pub field: Option<String>,
@@ -288,6 +289,7 @@ mod tests {
             (ApiError::from(StoreError::Closed), 503, "unavailable", None),
             (DomainError::PlanNotEligible { plan: None }.into(), 403, "plan_not_eligible", None),
             (DomainError::WebhookLimitReached { max: 4 }.into(), 409, "webhook_limit_reached", None),
+            (DomainError::WebhookDisabled.into(), 409, "webhook_disabled", None),
             (DomainError::WebhookNotFound.into(), 404, "not_found", None),
             (DomainError::WebhookDeleted.into(), 404, "not_found", None),
             (DomainError::InvalidUrl(UrlRefusal::Scheme).into(), 400, "invalid_url", Some("url")),

@@ -21,3 +21,20 @@ async fn a_bad_wait_query_is_a_problem_json_400_on_wait_and_requests_nothing() {
     assert_eq!(types, ["WebhookCreated"], "no test event was requested");
     app.stop().await;
 }
+
+/// A test event for a disabled webhook would never be sent: 409 with its own stable code,
+/// `webhook_disabled` (the README's table lists it), and nothing is requested.
+#[actix_web::test]
+async fn a_test_event_for_a_disabled_webhook_is_409_webhook_disabled() {
+    let app = spawn_app().await;
+    let hook = app.given_webhook("acc_1", "http://127.0.0.1:9/hook").await;
+    let id = hook["id"].as_str().unwrap();
+    assert_eq!(app.post_empty(&format!("/v1/webhooks/{id}/disable")).await.status(), 200);
+    let response = app.post_json(&format!("/v1/webhooks/{id}/test"), &json!({"event": "interested"})).await;
+    let problem = assert_problem(response, 409, "webhook_disabled").await;
+    assert!(problem["field"].is_null(), "{problem}");
+    let types: Vec<String> =
+        app.stream_events(&format!("webhook-{id}")).await.into_iter().map(|e| e.event_type).collect();
+    assert_eq!(types, ["WebhookCreated", "WebhookDisabled"], "no test event was requested");
+    app.stop().await;
+}
