@@ -147,12 +147,12 @@ fn classify(e: &serde_json::Error, body: Option<&[u8]>) -> JsonProblem {
     }
 }
 
-/// The JSON path of the field at fault. serde reports unknown and missing fields at their
-/// parent, with the name in backticks in the message; that name is appended to the path.
+/// The JSON path of the field at fault. serde reports unknown, missing and duplicate fields
+/// at their parent, with the name in backticks in the message; that name is appended to the path.
 fn field_of(path: &str, e: &serde_json::Error) -> Option<String> {
     let parent = if path == "." { "" } else { path };
     let message = e.to_string();
-    let named = ["unknown field `", "missing field `"]
+    let named = ["unknown field `", "missing field `", "duplicate field `"]
         .iter()
         .find_map(|prefix| message.strip_prefix(prefix))
         .and_then(|rest| rest.split('`').next());

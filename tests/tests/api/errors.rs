@@ -146,3 +146,31 @@ async fn a_wrong_type_for_a_field_of_fixed_values_is_invalid_type_with_its_path(
     assert!(problem["field"].is_null());
     app.stop().await;
 }
+
+/// A field given twice is refused, naming the field (it had no `field`).
+#[actix_web::test]
+async fn a_field_given_twice_is_invalid_field_naming_it() {
+    let app = spawn_app().await;
+    app.set_plan("acc_1", "growth").await;
+    let response = app
+        .request(Method::POST, CREATE)
+        .header("content-type", "application/json")
+        .body(r#"{"url":"https://example.com/a","url":"https://example.com/b","events":["interested"]}"#)
+        .send()
+        .await
+        .unwrap();
+    let problem = assert_problem(response, 400, "invalid_field").await;
+    assert_eq!(problem["field"], "url");
+
+    let response = app
+        .request(Method::POST, "/v1/packs/pk_1/interest")
+        .header("content-type", "application/json")
+        .body(r#"{"account_id":"acc_1","pack_name":"P","candidate":{"name":"Ada","name":"Bob"}}"#)
+        .send()
+        .await
+        .unwrap();
+    let problem = assert_problem(response, 400, "invalid_field").await;
+    assert_eq!(problem["field"], "candidate.name");
+    assert!(app.stream_events("pack-pk_1").await.is_empty(), "nothing is stored");
+    app.stop().await;
+}
