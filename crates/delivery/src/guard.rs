@@ -5,8 +5,9 @@
 //! whole answer if any address is not permitted (private, loopback, link-local, multicast,
 //! unspecified, IPv4-mapped forms of those, …, per the domain's `UrlPolicy`), and hands the
 //! connector exactly the addresses it checked, so nothing resolves the name a second time.
-//! Literal IP hosts never reach a resolver (the connector uses them as they are), so
-//! [`check_literal_host`] judges those before a request is made.
+//! IPv4 literals never reach a resolver (the connector uses them as they are); IPv6 literals
+//! do, bracketed as in the URL (`[::1]`), and are taken as the address they are, with no
+//! lookup. [`check_literal_host`] judges both before a request is made.
 
 use std::net::{IpAddr, SocketAddr};
 
@@ -37,10 +38,13 @@ pub struct GuardedResolver {
 
 impl GuardedResolver {
     pub async fn resolve(&self, host: &str, port: u16) -> Result<Vec<SocketAddr>, TargetError> {
-        let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host, port))
-            .await
-            .map_err(|source| TargetError::Dns { host: host.to_owned(), source: Some(source) })?
-            .collect();
+        let addrs: Vec<SocketAddr> = match literal_ip(host) {
+            Some(ip) => vec![SocketAddr::new(ip, port)],
+            None => tokio::net::lookup_host((host, port))
+                .await
+                .map_err(|source| TargetError::Dns { host: host.to_owned(), source: Some(source) })?
+                .collect(),
+        };
         if addrs.is_empty() {
             return Err(TargetError::Dns { host: host.to_owned(), source: None });
         }
@@ -59,6 +63,13 @@ impl Resolve for GuardedResolver {
     ) -> LocalBoxFuture<'a, Result<Vec<SocketAddr>, Box<dyn std::error::Error>>> {
         Box::pin(async move { self.resolve(host, port).await.map_err(|e| Box::new(e) as Box<dyn std::error::Error>) })
     }
+}
+
+/// The address a host names literally: `10.0.0.1`, or an IPv6 address with or without the
+/// brackets of a URL (`[::1]`, which no name lookup resolves).
+fn literal_ip(host: &str) -> Option<IpAddr> {
+    let unbracketed = host.strip_prefix('[').and_then(|h| h.strip_suffix(']'));
+    unbracketed.unwrap_or(host).parse().ok()
 }
 
 /// Judges a URL whose host is a literal address (which the connector does not resolve).
@@ -100,6 +111,15 @@ mod tests {
         assert!(check_literal_host(&public, STRICT).is_ok());
         let local = url::Url::parse("http://127.0.0.1/").expect("test url");
         assert!(check_literal_host(&local, UrlPolicy { allow_private_targets: true }).is_ok());
+    }
+
+    #[tokio::test]
+    async fn bracketed_ipv6_literals_are_judged_as_addresses_without_a_lookup() {
+        let strict = GuardedResolver { policy: STRICT };
+        assert!(matches!(strict.resolve("[::1]", 80).await, Err(TargetError::Refused { .. })));
+        let open = GuardedResolver { policy: UrlPolicy { allow_private_targets: true } };
+        let addrs = open.resolve("[::ffff:7f00:1]", 8080).await.expect("a literal needs no lookup");
+        assert_eq!(addrs, vec!["[::ffff:127.0.0.1]:8080".parse::<SocketAddr>().expect("socket address")]);
     }
 
     #[tokio::test]

@@ -1,0 +1,49 @@
+//! The delivery-time target guard and the sender, driven directly: a real `Sender` (awc with
+//! the guarded resolver) posting to a `TestReceiver` on 127.0.0.1.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use packhooks_delivery::sender::{Sender, Target};
+use packhooks_domain::delivery::{AttemptOutcome, FailureCode};
+use packhooks_domain::webhook::{Secret, Secrets, UrlPolicy, WebhookUrl};
+use packhooks_tests::receiver::TestReceiver;
+
+const OPEN: UrlPolicy = UrlPolicy { allow_private_targets: true };
+const STRICT: UrlPolicy = UrlPolicy { allow_private_targets: false };
+
+fn target(url: &str) -> Target {
+    let url = WebhookUrl::parse(url, &OPEN).expect("a valid webhook url").as_url().clone();
+    Target::new(url, Secrets { current: Secret::from_bytes(&[7; 32]), version: 1, previous: None })
+}
+
+fn sender(policy: UrlPolicy) -> Sender {
+    Sender::new(policy, Duration::from_secs(5), 1, "packhooks/test".to_owned())
+}
+
+/// awc hands the resolver an IPv6 literal bracketed (`[::ffff:7f00:1]`, as in the URL); the
+/// guarded resolver passed that to a name lookup, which never resolves it, so every attempt
+/// to an IPv6 literal URL failed with `dns`. The address here is 127.0.0.1 written as an
+/// IPv4-mapped IPv6 literal, so the receiver on 127.0.0.1 answers.
+#[actix_rt::test]
+async fn an_ipv6_literal_target_is_sent_to_without_a_name_lookup() {
+    let receiver = TestReceiver::start();
+    let url = format!("http://[::ffff:127.0.0.1]:{}/v6", receiver.addr().port());
+    let report = sender(OPEN).send(&target(&url), "msg_v6", Bytes::from_static(b"{}"), chrono::Utc::now()).await;
+    assert!(matches!(report.outcome, AttemptOutcome::Success { status: 200 }), "{:?}", report.outcome);
+    assert_eq!(receiver.requests_to("/v6").len(), 1);
+}
+
+/// The same literal is still judged by the policy: refused, and nothing is sent.
+#[actix_rt::test]
+async fn an_ipv6_literal_of_a_private_address_is_refused_under_the_strict_policy() {
+    let receiver = TestReceiver::start();
+    let url = format!("http://[::ffff:127.0.0.1]:{}/v6", receiver.addr().port());
+    let report = sender(STRICT).send(&target(&url), "msg_v6", Bytes::from_static(b"{}"), chrono::Utc::now()).await;
+    assert!(
+        matches!(report.outcome, AttemptOutcome::Failure { code: FailureCode::RefusedTarget, .. }),
+        "{:?}",
+        report.outcome
+    );
+    assert_eq!(receiver.count(), 0);
+}
