@@ -47,3 +47,39 @@ async fn an_ipv6_literal_of_a_private_address_is_refused_under_the_strict_policy
     );
     assert_eq!(receiver.count(), 0);
 }
+
+/// A redirect is an answer, not a new target: a 302 to another address is a failed attempt
+/// with status 302, and nothing is sent where it points (a public endpoint could otherwise
+/// redirect deliveries to an internal one, past the guard).
+#[actix_rt::test]
+async fn a_redirect_is_a_failed_attempt_and_is_not_followed() {
+    use std::io::{BufRead as _, BufReader, Write as _};
+
+    let receiver = TestReceiver::start();
+    let redirector = std::net::TcpListener::bind("127.0.0.1:0").expect("a listener on 127.0.0.1");
+    let port = redirector.local_addr().expect("its address").port();
+    let location = receiver.url("/landed");
+    // Answers one request (the attempt) with a 302 to the receiver.
+    let server = std::thread::spawn(move || {
+        let (stream, _) = redirector.accept().expect("the attempt connects");
+        let mut reader = BufReader::new(stream.try_clone().expect("a second handle"));
+        let mut request_line = String::new();
+        reader.read_line(&mut request_line).expect("a request line");
+        let mut line = String::new();
+        while reader.read_line(&mut line).expect("a header line") > 2 {
+            line.clear();
+        }
+        let answer = format!("HTTP/1.1 302 Found\r\nLocation: {location}\r\nContent-Length: 0\r\n\r\n");
+        (&stream).write_all(answer.as_bytes()).expect("the answer is written");
+        request_line
+    });
+    let url = format!("http://127.0.0.1:{port}/moved");
+    let report = sender(OPEN).send(&target(&url), "msg_r", Bytes::from_static(b"{}"), chrono::Utc::now()).await;
+    assert!(
+        matches!(report.outcome, AttemptOutcome::Failure { code: FailureCode::Status, status: Some(302), .. }),
+        "{:?}",
+        report.outcome
+    );
+    assert!(server.join().expect("the redirector ran").starts_with("POST /moved "));
+    assert_eq!(receiver.count(), 0, "the redirect was not followed");
+}
