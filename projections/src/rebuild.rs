@@ -97,6 +97,14 @@ fn building_now(conn: &rusqlite::Connection, name: &str) -> Result<bool, Project
     Ok(beat.is_ok_and(|t| Utc::now() - t < chrono::Duration::from_std(STALE_BUILD).expect("small")))
 }
 
+/// Fails with `RebuildLost` unless `generation` is still the set of `p` being built.
+fn still_ours(conn: &rusqlite::Connection, p: &dyn Projection, generation: u64) -> Result<(), ProjectionError> {
+    match db::set_in_state(conn, p.name(), SetState::Building)? {
+        Some(set) if set.generation == generation => Ok(()),
+        _ => Err(ProjectionError::RebuildLost(p.name().into())),
+    }
+}
+
 /// Refuses with `RebuildRunning` when one of `names` is being rebuilt, by this process or
 /// another one on the same read-model file. A quick check before a rebuild is started in
 /// the background; the rebuild's own claim stays the authority (a race between two
@@ -141,10 +149,14 @@ pub async fn rebuild(
             if building_now(&tx, p.name())? {
                 return Err(ProjectionError::RebuildRunning(p.name().into()));
             }
-            if let Some(stale) = db::set_in_state(&tx, p.name(), SetState::Building)? {
+            // The new set first, then the stale one dropped: its generation number is then
+            // never given again, so a rebuild taken for dead that wakes up finds no set of its
+            // number and stops (`RebuildLost`) instead of writing into this one.
+            let stale = db::set_in_state(&tx, p.name(), SetState::Building)?;
+            generations.push(db::create_set(&tx, p.as_ref(), SetState::Building, Some(target))?.generation);
+            if let Some(stale) = stale {
                 db::drop_set(&tx, p.as_ref(), stale.generation)?;
             }
-            generations.push(db::create_set(&tx, p.as_ref(), SetState::Building, Some(target))?.generation);
         }
         tx.commit()?;
         Ok((conn, generations))
@@ -286,11 +298,7 @@ pub async fn rebuild(
                         .filter(|(_, readers)| *readers & (1 << i) != 0)
                         .map(|(e, _)| e)
                         .collect();
-                    let still_ours = db::set_in_state(&tx, p.name(), SetState::Building)?
-                        .is_some_and(|s| s.generation == *generation);
-                    if !still_ours {
-                        return Err(ProjectionError::RebuildLost(p.name().into()));
-                    }
+                    still_ours(&tx, p.as_ref(), *generation)?;
                     apply_batch(&tx, p.as_ref(), *generation, &events, last, true)?;
                 }
                 tx.commit()?;
@@ -322,6 +330,9 @@ pub async fn rebuild(
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let mut retired = Vec::new();
             for (p, generation) in writer_projections.iter().zip(&generations) {
+                // Taken over meanwhile (its last page may have come after a long stall): swap
+                // nothing in, neither another rebuild's set nor none at all.
+                still_ours(&tx, p.as_ref(), *generation)?;
                 if let Some(old) = db::swap(&tx, p.name(), *generation)? {
                     retired.push((p.clone(), old));
                 }
