@@ -125,12 +125,15 @@ pub fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
 }
 
 /// What `e` says is wrong with the body. serde_json reports a value that is not a string or
-/// an object where an enum belongs (`"plan": 1`) as a syntax error; when the body (if at hand)
-/// is well-formed JSON, that is a wrong type at the path, not malformed JSON.
+/// an object where an enum belongs (`"plan": 1`) as the syntax error "expected value"; when
+/// the body (if at hand) is well-formed JSON, that is a wrong type at the path.
 fn classify(e: &serde_json::Error, body: Option<&[u8]>) -> JsonProblem {
-    let well_formed = || body.is_some_and(|b| serde_json::from_slice::<serde::de::IgnoredAny>(b).is_ok());
+    let wrong_type = || {
+        e.to_string().starts_with("expected value")
+            && body.is_some_and(|b| serde_json::from_slice::<serde::de::IgnoredAny>(b).is_ok())
+    };
     match e.classify() {
-        Category::Syntax if well_formed() => JsonProblem::InvalidType,
+        Category::Syntax if wrong_type() => JsonProblem::InvalidType,
         Category::Io | Category::Syntax | Category::Eof => JsonProblem::Malformed,
         Category::Data => {
             let message = e.to_string();
