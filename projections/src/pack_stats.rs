@@ -347,6 +347,16 @@ fn stats(conn: &rusqlite::Connection, t: &Tables, scope: Scope<'_>) -> Result<(S
         Scope::Pack(p) => ("s.pack_id = ?1", p),
         Scope::Account(a) => ("s.account_id = ?1", a),
     };
+    // A set of version 1 (one row per pack, reasons and days without an account) still serves
+    // while its rebuild as the current version runs: its rows join by pack alone.
+    let version: Option<i64> = conn
+        .prepare_cached("SELECT version FROM projection_versions WHERE name = ?1 AND generation = ?2")?
+        .query_row(params![NAME, t.generation() as i64], |r| r.get(0))
+        .optional()?;
+    let same_account = |alias: &str| match version {
+        Some(1) => String::new(),
+        _ => format!(" AND s.account_id = {alias}.account_id"),
+    };
     let (packs, interested, declined): (i64, i64, i64) = conn
         .prepare_cached(&t.sql(
             &format!(
@@ -370,8 +380,8 @@ fn stats(conn: &rusqlite::Connection, t: &Tables, scope: Scope<'_>) -> Result<(S
         .prepare_cached(&t.sql(
             &format!(
                 "SELECT r.custom, r.reason, SUM(r.count) FROM {{pack_reasons}} r \
-                 JOIN {{pack_stats}} s ON s.pack_id = r.pack_id AND s.account_id = r.account_id \
-                 WHERE {filter} GROUP BY r.custom, r.reason"
+                 JOIN {{pack_stats}} s ON s.pack_id = r.pack_id{} WHERE {filter} GROUP BY r.custom, r.reason",
+                same_account("r")
             ),
             TABLES,
         ))?
@@ -381,8 +391,8 @@ fn stats(conn: &rusqlite::Connection, t: &Tables, scope: Scope<'_>) -> Result<(S
         .prepare_cached(&t.sql(
             &format!(
                 "SELECT d.day, SUM(d.interested), SUM(d.declined) FROM {{pack_daily}} d \
-                 JOIN {{pack_stats}} s ON s.pack_id = d.pack_id AND s.account_id = d.account_id \
-                 WHERE {filter} GROUP BY d.day ORDER BY d.day"
+                 JOIN {{pack_stats}} s ON s.pack_id = d.pack_id{} WHERE {filter} GROUP BY d.day ORDER BY d.day",
+                same_account("d")
             ),
             TABLES,
         ))?
