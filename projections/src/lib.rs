@@ -167,24 +167,7 @@ impl Projections {
                 Some(progress),
             )
             .await;
-            let mut board = this.board.lock();
-            for n in &done_names {
-                if let Some(r) = board.entry(n.clone()).or_default().rebuild.as_mut() {
-                    match &result {
-                        Ok(report) => {
-                            r.state = "done".into();
-                            r.scanned = report.scanned;
-                            r.elapsed_seconds = report.elapsed.as_secs_f64();
-                            r.events_per_second = report.events_per_second();
-                            r.position = report.checkpoint.map(|c| c.to_string());
-                        }
-                        Err(e) => {
-                            r.state = "failed".into();
-                            r.error = Some(runner::error_chain(e));
-                        }
-                    }
-                }
-            }
+            runner::record_rebuild_end(&this.board, done_names.iter().map(String::as_str), &result);
         });
         Ok(names)
     }

@@ -569,7 +569,9 @@ impl Live {
         done: Result<Result<RebuildReport, ProjectionError>, JoinError>,
     ) -> Result<Exit, ProjectionError> {
         let names = self.rebuilding.take().map(|r| r.names).unwrap_or_default();
-        match done.map_err(ProjectionError::from).and_then(|r| r) {
+        let done = done.map_err(ProjectionError::from).and_then(|r| r);
+        record_rebuild_end(&self.board, names.iter().copied(), &done);
+        match done {
             Ok(_) => Ok(Exit::Restart),
             Err(e) => {
                 tracing::warn!(
@@ -582,6 +584,33 @@ impl Live {
                 tokio::select! {
                     _ = tokio::time::sleep(delay) => Ok(Exit::Restart),
                     _ = self.stopped.changed() => Ok(Exit::Stop),
+                }
+            }
+        }
+    }
+}
+
+/// Marks the board's rebuild of `names` `done` (with the report's numbers) or `failed` (with
+/// the error), so status views stop showing it as running and a new one may start.
+pub(crate) fn record_rebuild_end<'a>(
+    board: &Board,
+    names: impl IntoIterator<Item = &'a str>,
+    result: &Result<RebuildReport, ProjectionError>,
+) {
+    let mut board = board.lock();
+    for name in names {
+        if let Some(r) = board.entry(name.to_owned()).or_default().rebuild.as_mut() {
+            match result {
+                Ok(report) => {
+                    r.state = "done".into();
+                    r.scanned = report.scanned;
+                    r.elapsed_seconds = report.elapsed.as_secs_f64();
+                    r.events_per_second = report.events_per_second();
+                    r.position = report.checkpoint.map(|c| c.to_string());
+                }
+                Err(e) => {
+                    r.state = "failed".into();
+                    r.error = Some(error_chain(e));
                 }
             }
         }
