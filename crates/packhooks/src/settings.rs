@@ -456,12 +456,15 @@ fn duration(key: &'static str, text: &str) -> Result<Duration, SettingsError> {
 /// A duration bound, with the words that name it in the error.
 type Bound = (Duration, &'static str);
 /// Ten humantime years (of 365.25 days each, so `10years` itself is allowed): the longest
-/// auto-disable period and rotation overlap. Longer is "never" in practice, and far longer
+/// auto-disable period. Longer is "never" in practice, and far longer
 /// would overflow the date arithmetic of delivery.
 const TEN_YEARS: Bound = (Duration::from_secs(10 * 31_557_600), "must be at most 10 years");
 /// The longest retry delay and honoured `Retry-After`: a retry later than a month is not one.
 const THIRTY_DAYS: Bound = (Duration::from_secs(30 * 86_400), "must be at most 30 days");
 /// The longest attempt timeout: an attempt holds a connection (and an in-flight slot) open.
+/// What a rotation accepts: the domain refuses a longer overlap, so a longer setting would
+/// make every rotation fail.
+const SEVEN_DAYS: Bound = (packhooks_domain::webhook::MAX_SECRET_OVERLAP, "must be at most 7 days");
 const ONE_HOUR: Bound = (Duration::from_secs(3600), "must be at most 1 hour");
 
 /// [`duration`], refused above `bound`.
@@ -570,7 +573,7 @@ impl Raw {
             api,
             allow_private_targets: self.allow_private_targets,
             max_webhooks: self.max_webhooks,
-            secret_rotation_overlap: bounded("secret_rotation_overlap", &self.secret_rotation_overlap, TEN_YEARS)?,
+            secret_rotation_overlap: bounded("secret_rotation_overlap", &self.secret_rotation_overlap, SEVEN_DAYS)?,
             delivery: DeliverySettings {
                 max_attempts: d.max_attempts,
                 retry_delays,
@@ -732,19 +735,19 @@ mod tests {
         assert!(refused("PACKHOOKS_ATTEMPT_TIMEOUT", huge).contains("delivery.attempt_timeout"));
         // Just past each bound is refused; the bound itself is allowed.
         assert!(refused("PACKHOOKS_AUTO_DISABLE_AFTER", "10years 1s").contains("at most 10 years"));
-        assert!(refused("PACKHOOKS_SECRET_ROTATION_OVERLAP", "10years 1s").contains("at most 10 years"));
+        assert!(refused("PACKHOOKS_SECRET_ROTATION_OVERLAP", "7days 1s").contains("at most 7 days"));
         assert!(refused("PACKHOOKS_RETRY_DELAYS", "30days 1s").contains("at most 30 days"));
         assert!(refused("PACKHOOKS_MAX_RETRY_AFTER", "30days 1s").contains("at most 30 days"));
         assert!(refused("PACKHOOKS_ATTEMPT_TIMEOUT", "1h 1s").contains("at most 1 hour"));
         let at_bounds = Overrides::default()
             .set("PACKHOOKS_AUTO_DISABLE_AFTER", "10years")
-            .set("PACKHOOKS_SECRET_ROTATION_OVERLAP", "10years")
+            .set("PACKHOOKS_SECRET_ROTATION_OVERLAP", "7days")
             .set("PACKHOOKS_RETRY_DELAYS", "30days")
             .set("PACKHOOKS_MAX_RETRY_AFTER", "30days")
             .set("PACKHOOKS_ATTEMPT_TIMEOUT", "1h");
         let s = Settings::load(&at_bounds).unwrap();
         assert_eq!(s.delivery.auto_disable_after, Duration::from_secs(315_576_000));
-        assert_eq!(s.secret_rotation_overlap, Duration::from_secs(315_576_000));
+        assert_eq!(s.secret_rotation_overlap, Duration::from_secs(7 * 86_400));
         assert_eq!(s.delivery.retry_delays, vec![Duration::from_secs(30 * 86_400)]);
         assert_eq!(s.delivery.max_retry_after, Duration::from_secs(30 * 86_400));
         assert_eq!(s.delivery.attempt_timeout, Duration::from_secs(3600));
