@@ -127,6 +127,13 @@ pub enum UrlRefusal {
     /// `localhost` or a `*.localhost` name.
     #[error("the target host is local")]
     LocalHostName,
+    /// Port 0: nothing listens there.
+    #[error("port 0 is not a port anything listens on")]
+    PortZero,
+    /// https to an IPv6 literal: the TLS client cannot name such a server, so every attempt
+    /// would fail before its handshake.
+    #[error("https to an IPv6 address literal is not supported; use a host name or http")]
+    HttpsToIpv6Literal,
 }
 
 impl UrlRefusal {
@@ -139,6 +146,8 @@ impl UrlRefusal {
             UrlRefusal::NoHost => "no_host",
             UrlRefusal::PrivateAddress => "private_address",
             UrlRefusal::LocalHostName => "local_host_name",
+            UrlRefusal::PortZero => "port_zero",
+            UrlRefusal::HttpsToIpv6Literal => "https_ipv6_literal",
         }
     }
 }

@@ -56,8 +56,12 @@ impl WebhookUrl {
         if url.as_str().len() > Self::MAX_LEN {
             return Err(UrlRefusal::TooLong { max: Self::MAX_LEN });
         }
+        if url.port() == Some(0) {
+            return Err(UrlRefusal::PortZero);
+        }
         let ip = match url.host() {
             None => return Err(UrlRefusal::NoHost),
+            Some(Host::Ipv6(_)) if url.scheme() == "https" => return Err(UrlRefusal::HttpsToIpv6Literal),
             Some(Host::Ipv4(ip)) => Some(IpAddr::V4(ip)),
             Some(Host::Ipv6(ip)) => Some(IpAddr::V6(ip)),
             Some(Host::Domain(name)) => {
@@ -123,7 +127,17 @@ mod tests {
         assert_eq!(url.as_str(), "https://hooks.example.com/in?x=1");
         let url = WebhookUrl::parse("http://8.8.8.8:8080/hook", &STRICT).expect("valid");
         assert_eq!(url.to_string(), "http://8.8.8.8:8080/hook");
-        assert!(WebhookUrl::parse("https://[2606:4700:4700::1111]/x", &STRICT).is_ok());
+        assert!(WebhookUrl::parse("http://[2606:4700:4700::1111]/x", &STRICT).is_ok());
+    }
+
+    #[test]
+    fn refuses_port_zero_and_https_to_an_ipv6_literal() {
+        assert_eq!(refusal("https://example.com:0/a", &STRICT), "port_zero");
+        assert_eq!(refusal("http://8.8.8.8:0/", &LAX), "port_zero");
+        assert_eq!(refusal("https://[2606:4700:4700::1111]/x", &STRICT), "https_ipv6_literal");
+        assert_eq!(refusal("https://[::1]:8443/x", &LAX), "https_ipv6_literal");
+        assert!(WebhookUrl::parse("https://example.com:8443/a", &STRICT).is_ok());
+        assert!(WebhookUrl::parse("https://8.8.8.8/a", &STRICT).is_ok());
     }
 
     #[test]
