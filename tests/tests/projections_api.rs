@@ -107,6 +107,9 @@ async fn health_stats_deliveries_audit_and_rebuild_read_from_the_projections() {
     assert_eq!(attempts, [3, 2, 1]);
     assert_eq!(rest["next"], Value::Null);
     assert_problem(app.get(&format!("/v1/webhooks/{id}/deliveries?limit=0")).await, 400, "invalid_field").await;
+    // A webhook that never existed has no log to page: 404, as documented (it was an empty 200).
+    let unknown = "/v1/webhooks/wh_0190f2a46b1c7d3e8f0000000000000b/deliveries";
+    assert_problem(app.get(unknown).await, 404, "not_found").await;
     // A cursor is a log position the read model can hold (at most i64::MAX); past that it
     // once wrapped negative and answered an empty page.
     for bad in ["18446744073709551615", "9223372036854775808", "1/18446744073709551615", "abc", "-1"] {
