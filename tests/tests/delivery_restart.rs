@@ -20,7 +20,7 @@ use packhooks_domain::account::Plan;
 use packhooks_domain::submission::{DeclineReason, InterestedCandidate, StandardReason};
 use packhooks_domain::webhook::{EventType, WebhookEnabled, WebhookUpdated};
 use packhooks_domain::{DomainEvent, WebhookId};
-use packhooks_tests::faults::FlakyReads;
+use packhooks_tests::faults::{Faulty, FlakyReads};
 use packhooks_tests::receiver::Reply;
 
 const WAIT: Duration = Duration::from_secs(20);
@@ -180,13 +180,16 @@ async fn deliveries_abandoned_by_a_disable_stay_abandoned_after_a_restart() {
     .await;
     let got: Vec<String> =
         env.receiver.requests_to("/q").iter().filter_map(|r| r.webhook_id().map(str::to_owned)).collect();
-    assert!(!got.contains(&ids[1]) && !got.contains(&ids[2]), "abandoned deliveries were sent after a restart: {got:?}");
+    assert!(
+        !got.contains(&ids[1]) && !got.contains(&ids[2]),
+        "abandoned deliveries were sent after a restart: {got:?}"
+    );
 }
 
 /// Starts delivery on a store whose first `failures` reads of streams starting with `prefix`
 /// fail (the test's own helpers keep reading the real store).
-fn start_on_flaky_store(env: &mut Env, prefix: &str, failures: usize) -> std::sync::Arc<FlakyReads> {
-    let flaky = std::sync::Arc::new(FlakyReads::new(env.store.clone(), prefix, failures));
+fn start_on_flaky_store(env: &mut Env, prefix: &str, failures: usize) -> std::sync::Arc<Faulty<FlakyReads>> {
+    let flaky = Faulty::new(env.store.clone(), FlakyReads::new(prefix, failures));
     let real = std::mem::replace(&mut env.store, flaky.clone());
     env.start();
     env.store = real;
@@ -209,7 +212,7 @@ async fn an_actor_whose_committed_appends_lose_their_injected_answers_keeps_deli
     let mut env = Env::new(config());
     env.set_plan("acc_1", Plan::Growth).await;
     let (hook, _) = env.create_webhook("acc_1", "/h", &[EventType::Interested]).await;
-    let flaky = std::sync::Arc::new(FlakyReads::new(env.store.clone(), "none", 0).losing_append_answers("deliveries-", 2));
+    let flaky = Faulty::new(env.store.clone(), FlakyReads::new("none", 0).losing_append_answers("deliveries-", 2));
     let real = std::mem::replace(&mut env.store, flaky.clone());
     env.start();
     env.store = real;
@@ -222,8 +225,7 @@ async fn an_actor_whose_committed_appends_lose_their_injected_answers_keeps_deli
     for _ in 0..3 {
         env.interested("acc_1", "pk_1", InterestedCandidate::default()).await;
     }
-    let events =
-        env.wait_stream(&deliveries_stream(hook.id), WAIT, |e| count(e, "DeliveryAttempted") >= 6).await;
+    let events = env.wait_stream(&deliveries_stream(hook.id), WAIT, |e| count(e, "DeliveryAttempted") >= 6).await;
     assert_eq!(flaky.answers_lost(), 2);
     let stopped = env.config.metrics.actors_stopped_on_conflict.load(std::sync::atomic::Ordering::SeqCst);
     assert_eq!(stopped, 0, "a lost answer stopped the actor as if another one wrote its stream");

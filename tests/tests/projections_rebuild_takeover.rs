@@ -2,16 +2,15 @@
 //! it wrote nothing for that long, e.g. its store reads stalled) must never write into, or
 //! swap in, a table set that is not its own, whatever it does when it wakes up.
 //!
-//! Each rebuild reads the real SQLite store through a gate that lets a set number of
-//! `read_all` pages through and holds the next until released, so the two rebuilds can be
-//! interleaved exactly; "older than the stale limit" is the stored heartbeat set back in time
+//! Each rebuild reads the real SQLite store through a gate (the `GatedReads` fault injector)
+//! that lets a set number of `read_all` pages through and holds the next until released, so
+//! the two rebuilds can be interleaved exactly; "older than the stale limit" is the stored heartbeat set back in time
 //! (the limit is 30 s, not a setting).
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use async_trait::async_trait;
 use chrono::{TimeZone, Utc};
 use packhooks_domain::submission::{CandidateInterested, InterestedCandidate};
 use packhooks_domain::{AccountId, DomainEvent, EventMetadata, PackId, SubmissionId};
@@ -20,101 +19,12 @@ use packhooks_projections::pack_stats::PackStatsProjection;
 use packhooks_projections::rebuild::{self, RebuildOptions, RebuildReport};
 use packhooks_projections::{Projection, ProjectionError, ReadModels};
 use packhooks_store::sqlite::SqliteStore;
-use packhooks_store::{
-    AllPosition, AppendResult, Direction, EventData, EventStore, ExpectedRevision, Position, RecordedEvent, StoreError,
-    StreamPosition, SubscribeFrom, Subscription, SubscriptionFilter,
-};
-use tokio::sync::watch;
+use packhooks_store::{EventData, EventStore, ExpectedRevision};
+use packhooks_tests::faults::{Faulty, GatedReads};
 use tokio::task::JoinHandle;
 use uuid::Uuid;
 
 const WAIT: Duration = Duration::from_secs(20);
-
-/// A real store whose `read_all` lets `allowed` pages through, then holds every further read
-/// until released.
-struct GatedReads {
-    inner: Arc<dyn EventStore>,
-    allowed: AtomicUsize,
-    /// Reads being held now.
-    held: AtomicUsize,
-    release: watch::Sender<bool>,
-}
-
-impl GatedReads {
-    fn new(inner: Arc<dyn EventStore>, allowed: usize) -> Arc<Self> {
-        Arc::new(GatedReads {
-            inner,
-            allowed: AtomicUsize::new(allowed),
-            held: AtomicUsize::new(0),
-            release: watch::Sender::new(false),
-        })
-    }
-
-    fn open(&self) {
-        self.release.send_replace(true);
-    }
-}
-
-#[async_trait]
-impl EventStore for GatedReads {
-    async fn append(
-        &self,
-        stream: &str,
-        expected: ExpectedRevision,
-        events: Vec<EventData>,
-    ) -> Result<AppendResult, StoreError> {
-        self.inner.append(stream, expected, events).await
-    }
-
-    async fn read_stream(
-        &self,
-        stream: &str,
-        from: StreamPosition,
-        direction: Direction,
-        max_count: usize,
-    ) -> Result<Vec<RecordedEvent>, StoreError> {
-        self.inner.read_stream(stream, from, direction, max_count).await
-    }
-
-    async fn read_all(
-        &self,
-        from: AllPosition,
-        direction: Direction,
-        max_count: usize,
-    ) -> Result<Vec<RecordedEvent>, StoreError> {
-        if self.allowed.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_err() {
-            self.held.fetch_add(1, Ordering::SeqCst);
-            let mut released = self.release.subscribe();
-            released.wait_for(|r| *r).await.expect("the gate lives as long as the store");
-            self.held.fetch_sub(1, Ordering::SeqCst);
-        }
-        self.inner.read_all(from, direction, max_count).await
-    }
-
-    async fn subscribe_to_all(
-        &self,
-        from: SubscribeFrom,
-        filter: Option<SubscriptionFilter>,
-    ) -> Result<Subscription, StoreError> {
-        self.inner.subscribe_to_all(from, filter).await
-    }
-
-    async fn delete_stream(&self, stream: &str, expected: ExpectedRevision) -> Result<Position, StoreError> {
-        self.inner.delete_stream(stream, expected).await
-    }
-
-    async fn tombstone_stream(&self, stream: &str, expected: ExpectedRevision) -> Result<Position, StoreError> {
-        self.inner.tombstone_stream(stream, expected).await
-    }
-
-    async fn head(&self) -> Result<Option<Position>, StoreError> {
-        self.inner.head().await
-    }
-
-    async fn close(&self) -> Result<(), StoreError> {
-        self.inner.close().await
-    }
-}
 
 struct Env {
     dir: tempfile::TempDir,
@@ -209,25 +119,25 @@ async fn a_rebuild_taken_over_as_stale_never_writes_into_its_successors_tables()
     assert_eq!(env.interested().await, 40);
 
     // A: one page applied, then its reads stall.
-    let a_store = GatedReads::new(env.store.clone(), 1);
+    let a_store = Faulty::new(env.store.clone(), GatedReads::new(1));
     let a = env.rebuild(a_store.clone());
     until("A's first batch", || env.building().is_some_and(|s| s.events_applied == 10)).await;
     until("A's reads to stall", || a_store.held.load(Ordering::SeqCst) == 1).await;
 
     // B takes A's place as stale and applies two pages, then its reads stall too.
     env.age_heartbeat();
-    let b_store = GatedReads::new(env.store.clone(), 2);
+    let b_store = Faulty::new(env.store.clone(), GatedReads::new(2));
     let b = env.rebuild(b_store.clone());
     until("B's two batches", || env.building().is_some_and(|s| s.events_applied == 19)).await;
     until("B's reads to stall", || b_store.held.load(Ordering::SeqCst) == 1).await;
 
     // A wakes up: it has lost its set and must stop, writing nothing anywhere.
-    a_store.open();
+    a_store.gate.open();
     let lost = finish(a).await;
     assert_eq!(env.interested().await, 40, "nothing counted twice, nothing missed (A: {lost:?})");
     assert!(matches!(lost, Err(ProjectionError::RebuildLost(_))), "A: {lost:?}");
 
-    b_store.open();
+    b_store.gate.open();
     finish(b).await.unwrap();
     assert_eq!(env.interested().await, 40, "every submission counted once");
 }
@@ -240,25 +150,25 @@ async fn a_rebuild_taken_over_as_stale_at_its_end_swaps_nothing_in() {
     let serving = env.active().unwrap().generation;
 
     // A: its one page applied, then the read that would tell it the log ended stalls.
-    let a_store = GatedReads::new(env.store.clone(), 1);
+    let a_store = Faulty::new(env.store.clone(), GatedReads::new(1));
     let a = env.rebuild(a_store.clone());
     until("A's batch", || env.building().is_some_and(|s| s.events_applied == 10)).await;
     until("A's reads to stall", || a_store.held.load(Ordering::SeqCst) == 1).await;
 
     // B takes over as stale and stalls before its first page: its set is empty.
     env.age_heartbeat();
-    let b_store = GatedReads::new(env.store.clone(), 0);
+    let b_store = Faulty::new(env.store.clone(), GatedReads::new(0));
     let b = env.rebuild(b_store.clone());
     until("B's reads to stall", || b_store.held.load(Ordering::SeqCst) == 1).await;
 
     // A wakes up at the end of the log: it must not swap anything in.
-    a_store.open();
+    a_store.gate.open();
     let lost = finish(a).await;
     assert_eq!(env.interested().await, 10, "the serving set still serves (A: {lost:?})");
     assert_eq!(env.active().map(|s| s.generation), Some(serving), "the serving set still serves");
     assert!(matches!(lost, Err(ProjectionError::RebuildLost(_))), "A: {lost:?}");
 
-    b_store.open();
+    b_store.gate.open();
     finish(b).await.unwrap();
     assert_eq!(env.interested().await, 10);
 }

@@ -7,13 +7,11 @@
 //! webhooks: those created before the change stay, and are simply not delivered to.)
 //!
 //! The deterministic test serves the real API (`packhooks_api::app`) over 127.0.0.1 on a real
-//! SQLite store wrapped in [`GatedStore`], the one stand-in here: it holds the create's append
+//! SQLite store wrapped in a [`GatedAppends`] fault injector, the one stand-in here: it holds the create's append
 //! (after the create has checked the plan) until the plan change has either finished (no
 //! lock: the race is lost, every time) or is waiting for the account's lock.
 
-use std::future::Future;
-use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -25,129 +23,11 @@ use packhooks_domain::account::Plan;
 use packhooks_domain::clock::SystemClock;
 use packhooks_domain::{AccountId, DomainEvent};
 use packhooks_store::sqlite::SqliteStore;
-use packhooks_store::{
-    AllPosition, AppendResult, Direction, EventData, EventStore, ExpectedRevision, Position, RecordedEvent, StoreError,
-    StreamPosition, SubscribeFrom, Subscription, SubscriptionFilter,
-};
+use packhooks_store::{AllPosition, Direction, EventStore};
 use packhooks_tests::app::{eventually, spawn_app};
+use packhooks_tests::faults::{Faulty, GatedAppends};
 use reqwest::Method;
 use serde_json::json;
-use tokio::sync::{watch, Notify};
-
-type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'a>>;
-
-/// A real store whose appends to `webhook-` streams, while armed, stop until released.
-struct GatedStore {
-    inner: Arc<dyn EventStore>,
-    armed: AtomicBool,
-    /// Signalled when a held append arrives.
-    arrived: Notify,
-    release: watch::Sender<bool>,
-}
-
-impl GatedStore {
-    fn new(inner: Arc<dyn EventStore>) -> Self {
-        GatedStore { inner, armed: AtomicBool::new(false), arrived: Notify::new(), release: watch::Sender::new(false) }
-    }
-}
-
-// Written out rather than with `#[async_trait]`: the same signatures the macro generates.
-impl EventStore for GatedStore {
-    fn append<'s, 'a, 'f>(
-        &'s self,
-        stream: &'a str,
-        expected: ExpectedRevision,
-        events: Vec<EventData>,
-    ) -> StoreFuture<'f, AppendResult>
-    where
-        's: 'f,
-        'a: 'f,
-        Self: 'f,
-    {
-        Box::pin(async move {
-            if stream.starts_with("webhook-") && self.armed.load(Ordering::SeqCst) {
-                self.arrived.notify_one();
-                let mut released = self.release.subscribe();
-                released.wait_for(|r| *r).await.expect("the gate lives as long as the store");
-            }
-            self.inner.append(stream, expected, events).await
-        })
-    }
-
-    fn read_stream<'s, 'a, 'f>(
-        &'s self,
-        stream: &'a str,
-        from: StreamPosition,
-        direction: Direction,
-        max_count: usize,
-    ) -> StoreFuture<'f, Vec<RecordedEvent>>
-    where
-        's: 'f,
-        'a: 'f,
-        Self: 'f,
-    {
-        self.inner.read_stream(stream, from, direction, max_count)
-    }
-
-    fn read_all<'s, 'f>(
-        &'s self,
-        from: AllPosition,
-        direction: Direction,
-        max_count: usize,
-    ) -> StoreFuture<'f, Vec<RecordedEvent>>
-    where
-        's: 'f,
-        Self: 'f,
-    {
-        self.inner.read_all(from, direction, max_count)
-    }
-
-    fn subscribe_to_all<'s, 'f>(
-        &'s self,
-        from: SubscribeFrom,
-        filter: Option<SubscriptionFilter>,
-    ) -> StoreFuture<'f, Subscription>
-    where
-        's: 'f,
-        Self: 'f,
-    {
-        self.inner.subscribe_to_all(from, filter)
-    }
-
-    fn delete_stream<'s, 'a, 'f>(&'s self, stream: &'a str, expected: ExpectedRevision) -> StoreFuture<'f, Position>
-    where
-        's: 'f,
-        'a: 'f,
-        Self: 'f,
-    {
-        self.inner.delete_stream(stream, expected)
-    }
-
-    fn tombstone_stream<'s, 'a, 'f>(&'s self, stream: &'a str, expected: ExpectedRevision) -> StoreFuture<'f, Position>
-    where
-        's: 'f,
-        'a: 'f,
-        Self: 'f,
-    {
-        self.inner.tombstone_stream(stream, expected)
-    }
-
-    fn head<'s, 'f>(&'s self) -> StoreFuture<'f, Option<Position>>
-    where
-        's: 'f,
-        Self: 'f,
-    {
-        self.inner.head()
-    }
-
-    fn close<'s, 'f>(&'s self) -> StoreFuture<'f, ()>
-    where
-        's: 'f,
-        Self: 'f,
-    {
-        self.inner.close()
-    }
-}
 
 /// Replays `$all` and returns every webhook creation that found its account on starter (or
 /// on no plan), as (account, plan at that place).
@@ -176,7 +56,7 @@ async fn creations_on_a_refused_plan(store: &dyn EventStore) -> Vec<(AccountId, 
 async fn a_plan_change_waits_for_a_create_held_at_its_append_by_a_gated_store() {
     let dir = tempfile::tempdir().unwrap();
     let sqlite: Arc<dyn EventStore> = Arc::new(SqliteStore::open(dir.path().join("events.db")).unwrap());
-    let gated = Arc::new(GatedStore::new(Arc::clone(&sqlite)));
+    let gated = Faulty::new(Arc::clone(&sqlite), GatedAppends::new("webhook-"));
     let token = Token::generate();
     let config = ApiConfig {
         tokens: TokenTable::new().with(&token, &Role::ALL),
@@ -224,7 +104,7 @@ async fn a_plan_change_waits_for_a_create_held_at_its_append_by_a_gated_store() 
         async move { done.then_some(()) }
     })
     .await;
-    gated.release.send_replace(true);
+    gated.gate.open();
 
     let created = create.await.unwrap().unwrap();
     assert_eq!(created.status(), 201, "{}", created.text().await.unwrap_or_default());
