@@ -178,6 +178,12 @@ impl Writer {
     /// arrive while earlier ones execute join the same commit), up to `max_batch`. Returns
     /// the close request if one came; commands queued after it stay queued (and are refused).
     fn transaction(&mut self, first: Command, commands: &mut mpsc::Receiver<Command>) -> Option<Reply<()>> {
+        // A close writes nothing: it must not depend on a transaction beginning (refused, it
+        // would leave the writer running and `close` waiting for it for ever).
+        let first = match first {
+            Command::Close { reply } => return Some(reply),
+            other => other,
+        };
         let now = Utc::now();
         let start_head = self.head;
         let mut answers = Vec::new();
@@ -601,6 +607,24 @@ mod tests {
 
     fn is_commit_failure(error: &StoreError) -> bool {
         matches!(error, StoreError::Backend(source) if source.is::<CommitFailed>())
+    }
+
+    #[test]
+    fn a_close_stops_the_writer_even_when_no_transaction_can_begin() {
+        let Harness { _dir, path, writer, queue, commands } = Harness::new();
+        // Another connection holds the file's write lock, and the writer gives up at once
+        // instead of after its 5 s busy wait: its next BEGIN fails.
+        writer.conn.busy_handler(None).unwrap();
+        let holder = rusqlite::Connection::open(&path).unwrap();
+        holder.execute_batch("BEGIN IMMEDIATE").unwrap();
+        let (reply, answer) = oneshot::channel();
+        queue.try_send(Command::Close { reply }).map_err(|_| "queue full").unwrap();
+        // `queue` stays open, as a store's does: only the close request can stop the writer.
+        let thread = std::thread::spawn(move || writer.run(commands));
+        let closed = answer.blocking_recv().expect("the writer answers the close request");
+        assert!(closed.is_ok(), "a close needs no transaction, so it is not refused: {closed:?}");
+        thread.join().expect("the writer stops");
+        drop(queue);
     }
 
     #[test]
