@@ -54,6 +54,25 @@ async fn a_second_writer_is_refused_while_the_first_is_open_and_let_in_after_a_d
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_writer_through_a_symbolic_link_to_the_file_is_refused_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("events.sqlite");
+    let first = SqliteStore::open(&path).unwrap();
+    first.append("pack-1", ExpectedRevision::NoStream, vec![event()]).await.unwrap();
+    // Another name for the same file (SQLite follows the link: one database, one WAL).
+    let alias = dir.path().join("alias.sqlite");
+    std::os::unix::fs::symlink(&path, &alias).unwrap();
+
+    let second = SqliteStore::open(&alias);
+    assert!(
+        matches!(second, Err(StoreError::Locked { .. })),
+        "a second writer opened the file under another name: {:?}",
+        second.as_ref().map(|_| "opened")
+    );
+    first.append("pack-1", ExpectedRevision::Exact(0), vec![event()]).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn closing_the_writer_frees_the_file_even_while_a_clone_is_alive() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("events.sqlite");

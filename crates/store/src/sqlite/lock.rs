@@ -23,8 +23,11 @@ pub(crate) struct WriterLock {
     _file: File,
 }
 
-/// `<database file>.lock`, beside the database.
+/// `<database file>.lock`, beside the database. A symbolic link to the database is
+/// followed first (SQLite follows it too, to the same database and WAL), so that every name
+/// of one existing file finds the same lock file.
 pub(crate) fn lock_path(database: &Path) -> PathBuf {
+    let database = std::fs::canonicalize(database).unwrap_or_else(|_| database.to_owned());
     let mut name = OsString::from(database.as_os_str());
     name.push(".lock");
     PathBuf::from(name)
