@@ -38,12 +38,14 @@ enum Answer {
 }
 
 impl Answer {
-    /// Sends the command's own result, or the batch's failure in place of a success.
+    /// Sends the command's own result, or the batch's failure in its place. A refusal is
+    /// replaced too: it may have been decided against the batch's own writes (a conflict
+    /// with a revision, or a tombstone, that was rolled back), and a retry finds out anew.
     fn send(self, batch_failure: Option<&Arc<rusqlite::Error>>) {
         fn deliver<T>(reply: Reply<T>, result: Result<T, StoreError>, failure: Option<&Arc<rusqlite::Error>>) {
-            let result = match (result, failure) {
-                (Ok(_), Some(error)) => Err(commit_failed(error)),
-                (result, _) => result,
+            let result = match failure {
+                Some(error) => Err(commit_failed(error)),
+                None => result,
             };
             // The caller may have stopped waiting; the outcome stands either way.
             let _ = reply.send(result);
@@ -662,6 +664,37 @@ mod tests {
         h.commit();
         assert_eq!(answer(again).unwrap(), written, "and a second retry is idempotent");
         assert_eq!(h.in_file("webhook-a"), (Some(2), 3));
+    }
+
+    #[test]
+    fn a_rolled_back_batch_answers_no_conflict_or_tombstone_of_its_own_writes() {
+        let mut h = Harness::new();
+        let a = h.append("webhook-a", ExpectedRevision::NoStream, vec![event("Made")]);
+        let c = h.append("webhook-c", ExpectedRevision::NoStream, vec![event("Made")]);
+        h.commit();
+        answer(a).unwrap();
+        answer(c).unwrap();
+        h.fail_boom_events();
+
+        // One batch: two appenders racing for webhook-a's revision 1, a tombstone of
+        // webhook-c and an append to it, then a failing write that rolls it all back.
+        let winner = h.append("webhook-a", ExpectedRevision::Exact(0), vec![event("Attempted")]);
+        let racer = h.append("webhook-a", ExpectedRevision::Exact(0), vec![event("Attempted")]);
+        let tombstoned = h.delete("webhook-c", true);
+        let after_tombstone = h.append("webhook-c", ExpectedRevision::Any, vec![event("Made")]);
+        let failing = h.append("webhook-b", ExpectedRevision::NoStream, vec![event("Boom")]);
+        h.commit();
+        assert!(is_commit_failure(&answer(winner).unwrap_err()));
+        assert!(is_commit_failure(&answer(tombstoned).unwrap_err()));
+        assert!(answer(failing).is_err());
+        // Revision 1 and the tombstone never reached the file: the racer and the later
+        // appender are told to try again, not that the stream moved on or is gone for good.
+        let racer = answer(racer).unwrap_err();
+        assert!(is_commit_failure(&racer), "a conflict with a rolled-back write: {racer:?}");
+        let after_tombstone = answer(after_tombstone).unwrap_err();
+        assert!(is_commit_failure(&after_tombstone), "a rolled-back tombstone: {after_tombstone:?}");
+        assert_eq!(h.in_file("webhook-a"), (Some(0), 2));
+        assert_eq!(h.in_file("webhook-c").0, Some(0));
     }
 
     #[test]
