@@ -71,6 +71,12 @@ pub(crate) fn map_client_error(
                 actual: actual_version_in(message).expect("checked above"),
             }
         }
+        // The server's answer to a write whose prepare, commit or forwarding timed out (slow
+        // replication, an election): the write may have landed, and a retry with the same
+        // event ids lands it once.
+        E::Grpc { code, .. } if code as i32 == GRPC_ABORTED => {
+            StoreError::Unavailable(Box::new(EsdbError::Client(error)))
+        }
         E::ResourceDeleted => StoreError::StreamDeleted(stream.to_owned()),
         E::ResourceNotFound => StoreError::StreamNotFound(stream.to_owned()),
         E::ServerError(_)
@@ -84,6 +90,8 @@ pub(crate) fn map_client_error(
 
 /// gRPC's FAILED_PRECONDITION code (named by number: the client does not re-export tonic).
 const GRPC_FAILED_PRECONDITION: i32 = 9;
+/// gRPC's ABORTED code: EventStoreDB's `Operation timed out` for a write.
+const GRPC_ABORTED: i32 = 10;
 
 fn from_client_expected(expected: eventstore::ExpectedRevision) -> ExpectedRevision {
     match expected {

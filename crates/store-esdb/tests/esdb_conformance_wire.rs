@@ -63,7 +63,7 @@ mod esdb_over_wire_test_server_appends_without_position {
     impl Backend for WithoutPositions {
         async fn open(&self, dir: &Path) -> Arc<dyn EventStore> {
             let sqlite = SqliteStore::open(dir.join("events.sqlite")).expect("open the sqlite store");
-            let quirks = Quirks { appends_without_position: true };
+            let quirks = Quirks { appends_without_position: true, ..Quirks::default() };
             let server = WireServer::start_with(SocketAddr::from(([127, 0, 0, 1], 0)), Arc::new(sqlite), quirks)
                 .await
                 .expect("start the wire test server");

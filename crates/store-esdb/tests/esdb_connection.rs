@@ -13,8 +13,11 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use packhooks_store::sqlite::{SqliteOptions, SqliteStore};
-use packhooks_store::{EventData, EventStore, ExpectedRevision, SubscribeFrom, SubscriptionEvent, SubscriptionFilter};
-use packhooks_store_esdb::wire_server::{connection_string, WireServer};
+use packhooks_store::{
+    Direction, EventData, EventStore, ExpectedRevision, StoreError, StreamPosition, SubscribeFrom, SubscriptionEvent,
+    SubscriptionFilter,
+};
+use packhooks_store_esdb::wire_server::{connection_string, Quirks, WireServer};
 use packhooks_store_esdb::EsdbStore;
 use uuid::Uuid;
 
@@ -184,4 +187,28 @@ async fn next(subscription: &mut packhooks_store::Subscription) -> SubscriptionE
         Ok(None) => panic!("the subscription ended"),
         Err(_) => panic!("no subscription item within {DEADLINE:?}"),
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_append_the_server_timed_out_is_retryable_and_its_retry_lands_once() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let backing = sqlite(&dir);
+    let quirks = Quirks { appends_time_out: true, ..Quirks::default() };
+    let server = WireServer::start_with(SocketAddr::from(([127, 0, 0, 1], 0)), Arc::clone(&backing), quirks)
+        .await
+        .expect("start");
+    let store = EsdbStore::connect(&server.connection_string()).expect("connect");
+
+    // The server wrote the batch but answered that the write timed out (ABORTED), as a
+    // node does when replication is slow: the caller must be told to try again.
+    let batch = vec![event(0), event(1)];
+    let timed_out = store.append("pack-t", ExpectedRevision::NoStream, batch.clone()).await;
+    match &timed_out {
+        Err(error @ StoreError::Unavailable(_)) => assert!(error.is_retryable()),
+        other => panic!("a write timeout is a passing unavailability, got {other:?}"),
+    }
+    let retried = store.append("pack-t", ExpectedRevision::NoStream, batch).await.expect("the retry");
+    assert_eq!(retried.next_expected_revision, 1);
+    let written = backing.read_stream("pack-t", StreamPosition::Start, Direction::Forwards, 10).await.expect("read");
+    assert_eq!(written.len(), 2, "the batch landed once");
 }

@@ -50,6 +50,10 @@ pub struct Quirks {
     /// Answer successful appends without a position, as the server may for an idempotent
     /// retry (the client then reports position 0/0).
     pub appends_without_position: bool,
+    /// Answer an append that writes with the server's write timeout once it is written, as
+    /// a node whose replication is slow does: ABORTED `Operation timed out` (the write may
+    /// have landed). The same append again is answered as the idempotent retry it is.
+    pub appends_time_out: bool,
 }
 
 /// How long [`WireServer::stop`] waits for connections to close before cutting them.

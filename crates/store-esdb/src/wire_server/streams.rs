@@ -45,11 +45,14 @@ pub(super) struct StreamsService {
     /// Turns true when the server stops: subscriptions end with UNAVAILABLE.
     stopping: watch::Receiver<bool>,
     quirks: Quirks,
+    /// The first event ids of the appends answered with a timeout (see
+    /// [`Quirks::appends_time_out`]): their retries are answered normally.
+    timed_out: parking_lot::Mutex<std::collections::HashSet<::uuid::Uuid>>,
 }
 
 impl StreamsService {
     pub(super) fn new(store: Arc<dyn EventStore>, stopping: watch::Receiver<bool>, quirks: Quirks) -> Self {
-        StreamsService { store, stopping, quirks }
+        StreamsService { store, stopping, quirks, timed_out: Default::default() }
     }
 }
 
@@ -132,7 +135,11 @@ impl Streams for StreamsService {
                 _ => return Err(Status::invalid_argument("after the options, an append sends only events")),
             }
         }
+        let first_id = events.first().map(|e| e.id);
         let result = match self.store.append(&stream, expected, events).await {
+            Ok(_) if self.quirks.appends_time_out && first_id.is_some_and(|id| self.timed_out.lock().insert(id)) => {
+                return Err(Status::aborted("Operation timed out"));
+            }
             Ok(written) => append_resp::Result::Success(append_resp::Success {
                 current_revision_option: Some(append_resp::success::CurrentRevisionOption::CurrentRevision(
                     written.next_expected_revision,
