@@ -174,6 +174,7 @@ impl SqliteStore {
         }
         // Before anything reads the file: what is read next (head, seen ids) must stay true.
         let lock = WriterLock::acquire(&path)?;
+        create_owner_only(&path)?;
         let conn = schema::open_writer(&path)?;
         let head = schema::head(&conn)?;
         let seen = schema::seen_ids(&conn)?;
@@ -278,6 +279,18 @@ impl SqliteStore {
         let (reply, answer) = oneshot::channel();
         writing.commands.send(make(reply)).await.map_err(|_| StoreError::Closed)?;
         answer.await.map_err(|_| StoreError::Closed)?
+    }
+}
+
+/// Creates the database file, if there is none yet, readable and writable by its owner
+/// only: the log holds webhook signing secrets. SQLite gives the WAL and shared-memory files
+/// the database file's mode. An existing file keeps the mode it has.
+fn create_owner_only(path: &Path) -> Result<(), StoreError> {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    match std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(StoreError::Backend(Box::new(e))),
     }
 }
 

@@ -219,3 +219,19 @@ async fn an_event_id_known_in_another_stream_is_a_new_event_here() {
     let retry = store.append("pack-b", ExpectedRevision::Any, vec![shared]).await.unwrap();
     assert_eq!(retry, here, "and a retry in pack-b is one");
 }
+
+/// The log holds webhook signing secrets: a store created by `open` is readable by its
+/// owner only, its write-ahead log included.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_database_file_and_its_wal_are_owner_only() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("events.sqlite");
+    let store = SqliteStore::open(&path).expect("open");
+    store.append("webhook-1", ExpectedRevision::NoStream, vec![event()]).await.unwrap();
+    for file in [path.clone(), path.with_extension("sqlite-wal")] {
+        let mode = std::fs::metadata(&file).expect("the file exists").permissions().mode();
+        assert_eq!(mode & 0o077, 0, "{} is open to others: {mode:o}", file.display());
+    }
+    store.close().await.unwrap();
+}
