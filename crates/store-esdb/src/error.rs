@@ -11,8 +11,11 @@ use packhooks_store::{ExpectedRevision, StoreError, StreamState};
 #[derive(Debug, thiserror::Error)]
 pub enum EsdbError {
     /// The connection string is not an `esdb://` or `esdb+discover://` string the client reads.
-    #[error("invalid EventStoreDB connection string")]
-    ConnectionString(#[source] eventstore::ClientSettingsParseError),
+    /// Holds the client's explanation as text, with the string's user name and password
+    /// replaced: the client's own error quotes the whole string, so keeping it as the cause
+    /// would print the password wherever the error chain is shown.
+    #[error("invalid EventStoreDB connection string: {0}")]
+    ConnectionString(String),
     /// The store setting names another scheme.
     #[error("an EventStoreDB connection string starts with esdb:// or esdb+discover://")]
     Scheme,
@@ -32,6 +35,17 @@ pub enum EsdbError {
     /// The server answered something the client accepted but the store cannot use.
     #[error("EventStoreDB answered unexpectedly: {0}")]
     Protocol(String),
+}
+
+/// `text` (the client's error about `connection_string`) with the user name and password of
+/// the connection string (`esdb://user:password@host…`) replaced by `[redacted]`.
+pub(crate) fn without_credentials(text: &str, connection_string: &str) -> String {
+    let Some((_, rest)) = connection_string.split_once("://") else { return text.to_owned() };
+    let before_query = &rest[..rest.find('?').unwrap_or(rest.len())];
+    match before_query.rfind('@') {
+        Some(at) if at > 0 => text.replace(&rest[..at], "[redacted]"),
+        _ => text.to_owned(),
+    }
 }
 
 /// True when the client itself is finished and must be built again: its connection task

@@ -23,7 +23,7 @@ use crate::connection::Connection;
 use crate::convert::{
     from_client_event, from_client_position, to_client_event, to_client_expected, to_client_position,
 };
-use crate::error::{client_is_dead, map_client_error, EsdbError};
+use crate::error::{client_is_dead, map_client_error, without_credentials, EsdbError};
 
 /// The stream name errors on `$all` reads are reported under.
 const ALL: &str = "$all";
@@ -51,7 +51,8 @@ impl EsdbStore {
         if !Self::handles(connection_string) {
             return Err(EsdbError::Scheme);
         }
-        let settings = ClientSettings::from_str(connection_string).map_err(EsdbError::ConnectionString)?;
+        let settings = ClientSettings::from_str(connection_string)
+            .map_err(|e| EsdbError::ConnectionString(without_credentials(&e.to_string(), connection_string)))?;
         tokio::runtime::Handle::try_current().map_err(|_| EsdbError::NoRuntime)?;
         let connection = Arc::new(Connection::new(settings)?);
         let warm = Arc::clone(&connection);
@@ -265,6 +266,22 @@ mod tests {
         assert!(matches!(EsdbStore::connect("postgres://x"), Err(EsdbError::Scheme)));
         assert!(matches!(EsdbStore::connect("esdb://"), Err(EsdbError::ConnectionString(_))));
         assert!(EsdbStore::handles("esdb+discover://cluster.example:2113"));
+    }
+
+    #[test]
+    fn a_bad_connection_string_is_reported_without_its_password() {
+        let setting = "esdb://admin:s3cr3t-pw@127.0.0.1:21l3?tls=false";
+        let Err(error) = EsdbStore::connect(setting) else { panic!("{setting} is not a valid connection string") };
+        assert!(matches!(error, EsdbError::ConnectionString(_)), "{error:?}");
+        // What `packhooks: {error:#}` and a `?error` log field would show: every cause, both ways.
+        let mut shown = String::new();
+        let mut cause: Option<&dyn std::error::Error> = Some(&error);
+        while let Some(e) = cause {
+            shown.push_str(&format!("{e} | {e:?} | "));
+            cause = e.source();
+        }
+        assert!(!shown.contains("s3cr3t-pw"), "the password is shown: {shown}");
+        assert!(shown.contains("127.0.0.1:21l3"), "what is wrong is still shown: {shown}");
     }
 
     #[test]
