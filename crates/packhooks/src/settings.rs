@@ -132,7 +132,7 @@ pub enum SettingsError {
     Parse {
         origin: String,
         #[source]
-        source: toml::de::Error,
+        source: TomlError,
     },
     #[error("{variable} (--{flag}) must be {expected}")]
     Override { variable: &'static str, flag: &'static str, expected: &'static str },
@@ -385,9 +385,10 @@ impl Settings {
                 set(&mut tree, variable.key, override_value(variable, text)?);
             }
         }
-        let raw: Raw = toml::Value::Table(tree)
-            .try_into()
-            .map_err(|source| SettingsError::Parse { origin: "the merged settings".into(), source })?;
+        let raw: Raw = toml::Value::Table(tree).try_into().map_err(|source| SettingsError::Parse {
+            origin: "the merged settings".into(),
+            source: TomlError { source, text: None },
+        })?;
         raw.validate()
     }
 
@@ -403,7 +404,74 @@ impl Settings {
 }
 
 fn parse_toml(text: &str, origin: &str) -> Result<toml::Table, SettingsError> {
-    text.parse::<toml::Table>().map_err(|source| SettingsError::Parse { origin: origin.to_owned(), source })
+    text.parse::<toml::Table>().map_err(|source| SettingsError::Parse {
+        origin: origin.to_owned(),
+        source: TomlError { source, text: Some(text.to_owned()) },
+    })
+}
+
+/// A TOML error shown without what it quotes: toml's own text prints the line of a syntax
+/// error, and serde's names a wrong value (`invalid type: string "…"`), either of which may
+/// be a token or a connection string with its password. This shows the message with every
+/// quoted value redacted, where (line and column) or under which key, and is not a source
+/// itself, so an error chain never reaches toml's text.
+pub struct TomlError {
+    source: toml::de::Error,
+    /// The text parsed, for the line and column of a syntax error; `None` for the merged
+    /// settings, whose errors name the key instead.
+    text: Option<String>,
+}
+
+impl fmt::Display for TomlError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (&self.text, self.source.span()) {
+            (Some(text), Some(span)) => {
+                let before = &text[..span.start.min(text.len())];
+                let line = before.matches('\n').count() + 1;
+                let column = before.rsplit('\n').next().unwrap_or("").chars().count() + 1;
+                write!(f, "line {line}, column {column}: {}", redact_quoted(self.source.message()))
+            }
+            // Without the text, toml's own form is the message and the key (`in `api.tokens``).
+            _ => f.write_str(redact_quoted(&self.source.to_string()).trim_end()),
+        }
+    }
+}
+
+impl fmt::Debug for TomlError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "TomlError({self})")
+    }
+}
+
+impl std::error::Error for TomlError {}
+
+/// `text` with the inside of every double-quoted part (escapes included), and of serde's
+/// backquoted numbers (``integer `123` ``), replaced by `[redacted]`. Other backquoted parts
+/// are key and field names, kept.
+fn redact_quoted(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        let close = match c {
+            '"' => '"',
+            '`' if out.ends_with("integer ") || out.ends_with("floating point ") => '`',
+            _ => {
+                out.push(c);
+                continue;
+            }
+        };
+        out.push(c);
+        out.push_str("[redacted]");
+        while let Some(inside) = chars.next() {
+            if inside == '\\' && close == '"' {
+                chars.next();
+            } else if inside == close {
+                out.push(close);
+                break;
+            }
+        }
+    }
+    out
 }
 
 /// Deep-merges `over` into `base`: tables merge key by key, anything else is replaced.
@@ -751,6 +819,18 @@ mod tests {
         assert_eq!(s.delivery.retry_delays, vec![Duration::from_secs(30 * 86_400)]);
         assert_eq!(s.delivery.max_retry_after, Duration::from_secs(30 * 86_400));
         assert_eq!(s.delivery.attempt_timeout, Duration::from_secs(3600));
+    }
+
+    #[test]
+    fn settings_errors_redact_the_values_they_quote() {
+        assert_eq!(
+            redact_quoted(r#"invalid type: string "a \" secret", expected a sequence in `api.tokens`"#),
+            r#"invalid type: string "[redacted]", expected a sequence in `api.tokens`"#
+        );
+        assert_eq!(
+            redact_quoted("invalid type: integer `1234567890123456`, expected a string in `api.token`"),
+            "invalid type: integer `[redacted]`, expected a string in `api.token`"
+        );
     }
 
     #[test]
