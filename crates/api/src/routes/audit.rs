@@ -128,11 +128,20 @@ async fn webhook_state(
 ) -> Result<HttpResponse, ApiError> {
     let id = webhook_id(&path)?;
     let q = query(&req)?;
-    let at = q
-        .get("at")
-        .ok_or(ApiError::InvalidInput { field: "at", reason: "is required" })?
-        .parse::<DateTime<Utc>>()
-        .map_err(|_| ApiError::InvalidInput { field: "at", reason: "is not an RFC 3339 time" })?;
+    let at = rfc3339_at(q.get("at").ok_or(ApiError::InvalidInput { field: "at", reason: "is required" })?)
+        .ok_or(ApiError::InvalidInput { field: "at", reason: "is not an RFC 3339 time" })?;
     let found = audit::webhook_at(state.store.as_ref(), id, at).await.map_err(failed)?;
     Ok(HttpResponse::Ok().json(found))
+}
+
+/// An RFC 3339 time from the query. A `+` typed into a query string is decoded as a space,
+/// so `…T10:00:00+01:00` arrives as `…T10:00:00 01:00`: a space where the offset's sign
+/// belongs is read as that `+`.
+fn rfc3339_at(text: &str) -> Option<DateTime<Utc>> {
+    let parse = |t: &str| t.parse::<DateTime<Utc>>().ok();
+    parse(text).or_else(|| {
+        let (time, offset) = text.rsplit_once(' ')?;
+        let is_offset = offset.len() == 5 && offset.as_bytes()[2] == b':';
+        is_offset.then(|| parse(&format!("{time}+{offset}"))).flatten()
+    })
 }

@@ -1,0 +1,101 @@
+//! A webhook's state at a time, as auditors ask for it: over HTTP
+//! (`GET /v1/audit/webhooks/{id}/state?at=`) and with `packhooks audit webhook --at`,
+//! against a real `serve` process and its SQLite log. Times are written as people write
+//! them: with a UTC offset, its `+` typed straight into the query string (where form
+//! decoding turns it into a space).
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+use chrono::{DateTime, FixedOffset, SecondsFormat, Utc};
+use packhooks_tests::packhooks_bin;
+use packhooks_tests::process::{Launch, ServerProcess};
+use serde_json::{json, Value};
+
+const TOKEN: &str = "cli-audit-token-0123456789";
+
+/// Runs `packhooks audit …` on `data_dir` (read-only, beside the server).
+fn audit_cli(data_dir: &Path, args: &[&str]) -> Output {
+    Command::new(packhooks_bin!())
+        .arg("audit")
+        .args(args)
+        .env_clear()
+        .env("PACKHOOKS_DATA_DIR", data_dir)
+        .stdin(Stdio::null())
+        .output()
+        .expect("the CLI runs")
+}
+
+/// `GET /v1/audit/webhooks/{id}/state?at={at}`, `at` put into the URL as it is.
+async fn state_at(client: &reqwest::Client, server: &ServerProcess, id: &str, at: &str) -> (u16, Value) {
+    let response = client
+        .get(server.url(&format!("/v1/audit/webhooks/{id}/state?at={at}")))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .expect("request sent");
+    (response.status().as_u16(), response.json().await.expect("a JSON answer"))
+}
+
+/// A webhook created on a growth account; its id and its `WebhookCreated` time.
+async fn created_webhook(client: &reqwest::Client, server: &ServerProcess) -> (String, DateTime<Utc>) {
+    server.set_plan(client, TOKEN, "acc_1", "growth").await;
+    let created: Value = client
+        .post(server.url("/v1/accounts/acc_1/webhooks"))
+        .bearer_auth(TOKEN)
+        .json(&json!({"url": "https://hooks.example.com/in", "events": ["interested"]}))
+        .send()
+        .await
+        .expect("create sent")
+        .json()
+        .await
+        .unwrap();
+    let id = created["id"].as_str().expect("an id").to_owned();
+    let history: Value = client
+        .get(server.url(&format!("/v1/audit/streams/webhook-{id}")))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let event = &history["events"][0];
+    assert_eq!(event["event_type"], "WebhookCreated");
+    let at = event["data"]["recorded_at"].as_str().unwrap().parse().unwrap();
+    (id, at)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_time_with_a_utc_offset_typed_into_the_query_is_the_same_instant() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Launch::new(packhooks_bin!(), dir.path()).env("PACKHOOKS_API_TOKEN", TOKEN).start();
+    let client = reqwest::Client::new();
+    let (id, created_at) = created_webhook(&client, &server).await;
+
+    let plus_one = FixedOffset::east_opt(3600).unwrap();
+    let written = |t: DateTime<Utc>| t.with_timezone(&plus_one).to_rfc3339_opts(SecondsFormat::AutoSi, false);
+    let at_creation = written(created_at);
+    assert!(at_creation.ends_with("+01:00"), "{at_creation}");
+    let (status, state) = state_at(&client, &server, &id, &at_creation).await;
+    assert_eq!(status, 200, "{state}");
+    assert_eq!(state["state"]["state"], "active", "exactly at its creation it exists: {state}");
+    assert_eq!(state["at"].as_str().unwrap().parse::<DateTime<Utc>>().unwrap(), created_at);
+
+    let just_before = written(created_at - chrono::Duration::nanoseconds(1));
+    let (status, state) = state_at(&client, &server, &id, &just_before).await;
+    assert_eq!((status, &state["state"]["state"]), (200, &json!("none")), "{state}");
+
+    // Encoded, and in UTC, the answers are the same.
+    let encoded = at_creation.replace('+', "%2B");
+    assert_eq!(state_at(&client, &server, &id, &encoded).await.1["state"]["state"], "active");
+    let utc = created_at.to_rfc3339_opts(SecondsFormat::AutoSi, true);
+    assert_eq!(state_at(&client, &server, &id, &utc).await.1["state"]["state"], "active");
+
+    // The CLI takes the same time with its offset.
+    let output = audit_cli(dir.path(), &["webhook", &id, "--at", &at_creation, "--json"]);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let state: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(state["state"]["state"], "active");
+    server.terminate();
+}
