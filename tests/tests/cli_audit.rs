@@ -2,7 +2,7 @@
 //! (`GET /v1/audit/webhooks/{id}/state?at=`) and with `packhooks audit webhook --at`,
 //! against a real `serve` process and its SQLite log. Times are written as people write
 //! them: with a UTC offset, its `+` typed straight into the query string (where form
-//! decoding turns it into a space).
+//! decoding turns it into a space); an id that no webhook ever had is not "not created yet".
 
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
@@ -97,5 +97,31 @@ async fn a_time_with_a_utc_offset_typed_into_the_query_is_the_same_instant() {
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     let state: Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(state["state"]["state"], "active");
+    server.terminate();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_webhook_id_that_never_existed_is_not_found_rather_than_not_created_yet() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Launch::new(packhooks_bin!(), dir.path()).env("PACKHOOKS_API_TOKEN", TOKEN).start();
+    let client = reqwest::Client::new();
+    let (id, created_at) = created_webhook(&client, &server).await;
+    let never = "wh_00000000000000000000000000000000";
+    let now = Utc::now().to_rfc3339_opts(SecondsFormat::AutoSi, true);
+
+    let (status, problem) = state_at(&client, &server, never, &now).await;
+    assert_eq!((status, &problem["code"]), (404, &json!("not_found")), "{problem}");
+    // A webhook created later is still "none" before its creation.
+    let before = (created_at - chrono::Duration::seconds(1)).to_rfc3339_opts(SecondsFormat::AutoSi, true);
+    let (status, state) = state_at(&client, &server, &id, &before).await;
+    assert_eq!((status, &state["state"]["state"]), (200, &json!("none")), "{state}");
+
+    let output = audit_cli(dir.path(), &["webhook", never, "--at", &now]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "refused: {}", String::from_utf8_lossy(&output.stdout));
+    assert!(stderr.contains(never) && stderr.contains("no webhook"), "{stderr}");
+    let output = audit_cli(dir.path(), &["webhook", &id, "--at", &before]);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(String::from_utf8_lossy(&output.stdout).contains("did not exist yet"));
     server.terminate();
 }

@@ -4,6 +4,7 @@
 
 use actix_web::{get, web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
+use packhooks_domain::webhook::WebhookState;
 use packhooks_projections::audit::{self, AuditEvent, AuditPage, WebhookAt};
 use packhooks_projections::ProjectionError;
 use packhooks_store::StoreError;
@@ -131,6 +132,16 @@ async fn webhook_state(
     let at = rfc3339_at(q.get("at").ok_or(ApiError::InvalidInput { field: "at", reason: "is required" })?)
         .ok_or(ApiError::InvalidInput { field: "at", reason: "is not an RFC 3339 time" })?;
     let found = audit::webhook_at(state.store.as_ref(), id, at).await.map_err(failed)?;
+    // "Not created yet" only for a webhook that was created later: an id no webhook ever
+    // had (a typo) is not found.
+    if matches!(found.state, WebhookState::None)
+        && matches!(
+            audit::webhook_at(state.store.as_ref(), id, DateTime::<Utc>::MAX_UTC).await.map_err(failed)?.state,
+            WebhookState::None
+        )
+    {
+        return Err(ApiError::NotFound { what: format!("webhook {id}") });
+    }
     Ok(HttpResponse::Ok().json(found))
 }
 

@@ -102,6 +102,16 @@ pub async fn run(args: AuditArgs) -> anyhow::Result<()> {
         AuditCommand::Webhook { id, at, json, settings: overrides } => {
             let store = open_store(&settings(&overrides)?)?;
             let found = audit::webhook_at(store.as_ref(), id, at).await.context("cannot read the webhook's history")?;
+            // "Did not exist yet" only for a webhook created later; an id no webhook ever had
+            // (a typo) is an error.
+            if matches!(found.state, WebhookState::None) {
+                let ever = audit::webhook_at(store.as_ref(), id, DateTime::<Utc>::MAX_UTC)
+                    .await
+                    .context("cannot read the webhook's history")?;
+                if matches!(ever.state, WebhookState::None) {
+                    anyhow::bail!("no webhook {id} in the log");
+                }
+            }
             if json {
                 println!("{}", serde_json::to_string(&found)?);
             } else {
