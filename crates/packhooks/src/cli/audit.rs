@@ -112,11 +112,13 @@ pub async fn run(args: AuditArgs) -> anyhow::Result<()> {
                     anyhow::bail!("no webhook {id} in the log");
                 }
             }
+            let mut out = std::io::stdout().lock();
             if json {
-                println!("{}", serde_json::to_string(&found)?);
+                writeln!(out, "{}", serde_json::to_string(&found)?)?;
             } else {
-                print_webhook(&found);
+                print_webhook(&mut out, &found)?;
             }
+            out.flush()?;
             Ok(())
         }
         AuditCommand::Export { from, settings: overrides } => {
@@ -146,35 +148,34 @@ pub async fn run(args: AuditArgs) -> anyhow::Result<()> {
     }
 }
 
-fn print_webhook(found: &audit::WebhookAt) {
-    println!("webhook {} at {}", found.webhook_id, found.at.to_rfc3339());
-    println!("events folded: {}", found.events);
+fn print_webhook(out: &mut impl std::io::Write, found: &audit::WebhookAt) -> std::io::Result<()> {
+    writeln!(out, "webhook {} at {}", found.webhook_id, found.at.to_rfc3339())?;
+    writeln!(out, "events folded: {}", found.events)?;
     let (webhook, deleted) = match &found.state {
         WebhookState::None => {
-            println!("state: did not exist yet");
-            return;
+            return writeln!(out, "state: did not exist yet");
         }
         WebhookState::Active(webhook) => (webhook, None),
         WebhookState::Deleted { webhook, deleted_at } => (webhook, Some(deleted_at)),
     };
     match deleted {
-        Some(at) => println!("state: deleted at {}", at.to_rfc3339()),
-        None => println!("state: active"),
+        Some(at) => writeln!(out, "state: deleted at {}", at.to_rfc3339())?,
+        None => writeln!(out, "state: active")?,
     }
-    println!("account: {}", webhook.account_id);
-    println!("url: {}", webhook.url);
+    writeln!(out, "account: {}", webhook.account_id)?;
+    writeln!(out, "url: {}", webhook.url)?;
     let events: Vec<_> = webhook.events.iter().map(|e| e.message_type()).collect();
-    println!("event types: {}", events.join(", "));
+    writeln!(out, "event types: {}", events.join(", "))?;
     match &webhook.status {
-        WebhookStatus::Enabled => println!("status: enabled"),
+        WebhookStatus::Enabled => writeln!(out, "status: enabled")?,
         WebhookStatus::Disabled { by, reason, since } => {
-            println!("status: disabled by {by:?} since {} ({reason})", since.to_rfc3339())
+            writeln!(out, "status: disabled by {by:?} since {} ({reason})", since.to_rfc3339())?
         }
     }
-    print!("secret version: {}", webhook.secrets.version);
+    write!(out, "secret version: {}", webhook.secrets.version)?;
     match &webhook.secrets.previous {
-        Some(p) => println!(" (version {} also signs until {})", p.version, p.valid_until.to_rfc3339()),
-        None => println!(),
+        Some(p) => writeln!(out, " (version {} also signs until {})", p.version, p.valid_until.to_rfc3339())?,
+        None => writeln!(out)?,
     }
-    println!("created: {}  updated: {}", webhook.created_at.to_rfc3339(), webhook.updated_at.to_rfc3339());
+    writeln!(out, "created: {}  updated: {}", webhook.created_at.to_rfc3339(), webhook.updated_at.to_rfc3339())
 }

@@ -28,16 +28,27 @@ pub enum Command {
 }
 
 /// Parses the command line, runs it in an actix system, and reports a failure with its
-/// whole chain of causes.
+/// whole chain of causes. Output whose reader went away (`| head`) ends quietly, as with
+/// `cat`: the reader asked for no more.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     match actix_web::rt::System::new().block_on(run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
+        Err(error) if is_broken_pipe(&error) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("packhooks: {error:#}");
             ExitCode::FAILURE
         }
     }
+}
+
+/// Whether `error` was caused by writing to a pipe whose reader is gone.
+fn is_broken_pipe(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        cause.downcast_ref::<std::io::Error>().is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+            || cause.downcast_ref::<serde_json::Error>().and_then(serde_json::Error::io_error_kind)
+                == Some(std::io::ErrorKind::BrokenPipe)
+    })
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {

@@ -5,7 +5,7 @@
 //! event store is only read (`head` and `read_all`; the read models are a file of their
 //! own), so it is opened read-only, beside the server's writer.
 
-use std::io::IsTerminal as _;
+use std::io::{IsTerminal as _, Write as _};
 use std::sync::Arc;
 
 use anyhow::Context as _;
@@ -88,10 +88,12 @@ pub async fn run(args: ProjectionsArgs) -> anyhow::Result<()> {
 
 async fn status(projections: &Projections) -> anyhow::Result<()> {
     let status = projections.status().await.context("cannot read the projection status")?;
-    println!(
+    let mut out = std::io::stdout().lock();
+    writeln!(
+        out,
         "{:<16} {:>7} {:>10} {:>12} {:>12} {:>10} {:>10}  REBUILD",
         "PROJECTION", "VERSION", "GENERATION", "CHECKPOINT", "HEAD", "LAG", "LAG (S)"
-    );
+    )?;
     for s in status {
         let (generation, version, checkpoint) = match &s.active {
             Some(a) => {
@@ -117,7 +119,8 @@ async fn status(projections: &Projections) -> anyhow::Result<()> {
             ),
             None => "-".into(),
         };
-        println!(
+        writeln!(
+            out,
             "{:<16} {:>7} {:>10} {:>12} {:>12} {:>10} {:>10}  {}",
             s.name,
             version,
@@ -127,8 +130,9 @@ async fn status(projections: &Projections) -> anyhow::Result<()> {
             lag,
             seconds,
             building
-        );
+        )?;
     }
+    out.flush()?;
     Ok(())
 }
 
@@ -150,13 +154,16 @@ async fn rebuild(projections: &Projections, name: Option<&str>) -> anyhow::Resul
     });
     let report = projections.rebuild(name, Some(progress)).await.context("the rebuild failed")?;
     bar.finish_and_clear();
-    println!(
+    let mut out = std::io::stdout().lock();
+    writeln!(
+        out,
         "rebuilt {}: {} events in {:.1} s ({:.0} events/s), checkpoint {}",
         report.projections.join(", "),
         report.scanned,
         report.elapsed.as_secs_f64(),
         report.events_per_second(),
         report.checkpoint.map(|c| c.to_string()).unwrap_or_else(|| "-".into())
-    );
+    )?;
+    out.flush()?;
     Ok(())
 }
