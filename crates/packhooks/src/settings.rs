@@ -387,7 +387,7 @@ impl Settings {
         }
         let raw: Raw = toml::Value::Table(tree).try_into().map_err(|source| SettingsError::Parse {
             origin: "the merged settings".into(),
-            source: TomlError { source, text: None },
+            source: TomlError { source: Box::new(source), text: None },
         })?;
         raw.validate()
     }
@@ -406,7 +406,7 @@ impl Settings {
 fn parse_toml(text: &str, origin: &str) -> Result<toml::Table, SettingsError> {
     text.parse::<toml::Table>().map_err(|source| SettingsError::Parse {
         origin: origin.to_owned(),
-        source: TomlError { source, text: Some(text.to_owned()) },
+        source: TomlError { source: Box::new(source), text: Some(text.to_owned()) },
     })
 }
 
@@ -416,7 +416,8 @@ fn parse_toml(text: &str, origin: &str) -> Result<toml::Table, SettingsError> {
 /// quoted value redacted, where (line and column) or under which key, and is not a source
 /// itself, so an error chain never reaches toml's text.
 pub struct TomlError {
-    source: toml::de::Error,
+    /// Boxed: toml's error is large, and every `Result<_, SettingsError>` would carry it.
+    source: Box<toml::de::Error>,
     /// The text parsed, for the line and column of a syntax error; `None` for the merged
     /// settings, whose errors name the key instead.
     text: Option<String>,
