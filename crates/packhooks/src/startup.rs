@@ -177,10 +177,26 @@ impl Application {
         let mut terminate = signal(SignalKind::terminate()).map_err(StartupError::Signals)?;
         let mut interrupt = signal(SignalKind::interrupt()).map_err(StartupError::Signals)?;
         let mut server = std::pin::pin!(server);
-        let served = tokio::select! {
-            served = &mut server => served,
-            _ = terminate.recv() => graceful_stop(&handle, "SIGTERM", &mut server).await,
-            _ = interrupt.recv() => graceful_stop(&handle, "SIGINT", &mut server).await,
+        let signalled = tokio::select! {
+            served = &mut server => Err(served),
+            _ = terminate.recv() => Ok("SIGTERM"),
+            _ = interrupt.recv() => Ok("SIGINT"),
+        };
+        let served = match signalled {
+            Err(served) => served,
+            Ok(signal) => {
+                // A graceful stop may wait for attempts in flight up to the attempt timeout;
+                // a second signal ends the process at once, which is as safe as kill -9.
+                actix_web::rt::spawn(async move {
+                    tokio::select! {
+                        _ = terminate.recv() => {}
+                        _ = interrupt.recv() => {}
+                    }
+                    tracing::warn!("second signal: stopping at once, without waiting for what is in flight");
+                    std::process::exit(1);
+                });
+                graceful_stop(&handle, signal, &mut server).await
+            }
         };
         for stop in stoppers {
             stop().await;
