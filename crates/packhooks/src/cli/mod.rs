@@ -28,13 +28,14 @@ pub enum Command {
 }
 
 /// Parses the command line, runs it in an actix system, and reports a failure with its
-/// whole chain of causes. Output whose reader went away (`| head`) ends quietly, as with
-/// `cat`: the reader asked for no more.
+/// whole chain of causes. The output of `audit` and `projections` whose reader went away
+/// (`| head`) ends quietly, as with `cat`: the reader asked for no more.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    let prints_output = !matches!(cli.command, Command::Serve(_));
     match actix_web::rt::System::new().block_on(run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(error) if is_broken_pipe(&error) => ExitCode::SUCCESS,
+        Err(error) if prints_output && is_broken_pipe(&error) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("packhooks: {error:#}");
             ExitCode::FAILURE
