@@ -1,6 +1,7 @@
 //! Audit views of the event history, shared by `packhooks audit …` and `/v1/audit/…`:
 //! events of one stream or of `$all`, paged in either direction with a cursor; a webhook's
-//! state folded from its events up to a time; and an export of `$all` as JSON lines.
+//! state folded from its events up to a time, with its delivery health then; and an export
+//! of `$all` as JSON lines.
 //!
 //! Every view redacts secrets: bodies go through [`DomainEvent::to_redacted_json`], and any
 //! other body (an event type this version does not know) has every `secret` field replaced.
@@ -139,6 +140,64 @@ pub struct WebhookAt {
     /// status and secret version; never a secret.
     #[schema(value_type = Object)]
     pub state: WebhookState,
+    /// Whether its deliveries were failing then (from its `deliveries-` stream).
+    pub health: HealthAt,
+}
+
+/// A webhook's delivery health at a time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct HealthAt {
+    pub status: HealthStatusAt,
+    /// Since when it was failing, while it was.
+    pub failing_since: Option<DateTime<Utc>>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum HealthStatusAt {
+    /// No delivery abandoned yet, or a success since the last one.
+    Healthy,
+    /// A delivery was abandoned (all attempts failed) and no success came since.
+    Failing,
+}
+
+impl HealthAt {
+    fn from_failing_since(failing_since: Option<DateTime<Utc>>) -> Self {
+        let status = if failing_since.is_some() { HealthStatusAt::Failing } else { HealthStatusAt::Healthy };
+        HealthAt { status, failing_since }
+    }
+}
+
+/// The webhook's health at `at`: the newest event recorded by then that says it, read from
+/// the end of its `deliveries-` stream back: a flag, a recovery, or a checkpoint (which
+/// carries the failing state as of its writing, so the read stops within a checkpoint
+/// interval of `at`).
+async fn health_at(store: &dyn EventStore, webhook: WebhookId, at: DateTime<Utc>) -> Result<HealthAt, ProjectionError> {
+    const PAGE: usize = 256;
+    let stream = webhook.deliveries_stream();
+    let mut from = StreamPosition::End;
+    loop {
+        let batch = match store.read_stream(&stream, from, Direction::Backwards, PAGE).await {
+            Ok(batch) => batch,
+            Err(StoreError::StreamNotFound(_)) => Vec::new(),
+            Err(e) => return Err(e.into()),
+        };
+        for recorded in &batch {
+            let failing_since = match DomainEvent::decode(&recorded.event_type, &recorded.data) {
+                Ok(DomainEvent::WebhookFlaggedFailing(e)) if e.recorded_at <= at => Some(e.failing_since),
+                Ok(DomainEvent::WebhookRecovered(e)) if e.recorded_at <= at => None,
+                Ok(DomainEvent::DeliveryCheckpoint(e)) if e.recorded_at <= at => e.failing_since,
+                _ => continue,
+            };
+            return Ok(HealthAt::from_failing_since(failing_since));
+        }
+        match batch.last() {
+            Some(oldest) if batch.len() == PAGE && oldest.revision > 0 => {
+                from = StreamPosition::Revision(oldest.revision - 1)
+            }
+            _ => return Ok(HealthAt::from_failing_since(None)),
+        }
+    }
 }
 
 /// Folds the `webhook-{id}` stream up to `at` with the domain's own fold.
@@ -165,7 +224,8 @@ pub async fn webhook_at(
         }
     }
     let folded = events.iter().take_while(|e| e.recorded_at() <= at).count() as u64;
-    Ok(WebhookAt { webhook_id: webhook.to_string(), at, events: folded, state: fold_until(&events, at) })
+    let health = health_at(store, webhook, at).await?;
+    Ok(WebhookAt { webhook_id: webhook.to_string(), at, events: folded, state: fold_until(&events, at), health })
 }
 
 /// Writes every event of `$all` from `from` (inclusive; all when `None`) to `out`, one redacted JSON

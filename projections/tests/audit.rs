@@ -5,6 +5,7 @@ mod common;
 
 use chrono::Duration;
 use common::*;
+use packhooks_domain::delivery::DeliveryCheckpoint;
 use packhooks_domain::webhook::{EventType, Secret, WebhookSecretRotated, WebhookUpdated};
 use packhooks_projections::audit;
 use packhooks_store::{Direction, Position};
@@ -62,6 +63,40 @@ async fn a_webhook_state_at_a_time_is_folded_from_its_events_without_secrets() {
     assert_eq!(later["state"]["status"]["status"], "disabled");
     let text = later.to_string();
     assert!(!text.contains(FIRST_SECRET) && !text.contains(SECOND_SECRET), "no secret in {text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_webhook_state_at_a_time_says_whether_its_deliveries_were_failing_then() {
+    let env = Env::new();
+    let (wh, acc) = (webhook(1), account(1));
+    let store = env.store.as_ref();
+    let at = |minutes: i64| t0() + Duration::minutes(minutes);
+    append(store, &wh.stream(), &[created(wh, &acc, t0())]).await;
+    let deliveries = wh.deliveries_stream();
+    append(store, &deliveries, &[attempted(wh, 1, 3, 500, false, at(10)), flagged(wh, 1, at(20))]).await;
+    // More attempts after the flag than one page of the backwards read holds.
+    let failures: Vec<_> =
+        (0..300).map(|n| attempted(wh, 100 + n, 1, 500, false, at(21) + Duration::seconds(n as i64))).collect();
+    append(store, &deliveries, &failures).await;
+    let checkpoint = DeliveryCheckpoint {
+        webhook_id: wh,
+        resume_position: None,
+        pending: Vec::new(),
+        failing_since: Some(at(20)),
+        recorded_at: at(41),
+    };
+    append(store, &deliveries, &[checkpoint.into(), recovered(wh, 2, at(50)), attempted(wh, 3, 1, 200, false, at(51))])
+        .await;
+
+    let health = |minutes| async move {
+        serde_json::to_value(audit::webhook_at(store, wh, at(minutes)).await.unwrap().health).unwrap()
+    };
+    assert_eq!(health(5).await, serde_json::json!({"status": "healthy", "failing_since": null}));
+    let failing = serde_json::json!({"status": "failing", "failing_since": at(20)});
+    assert_eq!(health(20).await, failing, "flagged at that very time");
+    assert_eq!(health(26).await, failing, "the flag is older than a page of later events");
+    assert_eq!(health(45).await, failing, "from the checkpoint");
+    assert_eq!(health(50).await, serde_json::json!({"status": "healthy", "failing_since": null}));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -20,7 +20,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 #[derive(utoipa::OpenApi)]
-#[openapi(paths(stream_history, all_history, webhook_state), components(schemas(AuditPage, AuditEvent, WebhookAt)))]
+#[openapi(paths(stream_history, all_history, webhook_state), components(schemas(AuditPage, AuditEvent, WebhookAt, audit::HealthAt, audit::HealthStatusAt)))]
 pub struct Doc;
 
 const DEFAULT_PAGE: usize = 100;

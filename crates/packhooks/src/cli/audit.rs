@@ -172,6 +172,10 @@ fn print_webhook(out: &mut impl std::io::Write, found: &audit::WebhookAt) -> std
             writeln!(out, "status: disabled by {by:?} since {} ({reason})", since.to_rfc3339())?
         }
     }
+    match found.health.failing_since {
+        Some(since) => writeln!(out, "health: failing since {}", since.to_rfc3339())?,
+        None => writeln!(out, "health: healthy")?,
+    }
     write!(out, "secret version: {}", webhook.secrets.version)?;
     match &webhook.secrets.previous {
         Some(p) => writeln!(out, " (version {} also signs until {})", p.version, p.valid_until.to_rfc3339())?,
