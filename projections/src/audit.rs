@@ -168,14 +168,19 @@ impl HealthAt {
     }
 }
 
-/// The webhook's health at `at`: the newest event recorded by then that says it, read from
-/// the end of its `deliveries-` stream back: a flag, a recovery, or a checkpoint (which
-/// carries the failing state as of its writing, so the read stops within a checkpoint
-/// interval of `at`).
+/// The webhook's health at `at`: the newest event recorded by then that says it, read back
+/// from the last event of its `deliveries-` stream recorded by `at`: a flag, a recovery, or a
+/// checkpoint (which carries the failing state as of its writing, so the read stops within
+/// a checkpoint interval of `at`). The stream has one writer, which records its events in
+/// time order, so that last event is found by bisecting the revisions: what was recorded
+/// after `at` (all of a long stream, for an early time) is not read through.
 async fn health_at(store: &dyn EventStore, webhook: WebhookId, at: DateTime<Utc>) -> Result<HealthAt, ProjectionError> {
     const PAGE: usize = 256;
     let stream = webhook.deliveries_stream();
-    let mut from = StreamPosition::End;
+    let mut from = match last_recorded_by(store, &stream, at).await? {
+        Some(revision) => StreamPosition::Revision(revision),
+        None => return Ok(HealthAt::from_failing_since(None)),
+    };
     loop {
         let batch = match store.read_stream(&stream, from, Direction::Backwards, PAGE).await {
             Ok(batch) => batch,
@@ -198,6 +203,48 @@ async fn health_at(store: &dyn EventStore, webhook: WebhookId, at: DateTime<Utc>
             _ => return Ok(HealthAt::from_failing_since(None)),
         }
     }
+}
+
+/// The revision of `stream` to read back from for the state at `at`: the last one recorded by
+/// then, found by bisection (`None`: nothing was). An event whose time cannot be read (a type
+/// this version does not know) ends the bisection at the last event, and the read goes back
+/// from there, checking every event's time.
+async fn last_recorded_by(
+    store: &dyn EventStore,
+    stream: &str,
+    at: DateTime<Utc>,
+) -> Result<Option<u64>, ProjectionError> {
+    let one = |from: StreamPosition, direction: Direction| async move {
+        match store.read_stream(stream, from, direction, 1).await {
+            Ok(mut batch) => Ok(batch.pop().map(|e| {
+                let recorded = DomainEvent::decode(&e.event_type, &e.data).ok().map(|d| d.recorded_at());
+                (e.revision, recorded)
+            })),
+            Err(StoreError::StreamNotFound(_)) => Ok(None),
+            Err(e) => Err(ProjectionError::from(e)),
+        }
+    };
+    let Some((last, last_at)) = one(StreamPosition::End, Direction::Backwards).await? else { return Ok(None) };
+    if last_at.is_none_or(|t| t <= at) {
+        return Ok(Some(last));
+    }
+    let Some((first, first_at)) = one(StreamPosition::Start, Direction::Forwards).await? else { return Ok(None) };
+    match first_at {
+        Some(t) if t > at => return Ok(None),
+        Some(_) => {}
+        None => return Ok(Some(last)),
+    }
+    // Recorded by `at`: `low`; after it: `high` and everything from there on.
+    let (mut low, mut high) = (first, last);
+    while high - low > 1 {
+        let middle = low + (high - low) / 2;
+        match one(StreamPosition::Revision(middle), Direction::Forwards).await? {
+            Some((revision, Some(t))) if t <= at && revision < high => low = revision,
+            Some((_, Some(_))) => high = middle,
+            Some((_, None)) | None => return Ok(Some(last)),
+        }
+    }
+    Ok(Some(low))
 }
 
 /// Folds the `webhook-{id}` stream up to `at` with the domain's own fold.

@@ -143,3 +143,116 @@ async fn history_pages_both_ways_with_cursors_and_redacts_secrets() {
     let mut tail = Vec::new();
     assert_eq!(audit::export(store, Some(Position::at(8)), &mut tail, &|_, _| {}).await.unwrap(), 2);
 }
+
+/// The real store, counting the events that reads of `deliveries-` streams return.
+struct CountingReads {
+    inner: std::sync::Arc<dyn packhooks_store::EventStore>,
+    deliveries_read: std::sync::atomic::AtomicUsize,
+}
+
+#[async_trait::async_trait]
+impl packhooks_store::EventStore for CountingReads {
+    async fn append(
+        &self,
+        stream: &str,
+        expected: packhooks_store::ExpectedRevision,
+        events: Vec<packhooks_store::EventData>,
+    ) -> Result<packhooks_store::AppendResult, packhooks_store::StoreError> {
+        self.inner.append(stream, expected, events).await
+    }
+    async fn read_stream(
+        &self,
+        stream: &str,
+        from: packhooks_store::StreamPosition,
+        direction: Direction,
+        max_count: usize,
+    ) -> Result<Vec<packhooks_store::RecordedEvent>, packhooks_store::StoreError> {
+        let events = self.inner.read_stream(stream, from, direction, max_count).await?;
+        if stream.starts_with("deliveries-") {
+            self.deliveries_read.fetch_add(events.len(), std::sync::atomic::Ordering::SeqCst);
+        }
+        Ok(events)
+    }
+    async fn read_all(
+        &self,
+        from: packhooks_store::AllPosition,
+        direction: Direction,
+        max_count: usize,
+    ) -> Result<Vec<packhooks_store::RecordedEvent>, packhooks_store::StoreError> {
+        self.inner.read_all(from, direction, max_count).await
+    }
+    async fn subscribe_to_all(
+        &self,
+        from: packhooks_store::SubscribeFrom,
+        filter: Option<packhooks_store::SubscriptionFilter>,
+    ) -> Result<packhooks_store::Subscription, packhooks_store::StoreError> {
+        self.inner.subscribe_to_all(from, filter).await
+    }
+    async fn delete_stream(
+        &self,
+        stream: &str,
+        expected: packhooks_store::ExpectedRevision,
+    ) -> Result<Position, packhooks_store::StoreError> {
+        self.inner.delete_stream(stream, expected).await
+    }
+    async fn tombstone_stream(
+        &self,
+        stream: &str,
+        expected: packhooks_store::ExpectedRevision,
+    ) -> Result<Position, packhooks_store::StoreError> {
+        self.inner.tombstone_stream(stream, expected).await
+    }
+    async fn head(&self) -> Result<Option<Position>, packhooks_store::StoreError> {
+        self.inner.head().await
+    }
+    async fn close(&self) -> Result<(), packhooks_store::StoreError> {
+        self.inner.close().await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_health_at_an_early_time_does_not_read_a_long_deliveries_stream_to_its_start() {
+    let env = Env::new();
+    let (wh, acc) = (webhook(1), account(1));
+    let at = |minutes: i64| t0() + Duration::minutes(minutes);
+    append(env.store.as_ref(), &wh.stream(), &[created(wh, &acc, at(0))]).await;
+    let deliveries = wh.deliveries_stream();
+    append(env.store.as_ref(), &deliveries, &[attempted(wh, 1, 3, 500, false, at(10)), flagged(wh, 1, at(20))]).await;
+    append(env.store.as_ref(), &deliveries, &[recovered(wh, 2, at(30))]).await;
+    // A long history after that: 20 000 attempts, a checkpoint after every 500 of them.
+    let mut later = Vec::new();
+    for n in 0..20_000i64 {
+        later.push(attempted(wh, 10 + n as u128, 1, 200, false, at(40) + Duration::seconds(n)));
+        if n % 500 == 499 {
+            let checkpoint = DeliveryCheckpoint {
+                webhook_id: wh,
+                resume_position: None,
+                pending: Vec::new(),
+                failing_since: None,
+                recorded_at: at(40) + Duration::seconds(n),
+            };
+            later.push(checkpoint.into());
+        }
+    }
+    for chunk in later.chunks(2_000) {
+        append(env.store.as_ref(), &deliveries, chunk).await;
+    }
+    let store = CountingReads { inner: env.store.clone(), deliveries_read: Default::default() };
+    let read = |minutes| {
+        let store = &store;
+        async move {
+            store.deliveries_read.store(0, std::sync::atomic::Ordering::SeqCst);
+            let health = audit::webhook_at(store, wh, at(minutes)).await.unwrap().health;
+            (serde_json::to_value(health).unwrap(), store.deliveries_read.load(std::sync::atomic::Ordering::SeqCst))
+        }
+    };
+    let healthy = serde_json::json!({"status": "healthy", "failing_since": null});
+    let failing = serde_json::json!({"status": "failing", "failing_since": at(20)});
+    for (minutes, expected) in [(-5, &healthy), (5, &healthy), (25, &failing), (35, &healthy), (600, &healthy)] {
+        let (health, read) = read(minutes).await;
+        assert_eq!(&health, expected, "at minute {minutes}");
+        // What is recorded after the time asked is not read through: a few single events to
+        // find where that time is, then back to the nearest health event.
+        assert!(read <= 1_000, "at minute {minutes}: {read} events of the deliveries stream read");
+    }
+}
