@@ -174,7 +174,7 @@ impl SqliteStore {
         }
         // Before anything reads the file: what is read next (head, seen ids) must stay true.
         let lock = WriterLock::acquire(&path)?;
-        create_owner_only(&path)?;
+        create_owner_only(&lock::database_file(&path))?;
         let conn = schema::open_writer(&path)?;
         let head = schema::head(&conn)?;
         let seen = schema::seen_ids(&conn)?;
@@ -284,7 +284,8 @@ impl SqliteStore {
 
 /// Creates the database file, if there is none yet, readable and writable by its owner
 /// only: the log holds webhook signing secrets. SQLite gives the WAL and shared-memory files
-/// the database file's mode. An existing file keeps the mode it has.
+/// the database file's mode. An existing file keeps the mode it has. `path` is the file
+/// itself, not a link to it (creating through a link, even a dangling one, fails).
 fn create_owner_only(path: &Path) -> Result<(), StoreError> {
     use std::os::unix::fs::OpenOptionsExt as _;
     match std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path) {

@@ -181,3 +181,28 @@ async fn opening_read_only_where_there_is_no_store_fails_and_creates_nothing() {
     assert!(matches!(SqliteStore::open_read_only(&path), Err(StoreError::NoStore { .. })));
     assert_eq!(std::fs::metadata(&path).unwrap().len(), 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_link_to_a_database_not_created_yet_leads_to_the_same_lock_and_an_owner_only_file() {
+    let dir = tempfile::tempdir().unwrap();
+    // The data directory holds a link to where the database is to be (a volume), made before
+    // the first start.
+    let path = dir.path().join("volume").join("events.sqlite");
+    std::fs::create_dir(path.parent().unwrap()).unwrap();
+    let alias = dir.path().join("events.sqlite");
+    std::os::unix::fs::symlink(&path, &alias).unwrap();
+
+    let first = SqliteStore::open(&alias).unwrap();
+    first.append("pack-1", ExpectedRevision::NoStream, vec![event()]).await.unwrap();
+    assert!(path.is_file(), "SQLite follows the link and creates the database at its target");
+    let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+    assert_eq!(mode & 0o077, 0, "the database made through the link is open to others: {mode:o}");
+
+    let second = SqliteStore::open(&path);
+    assert!(
+        matches!(second, Err(StoreError::Locked { .. })),
+        "a second writer opened the file under its own name: {:?}",
+        second.as_ref().map(|_| "opened")
+    );
+    first.append("pack-1", ExpectedRevision::Exact(0), vec![event()]).await.unwrap();
+}

@@ -25,12 +25,28 @@ pub(crate) struct WriterLock {
 
 /// `<database file>.lock`, beside the database. A symbolic link to the database is
 /// followed first (SQLite follows it too, to the same database and WAL), so that every name
-/// of one existing file finds the same lock file.
+/// of one file finds the same lock file.
 pub(crate) fn lock_path(database: &Path) -> PathBuf {
-    let database = std::fs::canonicalize(database).unwrap_or_else(|_| database.to_owned());
+    let database = database_file(database);
     let mut name = OsString::from(database.as_os_str());
     name.push(".lock");
     PathBuf::from(name)
+}
+
+/// The file SQLite opens for `path`: symbolic links to it followed, also to a file that does
+/// not exist yet (SQLite creates the database at the end of the chain). `canonicalize` alone
+/// fails on such a link, and the link's own name would then be used.
+pub(crate) fn database_file(path: &Path) -> PathBuf {
+    let mut path = path.to_owned();
+    // As many links as the system itself follows in one path.
+    for _ in 0..40 {
+        let Ok(target) = std::fs::read_link(&path) else { break };
+        path = match path.parent() {
+            Some(dir) => dir.join(target),
+            None => target,
+        };
+    }
+    std::fs::canonicalize(&path).unwrap_or(path)
 }
 
 impl WriterLock {
