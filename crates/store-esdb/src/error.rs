@@ -38,14 +38,19 @@ pub enum EsdbError {
 }
 
 /// `text` (the client's error about `connection_string`) with the user name and password of
-/// the connection string (`esdb://user:password@host…`) replaced by `[redacted]`.
+/// the connection string (`esdb://user:password@host…`) replaced by `[redacted]` where the
+/// string is quoted, and the password wherever else it appears. Only those: replacing every
+/// occurrence of `user:password` would also cut a user name out of host names and words
+/// that contain it (`admin` in `admin-esdb.example`), hiding what the operator must fix.
 pub(crate) fn without_credentials(text: &str, connection_string: &str) -> String {
     let Some((_, rest)) = connection_string.split_once("://") else { return text.to_owned() };
     let before_query = &rest[..rest.find('?').unwrap_or(rest.len())];
-    match before_query.rfind('@') {
-        Some(at) if at > 0 => text.replace(&rest[..at], "[redacted]"),
-        _ => text.to_owned(),
+    let Some(at) = before_query.rfind('@').filter(|at| *at > 0) else { return text.to_owned() };
+    let mut out = text.replace(rest, &format!("[redacted]{}", &rest[at..]));
+    if let Some((_, password)) = rest[..at].split_once(':').filter(|(_, password)| !password.is_empty()) {
+        out = out.replace(password, "[redacted]");
     }
+    out
 }
 
 /// True when the client itself is finished and must be built again: its connection task

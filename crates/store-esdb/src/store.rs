@@ -285,6 +285,20 @@ mod tests {
     }
 
     #[test]
+    fn a_bad_connection_string_keeps_its_host_names_whole_when_its_credentials_are_redacted() {
+        // A user name without a password, and a user name that is part of the host name.
+        for (setting, host, secret) in [
+            ("esdb://admin@admin-esdb.example:21l3?tls=false", "admin-esdb.example:21l3", None),
+            ("esdb://es:pw-9f3k@es-node.example:21l3", "es-node.example:21l3", Some("pw-9f3k")),
+        ] {
+            let Err(error) = EsdbStore::connect(setting) else { panic!("{setting} is not a valid connection string") };
+            let shown = error.to_string();
+            assert!(shown.contains(host), "the host the operator must fix is shown whole: {shown}");
+            assert!(secret.is_none_or(|s| !shown.contains(s)), "the password is shown: {shown}");
+        }
+    }
+
+    #[test]
     fn opening_outside_a_runtime_is_an_error_not_a_panic() {
         assert!(matches!(EsdbStore::connect("esdb://127.0.0.1:2113?tls=false"), Err(EsdbError::NoRuntime)));
     }
