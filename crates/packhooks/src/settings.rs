@@ -448,7 +448,8 @@ impl std::error::Error for TomlError {}
 
 /// `text` with the inside of every double-quoted part (escapes included), and of serde's
 /// backquoted numbers (``integer `123` ``), replaced by `[redacted]`. Other backquoted parts
-/// are key and field names, kept.
+/// are key and field names, or the tokens a syntax error expected (`` `"` `` among them),
+/// kept whole.
 fn redact_quoted(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut chars = text.chars();
@@ -456,6 +457,16 @@ fn redact_quoted(text: &str) -> String {
         let close = match c {
             '"' => '"',
             '`' if out.ends_with("integer ") || out.ends_with("floating point ") => '`',
+            '`' => {
+                out.push(c);
+                for inside in chars.by_ref() {
+                    out.push(inside);
+                    if inside == '`' {
+                        break;
+                    }
+                }
+                continue;
+            }
             _ => {
                 out.push(c);
                 continue;
@@ -832,6 +843,22 @@ mod tests {
             redact_quoted("invalid type: integer `1234567890123456`, expected a string in `api.token`"),
             "invalid type: integer `[redacted]`, expected a string in `api.token`"
         );
+    }
+
+    #[test]
+    fn a_syntax_error_still_says_what_was_expected() {
+        // toml lists the tokens it expected in backquotes, a double quote among them: that is
+        // no quoted value, and what follows it is no secret.
+        let mut file = tempfile::NamedTempFile::new().unwrap();
+        writeln!(file, "[api]\ntoken = an-unquoted-token").unwrap();
+        let overrides = Overrides { config: Some(file.path().to_owned()), ..Overrides::default() };
+        let error = Settings::load(&overrides).unwrap_err();
+        let source = std::error::Error::source(&error).expect("the toml error");
+        let shown = format!("{error}: {source}");
+        assert!(shown.contains("expected `\"`, `'`"), "the expected quotes are shown: {shown}");
+        assert!(!shown.contains("an-unquoted-token"), "{shown}");
+        let escape = "invalid escape sequence\nexpected `b`, `f`, `n`, `r`, `t`, `u`, `U`, `\\`, `\"`";
+        assert_eq!(redact_quoted(escape), escape);
     }
 
     #[test]
