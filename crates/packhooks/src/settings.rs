@@ -541,10 +541,10 @@ type Bound = (Duration, &'static str);
 const TEN_YEARS: Bound = (Duration::from_secs(10 * 31_557_600), "must be at most 10 years");
 /// The longest retry delay and honoured `Retry-After`: a retry later than a month is not one.
 const THIRTY_DAYS: Bound = (Duration::from_secs(30 * 86_400), "must be at most 30 days");
-/// The longest attempt timeout: an attempt holds a connection (and an in-flight slot) open.
 /// What a rotation accepts: the domain refuses a longer overlap, so a longer setting would
 /// make every rotation fail.
 const SEVEN_DAYS: Bound = (packhooks_domain::webhook::MAX_SECRET_OVERLAP, "must be at most 7 days");
+/// The longest attempt timeout: an attempt holds a connection (and an in-flight slot) open.
 const ONE_HOUR: Bound = (Duration::from_secs(3600), "must be at most 1 hour");
 
 /// [`duration`], refused above `bound`.
