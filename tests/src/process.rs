@@ -26,6 +26,18 @@ macro_rules! packhooks_bin {
     };
 }
 
+/// Runs `binary args…` to its end on a data directory with no other variable (the CLI's
+/// read-only commands: `audit`, `projections`).
+pub fn run_cli(binary: &str, data_dir: &Path, args: &[&str]) -> std::process::Output {
+    Command::new(binary)
+        .args(args)
+        .env_clear()
+        .env("PACKHOOKS_DATA_DIR", data_dir)
+        .stdin(Stdio::null())
+        .output()
+        .expect("the CLI runs")
+}
+
 /// What to start: `binary serve [args]` on a data directory with only the given variables.
 pub struct Launch {
     binary: String,
@@ -175,6 +187,20 @@ impl ServerProcess {
             .await
             .expect("plan set");
         assert!(response.status().is_success(), "setting the plan of {account}: {}", response.status());
+    }
+
+    /// Creates a webhook of `account` on `url` for `interested` with `token`; its answer
+    /// (id, secret, …). Panics unless 201.
+    pub async fn create_webhook(&self, client: &reqwest::Client, token: &str, account: &str, url: &str) -> Value {
+        let response = client
+            .post(self.url(&format!("/v1/accounts/{account}/webhooks")))
+            .bearer_auth(token)
+            .json(&serde_json::json!({"url": url, "events": ["interested"]}))
+            .send()
+            .await
+            .expect("create sent");
+        assert_eq!(response.status().as_u16(), 201, "creating a webhook of {account}");
+        response.json().await.expect("a JSON answer")
     }
 
     /// Waits (bounded) until `/healthz` answers.

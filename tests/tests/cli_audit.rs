@@ -4,27 +4,13 @@
 //! them: with a UTC offset, its `+` typed straight into the query string (where form
 //! decoding turns it into a space); an id that no webhook ever had is not "not created yet".
 
-use std::path::Path;
-use std::process::{Command, Output, Stdio};
 
 use chrono::{DateTime, FixedOffset, SecondsFormat, Utc};
 use packhooks_tests::packhooks_bin;
-use packhooks_tests::process::{Launch, ServerProcess};
+use packhooks_tests::process::{run_cli, Launch, ServerProcess};
 use serde_json::{json, Value};
 
 const TOKEN: &str = "cli-audit-token-0123456789";
-
-/// Runs `packhooks audit …` on `data_dir` (read-only, beside the server).
-fn audit_cli(data_dir: &Path, args: &[&str]) -> Output {
-    Command::new(packhooks_bin!())
-        .arg("audit")
-        .args(args)
-        .env_clear()
-        .env("PACKHOOKS_DATA_DIR", data_dir)
-        .stdin(Stdio::null())
-        .output()
-        .expect("the CLI runs")
-}
 
 /// `GET /v1/audit/webhooks/{id}/state?at={at}`, `at` put into the URL as it is.
 async fn state_at(client: &reqwest::Client, server: &ServerProcess, id: &str, at: &str) -> (u16, Value) {
@@ -40,16 +26,7 @@ async fn state_at(client: &reqwest::Client, server: &ServerProcess, id: &str, at
 /// A webhook created on a growth account; its id and its `WebhookCreated` time.
 async fn created_webhook(client: &reqwest::Client, server: &ServerProcess) -> (String, DateTime<Utc>) {
     server.set_plan(client, TOKEN, "acc_1", "growth").await;
-    let created: Value = client
-        .post(server.url("/v1/accounts/acc_1/webhooks"))
-        .bearer_auth(TOKEN)
-        .json(&json!({"url": "https://hooks.example.com/in", "events": ["interested"]}))
-        .send()
-        .await
-        .expect("create sent")
-        .json()
-        .await
-        .unwrap();
+    let created = server.create_webhook(client, TOKEN, "acc_1", "https://hooks.example.com/in").await;
     let id = created["id"].as_str().expect("an id").to_owned();
     let history: Value = client
         .get(server.url(&format!("/v1/audit/streams/webhook-{id}")))
@@ -93,7 +70,7 @@ async fn a_time_with_a_utc_offset_typed_into_the_query_is_the_same_instant() {
     assert_eq!(state_at(&client, &server, &id, &utc).await.1["state"]["state"], "active");
 
     // The CLI takes the same time with its offset.
-    let output = audit_cli(dir.path(), &["webhook", &id, "--at", &at_creation, "--json"]);
+    let output = run_cli(packhooks_bin!(), dir.path(), &["audit", "webhook", &id, "--at", &at_creation, "--json"]);
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     let state: Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(state["state"]["state"], "active");
@@ -116,11 +93,11 @@ async fn a_webhook_id_that_never_existed_is_not_found_rather_than_not_created_ye
     let (status, state) = state_at(&client, &server, &id, &before).await;
     assert_eq!((status, &state["state"]["state"]), (200, &json!("none")), "{state}");
 
-    let output = audit_cli(dir.path(), &["webhook", never, "--at", &now]);
+    let output = run_cli(packhooks_bin!(), dir.path(), &["audit", "webhook", never, "--at", &now]);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(!output.status.success(), "refused: {}", String::from_utf8_lossy(&output.stdout));
     assert!(stderr.contains(never) && stderr.contains("no webhook"), "{stderr}");
-    let output = audit_cli(dir.path(), &["webhook", &id, "--at", &before]);
+    let output = run_cli(packhooks_bin!(), dir.path(), &["audit", "webhook", &id, "--at", &before]);
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     assert!(String::from_utf8_lossy(&output.stdout).contains("did not exist yet"));
     server.terminate();

@@ -8,7 +8,6 @@ use std::process::{Command, Stdio};
 
 use packhooks_tests::packhooks_bin;
 use packhooks_tests::process::Launch;
-use serde_json::{json, Value};
 
 const TOKEN: &str = "cli-pipes-token-0123456789";
 
@@ -34,16 +33,7 @@ async fn read_only_commands_end_quietly_when_their_reader_goes_away() {
     let server = Launch::new(packhooks_bin!(), dir.path()).env("PACKHOOKS_API_TOKEN", TOKEN).start();
     let client = reqwest::Client::new();
     server.set_plan(&client, TOKEN, "acc_1", "growth").await;
-    let created: Value = client
-        .post(server.url("/v1/accounts/acc_1/webhooks"))
-        .bearer_auth(TOKEN)
-        .json(&json!({"url": "https://hooks.example.com/in", "events": ["interested"]}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let created = server.create_webhook(&client, TOKEN, "acc_1", "https://hooks.example.com/in").await;
     let id = created["id"].as_str().expect("an id").to_owned();
     server.terminate();
 

@@ -3,8 +3,6 @@
 //! and the read models end equal, row for row, to an offline rebuild of the same log. Also
 //! `projections status` and `audit export` against a live data directory.
 
-use std::path::Path;
-use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -12,22 +10,12 @@ use std::time::{Duration, Instant};
 use packhooks_store::sqlite::SqliteStore;
 use packhooks_store::EventStore;
 use packhooks_tests::packhooks_bin;
-use packhooks_tests::process::Launch;
+use packhooks_tests::process::{run_cli, Launch};
 use packhooks_tests::receiver::{Reply, TestReceiver};
 use serde_json::{json, Value};
 
 const TOKEN: &str = "projections-cli-token-0123456789";
 
-/// Runs the CLI on `data_dir` and returns its output.
-fn cli(data_dir: &Path, args: &[&str]) -> Output {
-    Command::new(packhooks_bin!())
-        .args(args)
-        .env_clear()
-        .env("PACKHOOKS_DATA_DIR", data_dir)
-        .stdin(Stdio::null())
-        .output()
-        .expect("the CLI runs")
-}
 
 async fn call(
     client: &reqwest::Client,
@@ -123,7 +111,7 @@ async fn a_cli_rebuild_beside_a_running_server_swaps_in_place_and_matches_an_off
     };
     let data_dir = dir.path().to_owned();
     let rebuilt =
-        tokio::task::spawn_blocking(move || cli(&data_dir, &["projections", "rebuild", "--all"])).await.unwrap();
+        tokio::task::spawn_blocking(move || run_cli(packhooks_bin!(), &data_dir, &["projections", "rebuild", "--all"])).await.unwrap();
     assert!(rebuilt.status.success(), "rebuild failed: {}", String::from_utf8_lossy(&rebuilt.stderr));
     let said = String::from_utf8_lossy(&rebuilt.stdout).into_owned();
     assert!(said.contains("rebuilt webhook_health, pack_stats, delivery_log"), "{said}");
@@ -161,13 +149,13 @@ async fn a_cli_rebuild_beside_a_running_server_swaps_in_place_and_matches_an_off
     server.terminate();
 
     // The CLI reads a stopped data directory too.
-    let status = cli(dir.path(), &["projections", "status"]);
+    let status = run_cli(packhooks_bin!(), dir.path(), &["projections", "status"]);
     assert!(status.status.success());
     let table = String::from_utf8_lossy(&status.stdout).into_owned();
     for name in ["webhook_health", "pack_stats", "delivery_log"] {
         assert!(table.lines().any(|l| l.starts_with(name)), "{name} in {table}");
     }
-    let export = cli(dir.path(), &["audit", "export"]);
+    let export = run_cli(packhooks_bin!(), dir.path(), &["audit", "export"]);
     assert!(export.status.success());
     let lines: Vec<Value> =
         String::from_utf8_lossy(&export.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
@@ -175,15 +163,15 @@ async fn a_cli_rebuild_beside_a_running_server_swaps_in_place_and_matches_an_off
     assert_eq!(lines.len() as u64, store.head().await.unwrap().unwrap().commit);
     assert!(lines.iter().any(|e| e["event_type"] == "WebhookCreated" && e["data"]["secret"] == "whsec_[redacted]"));
 
-    let stream = cli(dir.path(), &["audit", "stream", &format!("webhook-{webhook}")]);
+    let stream = run_cli(packhooks_bin!(), dir.path(), &["audit", "stream", &format!("webhook-{webhook}")]);
     assert!(stream.status.success());
     let table = String::from_utf8_lossy(&stream.stdout).into_owned();
     assert!(table.lines().nth(1).is_some_and(|l| l.contains("WebhookCreated")), "{table}");
-    let json_lines = cli(dir.path(), &["audit", "stream", &format!("webhook-{webhook}"), "--json"]);
+    let json_lines = run_cli(packhooks_bin!(), dir.path(), &["audit", "stream", &format!("webhook-{webhook}"), "--json"]);
     let first: Value =
         serde_json::from_str(String::from_utf8_lossy(&json_lines.stdout).lines().next().unwrap()).unwrap();
     assert_eq!(first["data"]["secret"], "whsec_[redacted]");
-    let at = cli(dir.path(), &["audit", "webhook", &webhook, "--at", "2100-01-01T00:00:00Z"]);
+    let at = run_cli(packhooks_bin!(), dir.path(), &["audit", "webhook", &webhook, "--at", "2100-01-01T00:00:00Z"]);
     assert!(at.status.success());
     let said = String::from_utf8_lossy(&at.stdout).into_owned();
     assert!(
