@@ -38,6 +38,39 @@ pub fn run_cli(binary: &str, data_dir: &Path, args: &[&str]) -> std::process::Ou
         .expect("the CLI runs")
 }
 
+/// `binary serve` on `data_dir` (port 0) with only `env`, its stderr (the log, as written)
+/// into `log_path`: for tests that read the log file itself, or signal the process.
+pub fn serve_logging_to(binary: &str, data_dir: &Path, env: &[(&str, &str)], log_path: &Path) -> Child {
+    Command::new(binary)
+        .arg("serve")
+        .env_clear()
+        .env("PACKHOOKS_DATA_DIR", data_dir)
+        .env("PACKHOOKS_LISTEN", "127.0.0.1:0")
+        .envs(env.iter().copied())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(log_path).expect("the log file is created"))
+        .spawn()
+        .expect("the binary starts")
+}
+
+/// Waits (bounded) until the log file of [`serve_logging_to`] holds `text`; returns the log.
+pub fn wait_logged(child: &mut Child, log_path: &Path, text: &str) -> String {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let log = std::fs::read_to_string(log_path).unwrap_or_default();
+        if log.contains(text) {
+            return log;
+        }
+        assert!(
+            child.try_wait().expect("the child is polled").is_none(),
+            "serve exited before logging {text:?}: {log}"
+        );
+        assert!(Instant::now() < deadline, "serve never logged {text:?}: {log}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// What to start: `binary serve [args]` on a data directory with only the given variables.
 pub struct Launch {
     binary: String,

@@ -4,7 +4,6 @@
 //! them: with a UTC offset, its `+` typed straight into the query string (where form
 //! decoding turns it into a space); an id that no webhook ever had is not "not created yet".
 
-
 use chrono::{DateTime, FixedOffset, SecondsFormat, Utc};
 use packhooks_tests::packhooks_bin;
 use packhooks_tests::process::{run_cli, Launch, ServerProcess};

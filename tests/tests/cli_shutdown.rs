@@ -6,10 +6,11 @@
 
 use std::io::Read as _;
 use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use packhooks_tests::packhooks_bin;
+use packhooks_tests::process::{serve_logging_to, wait_logged};
 use serde_json::json;
 
 const TOKEN: &str = "cli-shutdown-token-0123456789";
@@ -18,20 +19,6 @@ const TOKEN: &str = "cli-shutdown-token-0123456789";
 fn signal(child: &Child, signal: &str) {
     let status = Command::new("kill").arg(format!("-{signal}")).arg(child.id().to_string()).status().unwrap();
     assert!(status.success(), "kill -{signal}");
-}
-
-/// Waits (bounded) until the log file holds `text`; returns the log.
-fn wait_logged(child: &mut Child, log_path: &std::path::Path, text: &str) -> String {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let log = std::fs::read_to_string(log_path).unwrap();
-        if log.contains(text) {
-            return log;
-        }
-        assert!(child.try_wait().unwrap().is_none(), "serve exited before logging {text:?}: {log}");
-        assert!(Instant::now() < deadline, "serve never logged {text:?}: {log}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -54,20 +41,13 @@ async fn a_second_signal_stops_serve_at_once_while_an_attempt_is_in_flight() {
 
     let dir = tempfile::tempdir().unwrap();
     let log_path = dir.path().join("serve.log");
-    let mut child = Command::new(packhooks_bin!())
-        .arg("serve")
-        .env_clear()
-        .env("PACKHOOKS_DATA_DIR", dir.path().join("data"))
-        .env("PACKHOOKS_LISTEN", "127.0.0.1:0")
-        .env("PACKHOOKS_API_TOKEN", TOKEN)
-        .env("PACKHOOKS_ALLOW_PRIVATE_TARGETS", "true")
-        .env("PACKHOOKS_ATTEMPT_TIMEOUT", "1h")
-        .env("PACKHOOKS_LOG", "warn,packhooks::startup=info")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log_path).unwrap())
-        .spawn()
-        .expect("the binary starts");
+    let env = [
+        ("PACKHOOKS_API_TOKEN", TOKEN),
+        ("PACKHOOKS_ALLOW_PRIVATE_TARGETS", "true"),
+        ("PACKHOOKS_ATTEMPT_TIMEOUT", "1h"),
+        ("PACKHOOKS_LOG", "warn,packhooks::startup=info"),
+    ];
+    let mut child = serve_logging_to(packhooks_bin!(), &dir.path().join("data"), &env, &log_path);
     let log = wait_logged(&mut child, &log_path, "packhooks is listening");
     let port: u16 = log.split("port=").nth(1).and_then(|rest| rest.split(' ').next()).unwrap().parse().unwrap();
     let base = format!("http://127.0.0.1:{port}");
