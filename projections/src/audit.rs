@@ -247,6 +247,16 @@ async fn last_recorded_by(
     Ok(Some(low))
 }
 
+/// Whether any webhook was ever created with this id (its `webhook-` stream has an event;
+/// a deleted one still has): one event read.
+pub async fn webhook_ever_created(store: &dyn EventStore, webhook: WebhookId) -> Result<bool, ProjectionError> {
+    match store.read_stream(&webhook.stream(), StreamPosition::Start, Direction::Forwards, 1).await {
+        Ok(events) => Ok(!events.is_empty()),
+        Err(StoreError::StreamNotFound(_)) => Ok(false),
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// Folds the `webhook-{id}` stream up to `at` with the domain's own fold.
 pub async fn webhook_at(
     store: &dyn EventStore,

@@ -20,7 +20,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 #[derive(utoipa::OpenApi)]
-#[openapi(paths(stream_history, all_history, webhook_state), components(schemas(AuditPage, AuditEvent, WebhookAt, audit::HealthAt, audit::HealthStatusAt)))]
+#[openapi(
+    paths(stream_history, all_history, webhook_state),
+    components(schemas(AuditPage, AuditEvent, WebhookAt, audit::HealthAt, audit::HealthStatusAt))
+)]
 pub struct Doc;
 
 const DEFAULT_PAGE: usize = 100;
@@ -135,10 +138,7 @@ async fn webhook_state(
     // "Not created yet" only for a webhook that was created later: an id no webhook ever
     // had (a typo) is not found.
     if matches!(found.state, WebhookState::None)
-        && matches!(
-            audit::webhook_at(state.store.as_ref(), id, DateTime::<Utc>::MAX_UTC).await.map_err(failed)?.state,
-            WebhookState::None
-        )
+        && !audit::webhook_ever_created(state.store.as_ref(), id).await.map_err(failed)?
     {
         return Err(ApiError::NotFound { what: format!("webhook {id}") });
     }

@@ -6,10 +6,10 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use actix_web::{get, web, HttpRequest, HttpResponse};
+use packhooks_projections::audit;
 use packhooks_projections::delivery_log::{self, AttemptPage};
 use packhooks_projections::{ProjectionError, Projections};
-use packhooks_domain::WebhookId;
-use packhooks_store::{Direction, Position, StoreError, StreamPosition};
+use packhooks_store::{Direction, Position};
 
 use super::webhooks::{webhook_id, HealthStatus, LastDeliveryOut, WebhookOut};
 use crate::auth::{Authorized, Frontend};
@@ -114,15 +114,6 @@ pub async fn fill_health(state: &ApiState, webhooks: &mut [WebhookOut]) {
     }
 }
 
-/// 404 for a webhook that was never created. A deleted one keeps its log: auditors read it.
-async fn ever_created(state: &ApiState, id: WebhookId) -> Result<(), ApiError> {
-    match state.store.read_stream(&id.stream(), StreamPosition::Start, Direction::Forwards, 1).await {
-        Ok(events) if !events.is_empty() => Ok(()),
-        Ok(_) | Err(StoreError::StreamNotFound(_)) => Err(ApiError::NotFound { what: format!("webhook {id}") }),
-        Err(e) => Err(e.into()),
-    }
-}
-
 /// A webhook's delivery attempts, newest first (test deliveries included and marked).
 #[utoipa::path(
     get,
@@ -150,7 +141,10 @@ async fn list_deliveries(
     let q = query(&req)?;
     let limit = limit(&q, 50, delivery_log::MAX_PAGE)?;
     let before = cursor(&q, "before")?;
-    ever_created(&state, id).await?;
+    // 404 for a webhook that was never created; a deleted one keeps its log (auditors read it).
+    if !audit::webhook_ever_created(state.store.as_ref(), id).await.map_err(failed)? {
+        return Err(ApiError::NotFound { what: format!("webhook {id}") });
+    }
     let page = projections(&state)?.read_models().deliveries(id.to_string(), before, limit).await.map_err(failed)?;
     Ok(HttpResponse::Ok().json(page))
 }

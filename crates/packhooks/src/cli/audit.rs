@@ -104,13 +104,12 @@ pub async fn run(args: AuditArgs) -> anyhow::Result<()> {
             let found = audit::webhook_at(store.as_ref(), id, at).await.context("cannot read the webhook's history")?;
             // "Did not exist yet" only for a webhook created later; an id no webhook ever had
             // (a typo) is an error.
-            if matches!(found.state, WebhookState::None) {
-                let ever = audit::webhook_at(store.as_ref(), id, DateTime::<Utc>::MAX_UTC)
+            if matches!(found.state, WebhookState::None)
+                && !audit::webhook_ever_created(store.as_ref(), id)
                     .await
-                    .context("cannot read the webhook's history")?;
-                if matches!(ever.state, WebhookState::None) {
-                    anyhow::bail!("no webhook {id} in the log");
-                }
+                    .context("cannot read the webhook's history")?
+            {
+                anyhow::bail!("no webhook {id} in the log");
             }
             let mut out = std::io::stdout().lock();
             if json {
