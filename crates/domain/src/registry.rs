@@ -67,7 +67,14 @@ impl Registry {
     /// The webhooks a submission of `kind` from `account` goes to now: existing, enabled,
     /// subscribed to `kind`, of an account on growth or scale. Allocates nothing.
     pub fn route(&self, account: &AccountId, kind: EventType) -> Route<'_> {
-        Route { ids: self.routable_ids(account).iter(), webhooks: &self.webhooks, kind: Some(kind) }
+        let plan = self.plan(account);
+        let ids = if plan_allows_webhooks(plan) { self.ids_of(account) } else { &[] };
+        Route { ids: ids.iter(), webhooks: &self.webhooks, plan, kind: Some(kind) }
+    }
+
+    /// Whether deliveries may go to this webhook now (see [`receives_deliveries`]).
+    pub fn receives_deliveries(&self, webhook: &WebhookView) -> bool {
+        receives_deliveries(self.plan(&webhook.account_id), webhook)
     }
 
     /// Where an event of the log goes: a submission by [`Registry::route`], a test event to
@@ -77,13 +84,13 @@ impl Registry {
             DomainEvent::CandidateInterested(e) => self.route(&e.account_id, EventType::Interested),
             DomainEvent::CandidateDeclined(e) => self.route(&e.account_id, EventType::Declined),
             DomainEvent::TestEventRequested(e) => {
-                let ids = match self.webhooks.get_key_value(&e.webhook_id) {
-                    Some((id, webhook)) if self.plan_allows_webhooks(&webhook.account_id) => std::slice::from_ref(id),
-                    _ => &[],
+                let (ids, plan) = match self.webhooks.get_key_value(&e.webhook_id) {
+                    Some((id, webhook)) => (std::slice::from_ref(id), self.plan(&webhook.account_id)),
+                    None => (&[][..], None),
                 };
-                Route { ids: ids.iter(), webhooks: &self.webhooks, kind: None }
+                Route { ids: ids.iter(), webhooks: &self.webhooks, plan, kind: None }
             }
-            _ => Route { ids: [].iter(), webhooks: &self.webhooks, kind: None },
+            _ => Route { ids: [].iter(), webhooks: &self.webhooks, plan: None, kind: None },
         }
     }
 
@@ -114,18 +121,17 @@ impl Registry {
     fn ids_of(&self, account: &AccountId) -> &[WebhookId] {
         self.by_account.get(account).map_or(&[], Vec::as_slice)
     }
+}
 
-    fn plan_allows_webhooks(&self, account: &AccountId) -> bool {
-        self.plan(account).is_some_and(Plan::allows_webhooks)
-    }
+/// The one rule for "can this webhook receive deliveries now", for routing and for the
+/// webhook actors alike: it exists (the caller has it), is enabled, and its account is on a
+/// plan with webhooks (`plan`, the account's plan now).
+pub fn receives_deliveries(plan: Option<Plan>, webhook: &WebhookView) -> bool {
+    webhook.is_enabled() && plan_allows_webhooks(plan)
+}
 
-    fn routable_ids(&self, account: &AccountId) -> &[WebhookId] {
-        if self.plan_allows_webhooks(account) {
-            self.ids_of(account)
-        } else {
-            &[]
-        }
-    }
+fn plan_allows_webhooks(plan: Option<Plan>) -> bool {
+    plan.is_some_and(Plan::allows_webhooks)
 }
 
 /// The webhooks an event is routed to; see [`Registry::route`].
@@ -133,6 +139,8 @@ impl Registry {
 pub struct Route<'a> {
     ids: std::slice::Iter<'a, WebhookId>,
     webhooks: &'a HashMap<WebhookId, WebhookView>,
+    /// The plan of the account the webhooks belong to.
+    plan: Option<Plan>,
     /// `None` for a test event, which goes to its webhook whatever it subscribes to.
     kind: Option<EventType>,
 }
@@ -141,9 +149,11 @@ impl Iterator for Route<'_> {
     type Item = WebhookId;
 
     fn next(&mut self) -> Option<WebhookId> {
-        let (webhooks, kind) = (self.webhooks, self.kind);
+        let (webhooks, plan, kind) = (self.webhooks, self.plan, self.kind);
         self.ids.by_ref().copied().find(|id| {
-            webhooks.get(id).is_some_and(|w| w.is_enabled() && kind.is_none_or(|kind| w.subscribes_to(kind)))
+            webhooks
+                .get(id)
+                .is_some_and(|w| receives_deliveries(plan, w) && kind.is_none_or(|kind| w.subscribes_to(kind)))
         })
     }
 }
@@ -435,5 +445,20 @@ mod tests {
         ];
         let folded = crate::webhook::fold(&stream);
         assert_eq!(registry(&stream).webhook(&wh(1)), folded.active());
+    }
+
+    #[test]
+    fn a_webhook_receives_deliveries_while_enabled_and_its_account_is_on_a_webhook_plan() {
+        let receives = |log: &[DomainEvent]| {
+            let r = registry(log);
+            r.webhook(&wh(1)).is_some_and(|w| r.receives_deliveries(w))
+        };
+        let on = [plan_changed("acc_7", Plan::Growth, None, 0), created(wh(1), "acc_7", BOTH, 0)];
+        assert!(receives(&on));
+        assert!(!receives(&[created(wh(1), "acc_7", BOTH, 0)]), "no plan yet");
+        assert!(!receives(&[on[0].clone(), on[1].clone(), disabled(wh(1))]));
+        assert!(!receives(&[on[0].clone(), on[1].clone(), plan_changed("acc_7", Plan::Starter, None, 1)]));
+        assert!(!receives(&[on[0].clone(), on[1].clone(), deleted(wh(1))]), "deleted: not there at all");
+        assert!(receives(&[on[0].clone(), on[1].clone(), disabled(wh(1)), enabled(wh(1))]));
     }
 }

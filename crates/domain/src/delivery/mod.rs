@@ -1,8 +1,23 @@
-//! Delivery outcomes, retry policy and the events of a webhook's `deliveries-` stream.
+//! Delivery: the events of a webhook's `deliveries-` stream, the retry policy, and the
+//! delivery rules as pure functions.
 //!
 //! The `deliveries-{webhook}` stream is written only by that webhook's actor; everything it
 //! needs to resume (pending retries and their due times, the resume position, health) is
-//! folded from the stream from its latest [`DeliveryCheckpoint`] on.
+//! folded from the stream from its latest [`DeliveryCheckpoint`] on ([`DeliveryState`]).
+//! What follows an attempt, when a webhook is failing, recovered or disabled, and what a
+//! webhook that is off gives up is decided in [`decide`](mod@decide); the actor only does
+//! the I/O.
+
+mod decide;
+mod state;
+#[cfg(test)]
+mod tests;
+
+pub use self::decide::{
+    auto_disable_at, auto_disable_due, checkpoint_due, give_up, record_attempt, AttemptDecided, DeliveryRules,
+    DisableReason, RecordAttempt, WebhookNow,
+};
+pub use self::state::{DeliveryState, Health, HealthStatus, Replayed};
 
 use std::time::Duration;
 
@@ -200,38 +215,5 @@ impl RetryPolicy {
         // `as` saturates (and maps NaN to 0); the addition is the part that can overflow.
         let wait = chrono::Duration::microseconds((wait.max(0.0) * 1_000_000.0) as i64);
         Some(now.checked_add_signed(wait).unwrap_or(DateTime::<Utc>::MAX_UTC))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn now() -> DateTime<Utc> {
-        "2026-11-28T12:00:00Z".parse().unwrap()
-    }
-
-    #[test]
-    fn a_huge_delay_or_retry_after_saturates_instead_of_panicking() {
-        // `RetryPolicy` is public: nothing stops a caller building one settings would refuse.
-        let huge = Duration::from_secs(u64::MAX);
-        let policy = RetryPolicy { max_attempts: 3, delays: vec![huge], jitter: 0.2, max_retry_after: huge };
-        assert_eq!(policy.next_attempt_at(1, now(), 0.99, None), Some(DateTime::<Utc>::MAX_UTC));
-        assert_eq!(policy.next_attempt_at(1, now(), 0.0, Some(huge)), Some(DateTime::<Utc>::MAX_UTC));
-        let near_the_end = DateTime::<Utc>::MAX_UTC - chrono::Duration::seconds(1);
-        let modest = RetryPolicy { delays: vec![Duration::from_secs(60)], ..RetryPolicy::default() };
-        assert_eq!(modest.next_attempt_at(1, near_the_end, 0.5, None), Some(DateTime::<Utc>::MAX_UTC));
-        // Attempt 0 (no attempt made yet) is treated as the first, not an underflow.
-        assert_eq!(modest.next_attempt_at(0, now(), 0.5, None), Some(now() + chrono::Duration::seconds(60)));
-    }
-
-    #[test]
-    fn an_ordinary_retry_is_still_scheduled_as_before() {
-        let policy = RetryPolicy::default();
-        assert_eq!(policy.next_attempt_at(1, now(), 0.5, None), Some(now() + chrono::Duration::seconds(60)));
-        assert_eq!(policy.next_attempt_at(2, now(), 0.5, None), Some(now() + chrono::Duration::seconds(600)));
-        assert_eq!(policy.next_attempt_at(3, now(), 0.5, None), None);
-        let asked = policy.next_attempt_at(1, now(), 0.5, Some(Duration::from_secs(7200)));
-        assert_eq!(asked, Some(now() + chrono::Duration::seconds(3600)), "capped at max_retry_after");
     }
 }
