@@ -11,8 +11,12 @@ mod errors;
 mod health;
 #[path = "api/plan_race.rs"]
 mod plan_race;
+#[path = "api/slow_clients.rs"]
+mod slow_clients;
 #[path = "api/startup.rs"]
 mod startup;
+#[path = "api/strict_input.rs"]
+mod strict_input;
 #[path = "api/submissions.rs"]
 mod submissions;
 #[path = "api/test_events.rs"]

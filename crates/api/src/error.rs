@@ -61,6 +61,14 @@ pub enum ApiError {
     BodyTooLarge { limit: usize },
     #[error("the request body must be application/json")]
     UnsupportedMediaType,
+    /// The whole request did not arrive within the configured bound (a stalled body).
+    #[error("the request did not arrive within {after:?}")]
+    RequestTimeout { after: std::time::Duration },
+    #[error("the request target is longer than {limit} bytes")]
+    UriTooLong { limit: usize },
+    /// The path exists, but not with this method; `allow` lists those it has.
+    #[error("this path answers only {allow}")]
+    MethodNotAllowed { allow: String },
     /// A path id that cannot name anything that exists.
     #[error("{what} not found")]
     NotFound { what: String },
@@ -112,6 +120,14 @@ impl ApiError {
         ApiError::Internal(Box::new(e))
     }
 
+    /// A body that could not be read: 408 when its deadline passed, else 400.
+    pub fn from_payload(e: actix_web::error::PayloadError) -> Self {
+        match crate::deadline::timed_out(&e) {
+            Some(after) => ApiError::RequestTimeout { after },
+            None => ApiError::Payload(e),
+        }
+    }
+
     /// The stable, machine-readable code clients switch on.
     pub fn code(&self) -> &'static str {
         match self {
@@ -119,6 +135,9 @@ impl ApiError {
             ApiError::Payload(_) => "malformed_json",
             ApiError::BodyTooLarge { .. } => "body_too_large",
             ApiError::UnsupportedMediaType => "unsupported_media_type",
+            ApiError::RequestTimeout { .. } => "request_timeout",
+            ApiError::UriTooLong { .. } => "uri_too_long",
+            ApiError::MethodNotAllowed { .. } => "method_not_allowed",
             ApiError::NotFound { .. } => "not_found",
             ApiError::InvalidId { .. } | ApiError::InvalidInput { .. } => "invalid_field",
             ApiError::Unauthorized => "unauthorized",
@@ -155,6 +174,9 @@ impl ApiError {
             StatusCode::UNAUTHORIZED => "Unauthorized",
             StatusCode::FORBIDDEN => "Forbidden",
             StatusCode::NOT_FOUND => "Not found",
+            StatusCode::METHOD_NOT_ALLOWED => "Method not allowed",
+            StatusCode::REQUEST_TIMEOUT => "Request timeout",
+            StatusCode::URI_TOO_LONG => "URI too long",
             StatusCode::CONFLICT => "Conflict",
             StatusCode::UNPROCESSABLE_ENTITY => "Unprocessable content",
             StatusCode::PAYLOAD_TOO_LARGE => "Payload too large",
@@ -187,8 +209,9 @@ pub struct Problem {
     /// Stable, machine-readable: `malformed_json`, `unknown_field`, `invalid_type`,
     /// `body_too_large`, `missing_field`, `not_found`, `conflict`, `plan_not_eligible`,
     /// `webhook_limit_reached`, `webhook_disabled`, `idempotency_key_reused`, `unauthorized`,
-    /// `forbidden`, `invalid_url`, `invalid_field`, `unsupported_media_type`, `unavailable`,
-    /// `not_ready`, `internal`.
+    /// `forbidden`, `invalid_url`, `invalid_field`, `unsupported_media_type`,
+    /// `method_not_allowed`, `request_timeout`, `uri_too_long`, `unavailable`, `not_ready`,
+    /// `internal`.
     pub code: String,
     /// The request field at fault, when there is one.
     pub field: Option<String>,
@@ -203,6 +226,9 @@ impl ResponseError for ApiError {
             | ApiError::InvalidInput { .. } => StatusCode::BAD_REQUEST,
             ApiError::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::RequestTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
+            ApiError::UriTooLong { .. } => StatusCode::URI_TOO_LONG,
+            ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::NotFound { .. } => StatusCode::NOT_FOUND,
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden { .. } => StatusCode::FORBIDDEN,
@@ -221,8 +247,12 @@ impl ResponseError for ApiError {
 
     fn error_response(&self) -> HttpResponse {
         let status = self.status_code();
+        // A client's mistake is the client's business: an operator sees it only at debug, by
+        // its code (the detail may quote the body, which holds candidates' data).
         if status.is_server_error() {
             tracing::error!(code = self.code(), error = %chain(self), "request failed");
+        } else {
+            tracing::debug!(code = self.code(), status = status.as_u16(), "request refused");
         }
         let problem = Problem {
             kind: format!("urn:packhooks:problem:{}", self.code()),
@@ -234,8 +264,18 @@ impl ResponseError for ApiError {
         };
         let mut response = HttpResponse::build(status);
         response.content_type(PROBLEM_JSON);
-        if matches!(self, ApiError::Unauthorized) {
-            response.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
+        match self {
+            ApiError::Unauthorized => {
+                response.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
+            }
+            ApiError::MethodNotAllowed { allow } => {
+                response.insert_header((header::ALLOW, allow.as_str()));
+            }
+            // The rest of the body may still be on its way: the connection cannot be reused.
+            ApiError::RequestTimeout { .. } => {
+                response.insert_header((header::CONNECTION, "close"));
+            }
+            _ => {}
         }
         response.body(serde_json::to_vec(&problem).expect("problems always serialise"))
     }
@@ -298,6 +338,9 @@ mod tests {
             (ApiError::IdempotencyKeyReused, 422, "idempotency_key_reused", Some("Idempotency-Key")),
             (ApiError::BodyTooLarge { limit: 1 }, 413, "body_too_large", None),
             (ApiError::UnsupportedMediaType, 415, "unsupported_media_type", None),
+            (ApiError::MethodNotAllowed { allow: "GET, HEAD".into() }, 405, "method_not_allowed", None),
+            (ApiError::RequestTimeout { after: std::time::Duration::from_secs(30) }, 408, "request_timeout", None),
+            (ApiError::UriTooLong { limit: 8192 }, 414, "uri_too_long", None),
         ];
         for (error, status, code, field) in cases {
             let (got, body) = rendered(error).await;

@@ -2,7 +2,11 @@
 //!
 //! Bodies are limited to [`BODY_LIMIT`] bytes and must be `application/json`. Deserialisation
 //! goes through `serde_path_to_error`, so a refusal names the field at fault
-//! (`candidate.email`, `events[1]`) along with a stable code.
+//! (`candidate.email`, `events[1]`) along with a stable code, and through
+//! [`objects::ObjectsOnly`], so an array where an object belongs is a wrong type rather than
+//! a struct read field by field.
+
+mod objects;
 
 use actix_web::error::JsonPayloadError;
 use actix_web::http::header;
@@ -11,6 +15,8 @@ use futures::future::LocalBoxFuture;
 use futures::StreamExt as _;
 use serde::de::DeserializeOwned;
 use serde_json::error::Category;
+
+use self::objects::ObjectsOnly;
 
 use crate::error::{ApiError, JsonProblem};
 
@@ -51,7 +57,7 @@ impl<T: DeserializeOwned + 'static> FromRequest for ApiJson<T> {
             let mut single: Option<web::Bytes> = None;
             let mut joined = web::BytesMut::new();
             while let Some(chunk) = payload.next().await {
-                let chunk = chunk.map_err(ApiError::Payload)?;
+                let chunk = chunk.map_err(ApiError::from_payload)?;
                 let so_far = single.as_ref().map_or(joined.len(), web::Bytes::len);
                 if so_far + chunk.len() > BODY_LIMIT {
                     return Err(ApiError::BodyTooLarge { limit: BODY_LIMIT });
@@ -109,11 +115,12 @@ pub fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     // Tracking the path costs an allocation per key, and only a refusal needs it: a body is
     // parsed plainly first, and only a refused one again with tracking. Deserialising is
     // deterministic, so the second pass fails where the first did, with the same error.
-    if let Ok(value) = serde_json::from_slice(body) {
+    let mut de = serde_json::Deserializer::from_slice(body);
+    if let Ok(value) = T::deserialize(ObjectsOnly(&mut de)).and_then(|value| de.end().map(|()| value)) {
         return Ok(value);
     }
     let mut de = serde_json::Deserializer::from_slice(body);
-    let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+    let value = serde_path_to_error::deserialize(ObjectsOnly(&mut de)).map_err(|e| {
         let path = e.path().to_string();
         let source = e.into_inner();
         let problem = classify(&source, Some(body));
@@ -180,7 +187,7 @@ pub fn json_config() -> web::JsonConfig {
             JsonPayloadError::Deserialize(source) => {
                 ApiError::Json { problem: classify(&source, None), field: None, source }
             }
-            JsonPayloadError::Payload(e) => ApiError::Payload(e),
+            JsonPayloadError::Payload(e) => ApiError::from_payload(e),
             other => ApiError::internal(other),
         };
         api.into()
@@ -279,5 +286,19 @@ mod tests {
             (JsonProblem::InvalidType, Some("inner.tags[1]".into()))
         );
         assert_eq!(refusal(r#"{"name":7}"#), (JsonProblem::InvalidType, Some("name".into())));
+    }
+
+    #[test]
+    fn an_array_where_an_object_belongs_is_a_wrong_type_at_any_depth() {
+        assert_eq!(refusal(r#"["a",{"count":1,"tags":[]}]"#), (JsonProblem::InvalidType, None));
+        assert_eq!(refusal(r#"{"name":"a","inner":[1,["x"]]}"#), (JsonProblem::InvalidType, Some("inner".into())));
+        #[derive(Debug, Deserialize)]
+        struct Wrapper {
+            #[allow(dead_code)]
+            items: Vec<Option<Inner>>,
+        }
+        let refused = parse::<Wrapper>(br#"{"items":[null,[1,[]]]}"#).unwrap_err();
+        assert_eq!((refused.code(), refused.field().as_deref()), ("invalid_type", Some("items[1]")));
+        assert!(parse::<Wrapper>(br#"{"items":[null,{"count":1,"tags":["x"]}]}"#).is_ok());
     }
 }

@@ -10,6 +10,8 @@
 
 pub mod auth;
 pub mod command;
+pub mod deadline;
+pub mod edge;
 pub mod error;
 pub mod idempotency;
 pub mod json;
@@ -22,13 +24,16 @@ use std::time::Instant;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{Service as _, ServiceFactory, ServiceRequest, ServiceResponse};
-use actix_web::{web, App, HttpResponse};
+use actix_web::{web, App};
+use futures::future::{ready, Either};
+use futures::TryFutureExt as _;
 
 pub use error::ApiError;
 pub use state::{ApiConfig, ApiState};
 
-/// The whole application: state, JSON limits, request logging, every route, `/openapi.json`
-/// and a problem+json 404 for everything else.
+/// The whole application: state, JSON limits, request logging, the checks before routing
+/// ([`edge`]), the body deadline ([`deadline`]), every route, `/openapi.json`, and a
+/// problem+json 405 or 404 for everything else.
 pub fn app(
     state: ApiState,
 ) -> App<
@@ -41,9 +46,20 @@ pub fn app(
     >,
 > {
     let metrics = std::sync::Arc::clone(&state.metrics);
+    let body_timeout =
+        state.extension::<deadline::RequestTimeout>().map_or(deadline::RequestTimeout::DEFAULT, |t| *t).0;
     App::new()
         .app_data(web::Data::new(state))
         .app_data(json::json_config())
+        // Inside the logging below, so refusals are logged and counted like any answer.
+        .wrap_fn(move |mut req, srv| {
+            if let Err(refused) = edge::check(req.head()) {
+                return Either::Left(ready(Ok(req.error_response(refused).map_into_right_body())));
+            }
+            edge::as_get(req.head_mut());
+            deadline::limit_body(&mut req, body_timeout);
+            Either::Right(srv.call(req).map_ok(ServiceResponse::map_into_left_body))
+        })
         .wrap_fn(move |req, srv| {
             let started = Instant::now();
             let metrics = std::sync::Arc::clone(&metrics);
@@ -63,19 +79,11 @@ pub fn app(
             }
         })
         .configure(routes::configure)
-        .route("/openapi.json", web::get().to(openapi_json))
-        .default_service(web::to(not_found))
+        .route("/openapi.json", web::get().to(openapi::document))
+        .default_service(web::to(edge::unrouted))
 }
 
 /// The OpenAPI document of every route.
 pub fn openapi() -> utoipa::openapi::OpenApi {
     routes::openapi()
-}
-
-async fn openapi_json() -> HttpResponse {
-    HttpResponse::Ok().json(openapi())
-}
-
-async fn not_found(req: actix_web::HttpRequest) -> Result<HttpResponse, ApiError> {
-    Err(ApiError::NotFound { what: format!("{} {}", req.method(), req.path()) })
 }

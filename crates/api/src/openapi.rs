@@ -1,12 +1,14 @@
 //! The OpenAPI document's frame: title, version, the bearer scheme. The paths come from each
 //! route module's `Doc` (see `routes::openapi`), generated from the handlers themselves.
 
+use actix_web::HttpResponse;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 #[derive(OpenApi)]
 #[openapi(
     info(title = "packhooks", description = "Delivers candidate-pack form submissions to customers' webhooks."),
+    paths(document),
     modifiers(&BearerAuth),
     security(("bearer" = [])),
     components(schemas(crate::error::Problem, crate::auth::Role)),
@@ -23,4 +25,16 @@ impl Modify for BearerAuth {
             SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
         );
     }
+}
+
+/// This document: every route, its parameters, bodies and answers.
+#[utoipa::path(
+    get,
+    path = "/openapi.json",
+    tag = "operations",
+    security(()),
+    responses((status = 200, description = "The OpenAPI 3.1 document of this API", content_type = "application/json")),
+)]
+pub async fn document() -> HttpResponse {
+    HttpResponse::Ok().json(crate::openapi())
 }

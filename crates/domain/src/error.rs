@@ -187,6 +187,13 @@ pub enum FieldProblem {
     Url,
     #[error("must be at most {max_seconds} seconds")]
     DurationTooLong { max_seconds: u64 },
+    /// A control character other than tab and newline (a NUL, an escape sequence, a
+    /// carriage return): texts are shown to people and written to logs.
+    #[error("must not hold control characters other than tab and newline")]
+    ControlCharacter,
+    /// A name made only of invisible characters (zero-width spaces, fillers).
+    #[error("must contain a visible character")]
+    Invisible,
 }
 
 #[cfg(test)]

@@ -17,7 +17,8 @@ pub struct InvalidId {
     pub reason: &'static str,
 }
 
-/// Ids chosen by the frontend: 1 to 64 characters of `A-Z a-z 0-9 _ - .`.
+/// Ids chosen by the frontend: 1 to 64 characters of `A-Z a-z 0-9 _ - .`, but not `.` or
+/// `..`, which a client or proxy would resolve away as path segments.
 macro_rules! external_id {
     ($(#[$doc:meta])* $name:ident, $kind:literal) => {
         $(#[$doc])*
@@ -33,6 +34,9 @@ macro_rules! external_id {
                 }
                 if !s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.')) {
                     return Err(InvalidId { kind: $kind, reason: "may hold only letters, digits, '_', '-' and '.'" });
+                }
+                if s == "." || s == ".." {
+                    return Err(InvalidId { kind: $kind, reason: "must not be . or .." });
                 }
                 Ok($name(s))
             }
@@ -66,7 +70,9 @@ macro_rules! external_id {
     };
 }
 
-/// Ids minted by packhooks: a prefix and a UUID in simple (32 hex digit) form.
+/// Ids minted by packhooks: a prefix and a UUID in simple form, 32 lowercase hex digits.
+/// Only that spelling is read: the other spellings of the same UUID (hyphenated, uppercase,
+/// braced, `urn:uuid:`) would be aliases of one id, in paths, idempotency keys and logs.
 macro_rules! minted_id {
     ($(#[$doc:meta])* $name:ident, $prefix:literal, $kind:literal) => {
         $(#[$doc])*
@@ -87,8 +93,12 @@ macro_rules! minted_id {
                 let rest = s
                     .strip_prefix($prefix)
                     .ok_or(InvalidId { kind: $kind, reason: concat!("must start with ", $prefix) })?;
+                let canonical =
+                    rest.len() == 32 && rest.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
                 let uuid = Uuid::try_parse(rest)
-                    .map_err(|_| InvalidId { kind: $kind, reason: "must end in a UUID" })?;
+                    .ok()
+                    .filter(|_| canonical)
+                    .ok_or(InvalidId { kind: $kind, reason: "must end in 32 lowercase hex digits" })?;
                 Ok($name(uuid))
             }
         }
@@ -196,10 +206,31 @@ mod tests {
     }
 
     #[test]
+    fn a_minted_id_has_one_spelling() {
+        let id = WebhookId::from_uuid(Uuid::from_u128(0xabcd));
+        let uuid = id.uuid();
+        for alias in [
+            format!("wh_{}", uuid.hyphenated()),
+            format!("wh_{}", uuid.simple().to_string().to_uppercase()),
+            format!("wh_{}", uuid.urn()),
+            format!("wh_{}", uuid.braced()),
+            format!("WH_{}", uuid.simple()),
+            format!("wh_{} ", uuid.simple()),
+        ] {
+            assert!(WebhookId::parse(&alias).is_err(), "{alias}");
+        }
+        assert_eq!(WebhookId::parse(&id.to_string()), Ok(id));
+    }
+
+    #[test]
     fn external_ids_refuse_odd_characters_and_lengths() {
         assert!(AccountId::parse("acc_7").is_ok());
         assert!(AccountId::parse("").is_err());
         assert!(AccountId::parse("a/b").is_err());
         assert!(AccountId::parse("x".repeat(65)).is_err());
+        assert!(AccountId::parse(".").is_err());
+        assert!(AccountId::parse("..").is_err());
+        assert!(AccountId::parse("...").is_ok());
+        assert!(AccountId::parse("acc.7").is_ok());
     }
 }

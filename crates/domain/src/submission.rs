@@ -170,7 +170,7 @@ pub fn decide(command: impl Into<SubmissionCommand>) -> Result<Vec<DomainEvent>,
                 pack_id: c.pack_id,
                 pack_name: check_pack_name(c.pack_name)?,
                 candidate: InterestedCandidate {
-                    name: check_text("candidate.name", candidate.name, MAX_FIELD)?,
+                    name: check_name("candidate.name", candidate.name, MAX_FIELD)?,
                     email: check_email("candidate.email", candidate.email)?,
                     phone: check_text("candidate.phone", candidate.phone, MAX_FIELD)?,
                     linkedin_url: check_http_url("candidate.linkedin_url", candidate.linkedin_url)?,
@@ -187,7 +187,7 @@ pub fn decide(command: impl Into<SubmissionCommand>) -> Result<Vec<DomainEvent>,
             pack_id: c.pack_id,
             pack_name: check_pack_name(c.pack_name)?,
             candidate: DeclinedCandidate {
-                name: check_text("candidate.name", c.candidate.name, MAX_FIELD)?,
+                name: check_name("candidate.name", c.candidate.name, MAX_FIELD)?,
                 email: check_email("candidate.email", c.candidate.email)?,
             },
             reason: match c.reason {
@@ -208,8 +208,43 @@ fn check_pack_name(name: String) -> Result<String, DomainError> {
     required_text("pack_name", name, MAX_PACK_NAME)
 }
 
+/// A required name: a text with at least one visible character.
 fn required_text(field: &'static str, text: String, max: usize) -> Result<String, DomainError> {
-    Ok(check_text(field, Some(text), max)?.expect("Some in, Some out"))
+    let text = check_text(field, Some(text), max)?.expect("Some in, Some out");
+    if !text.chars().any(is_visible) {
+        return Err(DomainError::invalid_field(field, FieldProblem::Invisible));
+    }
+    Ok(text)
+}
+
+/// An optional name ([`required_text`] when present).
+fn check_name(field: &'static str, text: Option<String>, max: usize) -> Result<Option<String>, DomainError> {
+    text.map(|text| required_text(field, text, max)).transpose()
+}
+
+/// Whether `c` shows as something: not whitespace, not a control character, and not one of
+/// the characters that render as nothing (zero-width spaces and joiners, the word joiner and
+/// invisible operators, the byte order mark, the soft hyphen, Hangul and Braille fillers).
+fn is_visible(c: char) -> bool {
+    !c.is_whitespace()
+        && !c.is_control()
+        && !matches!(
+            c,
+            '\u{00AD}'
+                | '\u{034F}'
+                | '\u{115F}'
+                | '\u{1160}'
+                | '\u{180E}'
+                | '\u{200B}'..='\u{200F}'
+                | '\u{202A}'..='\u{202E}'
+                | '\u{2060}'..='\u{2064}'
+                | '\u{2066}'..='\u{206F}'
+                | '\u{2800}'
+                | '\u{3164}'
+                | '\u{FE00}'..='\u{FE0F}'
+                | '\u{FEFF}'
+                | '\u{FFA0}'
+        )
 }
 
 /// An optional text: trimmed, and when present not blank and at most `max` characters.
@@ -233,6 +268,9 @@ pub(crate) fn text_or_none(
     }
     if trimmed.chars().count() > max {
         return Err(DomainError::invalid_field(field, FieldProblem::TooLong { max }));
+    }
+    if trimmed.chars().any(|c| c.is_control() && !matches!(c, '\t' | '\n')) {
+        return Err(DomainError::invalid_field(field, FieldProblem::ControlCharacter));
     }
     Ok(Some(if trimmed.len() == text.len() { text } else { trimmed.to_owned() }))
 }
@@ -342,6 +380,35 @@ mod tests {
         assert!(
             matches!(&events[..], [DomainEvent::CandidateInterested(e)] if e.candidate == InterestedCandidate::default())
         );
+    }
+
+    #[test]
+    fn texts_refuse_control_characters_but_tab_and_newline_and_names_need_a_visible_one() {
+        let control = |field, problem| DomainError::InvalidField { field, problem };
+        for bad in ["Ada\u{0}", "Ada\u{1b}[31m", "Ada\rLovelace", "Ada\u{7f}", "Ada\u{85}Lovelace"] {
+            let e = nothing()
+                .when(|_| decide(SubmitInterest { pack_name: bad.into(), ..interest(ada()) }))
+                .then_invalid_field("pack_name");
+            assert_eq!(e, control("pack_name", FieldProblem::ControlCharacter), "{bad:?}");
+            let candidate = InterestedCandidate { message: Some(bad.into()), ..ada() };
+            nothing().when(|_| decide(interest(candidate))).then_invalid_field("candidate.message");
+            let cmd = decline(DeclineReason::Standard(StandardReason::Timing), Some(bad));
+            nothing().when(|_| decide(cmd)).then_invalid_field("feedback");
+        }
+        let candidate = InterestedCandidate { message: Some("Dear team,\n\tthanks.".into()), ..ada() };
+        assert!(decide(interest(candidate)).is_ok());
+        for invisible in ["\u{200B}", "\u{FEFF}\u{200D}", "\u{3164}", "\u{2800}"] {
+            let e = nothing()
+                .when(|_| decide(SubmitInterest { pack_name: invisible.into(), ..interest(ada()) }))
+                .then_invalid_field("pack_name");
+            assert_eq!(e, control("pack_name", FieldProblem::Invisible), "{invisible:?}");
+            let candidate = InterestedCandidate { name: Some(invisible.into()), ..ada() };
+            nothing().when(|_| decide(interest(candidate))).then_invalid_field("candidate.name");
+            nothing()
+                .when(|_| decide(decline(DeclineReason::Custom(invisible.into()), None)))
+                .then_invalid_field("reason.custom");
+        }
+        assert!(decide(SubmitInterest { pack_name: "\u{200B}Rust".into(), ..interest(ada()) }).is_ok());
     }
 
     #[test]

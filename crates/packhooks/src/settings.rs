@@ -22,6 +22,11 @@ pub const DEFAULT_TOML: &str = include_str!("../../../config/packhooks.toml");
 #[derive(Clone, Debug)]
 pub struct Settings {
     pub listen: SocketAddr,
+    /// A request's head must arrive within this, and then its body within this: a client
+    /// that stalls mid-request does not hold a connection for ever.
+    pub request_timeout: Duration,
+    /// The most connections served at once; more wait in the listen backlog.
+    pub max_connections: usize,
     /// Holds `events.sqlite` and `api-token`; created if missing.
     pub data_dir: PathBuf,
     pub store: StoreSetting,
@@ -189,6 +194,8 @@ macro_rules! variables {
 
 variables! {
     "PACKHOOKS_LISTEN", "listen", "listen", Text, "Address and port to listen on [default: 127.0.0.1:8080]";
+    "PACKHOOKS_REQUEST_TIMEOUT", "request-timeout", "request_timeout", Text, "Time a client has to send a request's head, and then its body [default: 30s]";
+    "PACKHOOKS_MAX_CONNECTIONS", "max-connections", "max_connections", Integer, "Most HTTP connections served at once [default: 10000]";
     "PACKHOOKS_DATA_DIR", "data-dir", "data_dir", Text, "Data directory [default: ./data]";
     "PACKHOOKS_STORE", "store", "store", Text, "sqlite, or an esdb://… connection string [default: sqlite]";
     "PACKHOOKS_API_TOKEN", "api-token", "api.token", Text, "The bearer token with every role [default: <data-dir>/api-token, created on first start]";
@@ -317,6 +324,8 @@ impl Args for StoreOverrides {
 #[serde(deny_unknown_fields)]
 struct Raw {
     listen: String,
+    request_timeout: String,
+    max_connections: usize,
     data_dir: PathBuf,
     store: String,
     allow_private_targets: bool,
@@ -568,6 +577,13 @@ impl Raw {
             .trim()
             .parse::<SocketAddr>()
             .map_err(|_| invalid("listen", "must be an IP address and port, like 127.0.0.1:8080"))?;
+        let request_timeout = bounded("request_timeout", &self.request_timeout, ONE_HOUR)?;
+        if request_timeout.is_zero() {
+            return Err(invalid("request_timeout", "must be more than zero"));
+        }
+        if self.max_connections == 0 {
+            return Err(invalid("max_connections", "must be at least 1"));
+        }
         if self.data_dir.as_os_str().is_empty() {
             return Err(invalid("data_dir", "must not be empty"));
         }
@@ -648,6 +664,8 @@ impl Raw {
         }
         Ok(Settings {
             listen,
+            request_timeout,
+            max_connections: self.max_connections,
             data_dir: self.data_dir,
             store,
             api,
@@ -682,6 +700,8 @@ mod tests {
     fn the_defaults_are_those_of_the_design() {
         let s = Settings::defaults().unwrap();
         assert_eq!(s.listen, "127.0.0.1:8080".parse().unwrap());
+        assert_eq!(s.request_timeout, Duration::from_secs(30));
+        assert_eq!(s.max_connections, 10_000);
         assert_eq!(s.data_dir, PathBuf::from("./data"));
         assert!(matches!(s.store, StoreSetting::Sqlite));
         assert!(s.api.token.is_none());

@@ -135,10 +135,16 @@ impl Application {
             })
         }));
 
+        state = state.with_extension(Arc::new(packhooks_api::deadline::RequestTimeout(settings.request_timeout)));
+        let workers = std::thread::available_parallelism().map_or(1, usize::from);
         let listener = TcpListener::bind(settings.listen)
             .map_err(|source| StartupError::Bind { address: settings.listen, source })?;
         let port = listener.local_addr().map_err(StartupError::Server)?.port();
         let server = HttpServer::new(move || packhooks_api::app(state.clone()))
+            .workers(workers)
+            // actix counts connections per worker.
+            .max_connections(settings.max_connections.div_ceil(workers))
+            .client_request_timeout(settings.request_timeout)
             .listen(listener)
             .map_err(|source| StartupError::Bind { address: settings.listen, source })?
             .disable_signals()

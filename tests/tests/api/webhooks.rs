@@ -107,7 +107,8 @@ async fn lifecycle_update_disable_enable_rotate_delete() {
 #[actix_web::test]
 async fn unknown_webhook_ids_are_404() {
     let app = spawn_app().await;
-    for id in ["wh_0123456789abcdef0123456789abcdef", "wh_nope", "sub_0123456789abcdef0123456789abcdef"] {
+    // A malformed id is 400 before any lookup (tests/tests/api/strict_input.rs).
+    for id in ["wh_0123456789abcdef0123456789abcdef"] {
         let path = format!("/v1/webhooks/{id}");
         assert_problem(app.get(&path).await, 404, "not_found").await;
         assert_problem(app.patch_json(&path, &json!({"description": "x"})).await, 404, "not_found").await;

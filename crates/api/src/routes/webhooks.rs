@@ -197,9 +197,10 @@ pub struct SecretRotatedOut {
     pub previous_valid_until: DateTime<Utc>,
 }
 
-/// A webhook id from the path; one that is not well formed names nothing, so it is a 404.
+/// A webhook id from the path, checked like the account and pack ids: one that is not
+/// well formed (or another spelling of a UUID) is 400 `invalid_field`, before any lookup.
 pub(crate) fn webhook_id(text: &str) -> Result<WebhookId, ApiError> {
-    WebhookId::parse(text).map_err(|_| ApiError::NotFound { what: format!("webhook {text}") })
+    WebhookId::parse(text).map_err(|source| ApiError::InvalidId { field: "id", source })
 }
 
 /// The webhook a keyed create makes: the same for every retry with the key on the account.
