@@ -12,7 +12,7 @@ pub enum ProjectionError {
     #[error("event store")]
     Store(#[from] StoreError),
     /// No projection has this name.
-    #[error("unknown projection {0:?}")]
+    #[error("unknown projection {0:?} (the projections are {names})", names = crate::NAMES.join(", "))]
     UnknownProjection(String),
     /// Another rebuild of this projection is in progress (in this or another process).
     #[error("a rebuild of projection {0} is already running")]

@@ -33,6 +33,9 @@ pub use rebuild::{RebuildOptions, RebuildProgress, RebuildReport};
 pub use runner::{Board, ProjectionRunner, RunnerOptions};
 pub use status::ProjectionStatus;
 
+/// Every projection's name, as `projections rebuild` and the ops API take it.
+pub const NAMES: [&str; 3] = [health::NAME, pack_stats::NAME, delivery_log::NAME];
+
 /// Every projection packhooks runs.
 pub fn all() -> Vec<Arc<dyn Projection>> {
     vec![

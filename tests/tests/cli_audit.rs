@@ -101,3 +101,50 @@ async fn a_webhook_id_that_never_existed_is_not_found_rather_than_not_created_ye
     assert!(String::from_utf8_lossy(&output.stdout).contains("did not exist yet"));
     server.terminate();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audit_stream_shows_readable_rows_with_limit_and_from_and_errors_before_any_header() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Launch::new(packhooks_bin!(), dir.path()).env("PACKHOOKS_API_TOKEN", TOKEN).start();
+    let client = reqwest::Client::new();
+    server.set_plan(&client, TOKEN, "acc_1", "scale").await;
+    server.set_plan(&client, TOKEN, "acc_1", "growth").await;
+    let (id, _) = created_webhook(&client, &server).await;
+
+    let text = |args: &[&str]| {
+        let output = run_cli(packhooks_bin!(), dir.path(), args);
+        assert!(output.status.success(), "{args:?}: {}", String::from_utf8_lossy(&output.stderr));
+        String::from_utf8(output.stdout).unwrap()
+    };
+    let account = text(&["audit", "stream", "account-acc_1"]);
+    let lines: Vec<&str> = account.lines().collect();
+    assert!(lines[0].starts_with("REVISION") && lines[0].contains("TIME") && lines[0].contains("DETAILS"), "{account}");
+    assert_eq!(lines.len(), 3, "a header and two plan changes (growth again changes nothing): {account}");
+    assert!(lines[1].contains("AccountPlanChanged") && lines[1].ends_with("plan=scale"), "{account}");
+    assert!(lines[2].ends_with("plan=growth previous=scale"), "{account}");
+    assert!(lines[1].contains('Z') && !lines[1].contains('{'), "a time in UTC, no JSON: {account}");
+
+    let webhook = text(&["audit", "stream", &format!("webhook-{id}")]);
+    assert!(webhook.contains(&format!("webhook={id} url=https://hooks.example.com/in events=")), "{webhook}");
+
+    let limited = text(&["audit", "stream", "account-acc_1", "--from", "1", "--limit", "1"]);
+    let rows: Vec<&str> = limited.lines().skip(1).collect();
+    assert_eq!(rows.len(), 1, "{limited}");
+    assert!(rows[0].trim_start().starts_with("1 ") && rows[0].ends_with("plan=growth previous=scale"), "{limited}");
+    let newest = text(&["audit", "stream", "account-acc_1", "--backwards", "--limit", "1", "--json"]);
+    let event: Value = serde_json::from_str(newest.trim()).expect("one JSON line");
+    assert_eq!(event["revision"], 1);
+
+    for (args, expected) in [
+        (&["audit", "stream", "account-nobody"][..], "stream account-nobody not found"),
+        (&["audit", "stream", "account-acc_1", "--limit", "0"], "1..=1000000"),
+        (&["audit", "stream", "account-acc_1", "--from", "first"], "invalid digit"),
+    ] {
+        let output = run_cli(packhooks_bin!(), dir.path(), args);
+        assert!(!output.status.success(), "{args:?}");
+        assert!(output.stdout.is_empty(), "{args:?} printed {}", String::from_utf8_lossy(&output.stdout));
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(expected), "{args:?}: {stderr}");
+    }
+    server.terminate();
+}

@@ -1,7 +1,8 @@
 //! `packhooks audit stream|webhook|export`: the event history for auditors, from the store
-//! itself: a stream as a table (or JSON lines), a webhook's state at a time, and `$all` as
-//! JSON lines. Secrets are redacted in all of them. The store is opened read-only, so these
-//! run beside a server writing to the same data directory.
+//! itself: a stream as readable rows ([`super::rows`]) or JSON lines, a webhook's state at a
+//! time, and `$all` as JSON lines. Secrets are redacted in all of them. The store is opened
+//! read-only, so these run beside a server writing to the same data directory. Every error
+//! (a bad argument, a missing stream) comes before the first line of output.
 
 use std::io::{IsTerminal as _, Write as _};
 
@@ -15,6 +16,7 @@ use packhooks_projections::audit;
 use packhooks_store::{Direction, Position};
 
 use super::projections::{open_store, settings};
+use super::rows;
 use crate::settings::StoreOverrides;
 
 #[derive(Debug, Args)]
@@ -25,26 +27,35 @@ pub struct AuditArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum AuditCommand {
-    /// Print one stream's events, oldest first (a table, or `--json` lines).
+    /// Print one stream's events, oldest first: revision, time, type and the fields that
+    /// matter for the type, or every field with `--json`.
     Stream {
-        /// The stream, e.g. `webhook-wh_…` or `pack-pk_42`.
+        /// The stream: `account-<account>`, `webhook-wh_…`, `pack-<pack>` or `deliveries-wh_…`.
         name: String,
-        /// One JSON object per line instead of a table.
+        /// One JSON object per line, with every field, instead of rows.
         #[arg(long)]
         json: bool,
         /// Newest first.
         #[arg(long)]
         backwards: bool,
+        /// Start at this revision (inclusive; 0 is the stream's first event).
+        #[arg(long, value_name = "REVISION")]
+        from: Option<u64>,
+        /// Print at most this many events (1 to 1000000) [default: all].
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+        limit: Option<u64>,
         #[command(flatten)]
         settings: StoreOverrides,
     },
-    /// Show a webhook as it was at a time: url, event types, status, secret version.
+    /// Show a webhook as it was at a time: url, event types, status, health, secret version.
     Webhook {
-        /// The webhook id, `wh_…`.
+        /// The webhook id, `wh_` and 32 lowercase hex digits.
+        #[arg(value_parser = webhook_id)]
         id: WebhookId,
-        /// An RFC 3339 time, e.g. `2026-11-28T09:00:00Z`.
-        #[arg(long)]
+        /// The time, in RFC 3339: `2026-11-28T09:00:00Z` or `2026-11-28T10:00:00+01:00`.
+        #[arg(long, value_name = "TIME", value_parser = rfc3339)]
         at: DateTime<Utc>,
+        /// The state as one JSON object instead of lines of text.
         #[arg(long)]
         json: bool,
         #[command(flatten)]
@@ -52,8 +63,8 @@ pub enum AuditCommand {
     },
     /// Write every event of the log as JSON lines to stdout.
     Export {
-        /// Start at this position (inclusive).
-        #[arg(long)]
+        /// Start at this log position (inclusive), as printed in an event's `position`.
+        #[arg(long, value_name = "POSITION", value_parser = position)]
         from: Option<Position>,
         #[command(flatten)]
         settings: StoreOverrides,
@@ -62,38 +73,46 @@ pub enum AuditCommand {
 
 pub async fn run(args: AuditArgs) -> anyhow::Result<()> {
     match args.command {
-        AuditCommand::Stream { name, json, backwards, settings: overrides } => {
+        AuditCommand::Stream { name, json, backwards, from, limit, settings: overrides } => {
             let store = open_store(&settings(&overrides)?)?;
             let direction = if backwards { Direction::Backwards } else { Direction::Forwards };
+            let mut left = limit.map_or(usize::MAX, |n| usize::try_from(n).unwrap_or(usize::MAX));
+            let read = |from, left: usize| {
+                let (store, name) = (&store, &name);
+                async move {
+                    audit::stream_page(store.as_ref(), name, from, direction, left.min(audit::MAX_PAGE))
+                        .await
+                        .with_context(|| format!("cannot read stream {name}"))
+                }
+            };
+            // The first page is read before anything is printed, so a failure or a stream
+            // that does not exist leaves no header behind.
+            let mut page = read(from, left).await?;
+            if page.events.is_empty() && from.is_none() {
+                anyhow::bail!(
+                    "no stream {name} in the log (streams are account-<account>, webhook-wh_…, pack-<pack> \
+                     and deliveries-wh_…)"
+                );
+            }
             let mut out = std::io::BufWriter::new(std::io::stdout());
             if !json {
-                writeln!(out, "{:>8} {:>10}  {:<27} {:<22} DATA", "REVISION", "POSITION", "CREATED", "TYPE")?;
+                writeln!(out, "{}", rows::HEADER)?;
             }
-            let mut from = None;
             loop {
-                let page = audit::stream_page(store.as_ref(), &name, from, direction, audit::MAX_PAGE)
-                    .await
-                    .with_context(|| format!("cannot read stream {name}"))?;
-                for e in &page.events {
+                for e in page.events.iter().take(left) {
                     if json {
                         serde_json::to_writer(&mut out, e)?;
                         writeln!(out)?;
                     } else {
-                        let mut data = e.data.to_string();
-                        if data.chars().count() > 100 {
-                            data = data.chars().take(99).collect::<String>() + "…";
-                        }
-                        let created = e.created.to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
-                        writeln!(
-                            out,
-                            "{:>8} {:>10}  {:<27} {:<22} {}",
-                            e.revision, e.position, created, e.event_type, data
-                        )?;
+                        writeln!(out, "{}", rows::row(e))?;
                     }
                 }
+                left = left.saturating_sub(page.events.len());
                 match page.next {
-                    Some(next) => from = Some(next.parse().context("a revision cursor")?),
-                    None => break,
+                    Some(next) if left > 0 => {
+                        page = read(Some(next.parse().context("a revision cursor")?), left).await?
+                    }
+                    _ => break,
                 }
             }
             out.flush()?;
@@ -181,4 +200,25 @@ fn print_webhook(out: &mut impl std::io::Write, found: &audit::WebhookAt) -> std
         None => writeln!(out)?,
     }
     writeln!(out, "created: {}  updated: {}", webhook.created_at.to_rfc3339(), webhook.updated_at.to_rfc3339())
+}
+
+/// `--at`: a time in RFC 3339, with an error that shows the form.
+fn rfc3339(text: &str) -> Result<DateTime<Utc>, String> {
+    DateTime::parse_from_rfc3339(text.trim()).map(|t| t.with_timezone(&Utc)).map_err(|e| {
+        format!("{e}: expected an RFC 3339 time such as 2026-11-28T09:00:00Z or 2026-11-28T10:00:00+01:00")
+    })
+}
+
+/// A webhook id argument, with an error that shows the form.
+fn webhook_id(text: &str) -> Result<WebhookId, String> {
+    WebhookId::parse(text.trim()).map_err(|e| format!("{e}: expected wh_ and 32 lowercase hex digits"))
+}
+
+/// `--from` of an export: a log position.
+fn position(text: &str) -> Result<Position, String> {
+    text.trim().parse().map_err(|_| {
+        "expected a log position as shown in an event's \"position\" (a whole number, or commit/prepare on \
+         EventStoreDB)"
+            .to_owned()
+    })
 }

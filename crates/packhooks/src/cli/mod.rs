@@ -3,15 +3,27 @@
 
 pub mod audit;
 pub mod projections;
+mod rows;
 pub mod serve;
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-/// Delivers candidate-pack form submissions to customers' webhooks.
+/// packhooks: signed webhooks for candidate-pack form submissions.
+///
+/// When a candidate submits a pack's Interested or Declined form, packhooks sends it to every
+/// webhook of the recruiter's account that subscribes to it: a signed HTTP POST (Standard
+/// Webhooks), retried when it fails, with every step kept as an event for audits.
+///
+/// Start with `packhooks serve`: the HTTP API on 127.0.0.1:8080 with its data in ./data; on the
+/// first start it prints the API token to use. `packhooks audit` reads the event history and
+/// `packhooks projections` shows and rebuilds the read models, beside a running server.
+///
+/// Settings: built-in defaults, then --config FILE, then PACKHOOKS_* environment variables,
+/// then flags; `packhooks serve --help` lists them all.
 #[derive(Debug, Parser)]
-#[command(name = "packhooks", version, about)]
+#[command(name = "packhooks", version)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -89,6 +101,46 @@ mod tests {
         }
         let serve = help(&["serve"]);
         assert!(serve.contains("--max-attempts") && serve.contains("--listen"), "{serve}");
+    }
+
+    #[test]
+    fn the_help_says_what_the_tool_is_for_and_every_argument_has_help() {
+        let top = Cli::command().render_long_help().to_string();
+        assert!(top.contains("signed webhooks for candidate-pack form submissions"), "{top}");
+        assert!(top.contains("packhooks serve") && top.contains("API token"), "{top}");
+        fn check(command: &clap::Command, path: &str) {
+            for arg in command.get_arguments() {
+                let id = arg.get_id().as_str();
+                if id != "help" && id != "version" {
+                    assert!(arg.get_help().is_some(), "{path} {id} has no help");
+                }
+            }
+            for sub in command.get_subcommands() {
+                assert!(sub.get_about().is_some(), "{path} {} has no help", sub.get_name());
+                check(sub, &format!("{path} {}", sub.get_name()));
+            }
+        }
+        let mut command = Cli::command();
+        command.build();
+        check(&command, "packhooks");
+    }
+
+    #[test]
+    fn bad_values_say_what_is_expected() {
+        let refused = |args: &[&str]| Cli::try_parse_from(args).expect_err("refused").to_string();
+        let at =
+            refused(&["packhooks", "audit", "webhook", "wh_0123456789abcdef0123456789abcdef", "--at", "yesterday"]);
+        assert!(at.contains("RFC 3339") && at.contains("2026-11-28T09:00:00Z"), "{at}");
+        let id = refused(&["packhooks", "audit", "webhook", "wh_0123", "--at", "2026-11-28T09:00:00Z"]);
+        assert!(id.contains("32 lowercase hex digits"), "{id}");
+        let limit = refused(&["packhooks", "audit", "stream", "pack-pk_1", "--limit", "0"]);
+        assert!(limit.contains("1..=1000000"), "{limit}");
+        let name = refused(&["packhooks", "projections", "rebuild", "webhooks"]);
+        for known in packhooks_projections::NAMES {
+            assert!(name.contains(known), "{name}");
+        }
+        let from = refused(&["packhooks", "audit", "export", "--from", "start"]);
+        assert!(from.contains("log position"), "{from}");
     }
 
     #[test]

@@ -33,8 +33,12 @@ pub enum ProjectionsCommand {
     },
     /// Rebuild a projection (or all) from position 0 beside the serving tables, then swap.
     Rebuild {
-        /// `webhook_health`, `pack_stats` or `delivery_log`.
-        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        /// The projection: `webhook_health`, `pack_stats` or `delivery_log`.
+        #[arg(
+            required_unless_present = "all",
+            conflicts_with = "all",
+            value_parser = clap::builder::PossibleValuesParser::new(packhooks_projections::NAMES),
+        )]
         name: Option<String>,
         /// Rebuild every projection (reading the log once).
         #[arg(long)]
