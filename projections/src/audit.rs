@@ -8,7 +8,7 @@
 
 use chrono::{DateTime, Utc};
 use packhooks_domain::webhook::{fold_until, WebhookState};
-use packhooks_domain::{DomainEvent, WebhookId};
+use packhooks_domain::{CommandMetadata, DomainEvent, Issuer, WebhookId};
 use packhooks_store::{AllPosition, Direction, EventStore, Position, RecordedEvent, StoreError, StreamPosition};
 use serde::Serialize;
 use serde_json::Value;
@@ -35,9 +35,12 @@ pub struct AuditEvent {
     /// The body, secrets redacted.
     #[schema(value_type = Object)]
     pub data: Value,
-    /// Correlation and causation ids.
+    /// Correlation and causation ids, and who issued the command.
     #[schema(value_type = Object)]
     pub metadata: Value,
+    /// Who issued the command that appended it (the role and the token's name, never the
+    /// token); absent on events packhooks wrote itself and on those before tokens were recorded.
+    pub issued_by: Option<Issuer>,
 }
 
 fn redact(value: &mut Value) {
@@ -65,6 +68,7 @@ impl AuditEvent {
         };
         redact(&mut data);
         let metadata = serde_json::from_slice(&e.metadata).unwrap_or(Value::Null);
+        let issued_by = CommandMetadata::read(&e.metadata).and_then(|m| m.issued_by);
         AuditEvent {
             position: e.position.to_string(),
             stream: e.stream.clone(),
@@ -74,6 +78,7 @@ impl AuditEvent {
             created: e.created,
             data,
             metadata,
+            issued_by,
         }
     }
 }

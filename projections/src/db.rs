@@ -214,7 +214,7 @@ pub fn create_set(
         tx.execute_batch(&format!("DROP TABLE IF EXISTS {}", tables.name(base)))?;
     }
     tx.execute_batch(&projection.schema(&tables))?;
-    let now = Utc::now().to_rfc3339();
+    let now = now_rfc3339();
     tx.execute(
         "INSERT INTO projection_versions (name, generation, version, state, target_commit, heartbeat_at) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -260,7 +260,7 @@ pub fn save_checkpoint(
             "UPDATE projection_versions SET checkpoint_commit = ?3, checkpoint_prepare = ?4, \
              events_applied = events_applied + ?5, heartbeat_at = ?6 WHERE name = ?1 AND generation = ?2",
         )?
-        .execute(params![name, generation as i64, c, p, applied as i64, Utc::now().to_rfc3339()])?;
+        .execute(params![name, generation as i64, c, p, applied as i64, now_rfc3339()])?;
     } else {
         tx.prepare_cached(
             "UPDATE projection_versions SET checkpoint_commit = ?3, checkpoint_prepare = ?4, \
@@ -281,6 +281,11 @@ pub fn swap(tx: &Transaction<'_>, name: &str, generation: u64) -> Result<Option<
         params![name, generation as i64],
     )?;
     Ok(old)
+}
+
+/// Now, as stored in `projection_versions`: RFC 3339 UTC with `Z`.
+fn now_rfc3339() -> String {
+    Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
 }
 
 #[cfg(test)]

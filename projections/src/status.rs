@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use packhooks_store::{AllPosition, Direction, EventStore, Position};
 use serde::Serialize;
 
@@ -24,7 +24,9 @@ pub struct SetStatus {
     pub events_applied: u64,
     /// For a set being built: the head when its rebuild started.
     pub target: Option<u64>,
-    pub heartbeat_at: String,
+    /// When the set last recorded progress (RFC 3339 UTC with `Z`); `null` if the stored time
+    /// cannot be read.
+    pub heartbeat_at: Option<DateTime<Utc>>,
 }
 
 impl From<&TableSet> for SetStatus {
@@ -35,7 +37,8 @@ impl From<&TableSet> for SetStatus {
             checkpoint: s.checkpoint.map(|c| c.to_string()),
             events_applied: s.events_applied,
             target: s.target,
-            heartbeat_at: s.heartbeat_at.clone(),
+            // Sets written before times were stored with `Z` hold `+00:00`: the same instant.
+            heartbeat_at: DateTime::parse_from_rfc3339(&s.heartbeat_at).ok().map(|t| t.with_timezone(&Utc)),
         }
     }
 }

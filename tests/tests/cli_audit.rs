@@ -36,7 +36,7 @@ async fn created_webhook(client: &reqwest::Client, server: &ServerProcess) -> (S
         .json()
         .await
         .unwrap();
-    let event = &history["events"][0];
+    let event = &history["data"][0];
     assert_eq!(event["event_type"], "WebhookCreated");
     let at = event["data"]["recorded_at"].as_str().unwrap().parse().unwrap();
     (id, at)
@@ -73,6 +73,11 @@ async fn a_time_with_a_utc_offset_typed_into_the_query_is_the_same_instant() {
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     let state: Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(state["state"]["state"], "active");
+    // As text, every time is RFC 3339 UTC with Z (it was +00:00).
+    let output = run_cli(packhooks_bin!(), dir.path(), &["audit", "webhook", &id, "--at", &utc]);
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success() && text.contains(&format!(" at {utc}")), "{text}");
+    assert!(!text.contains("+00:00") && text.contains(&format!("created: {utc}")), "{text}");
     server.terminate();
 }
 

@@ -413,8 +413,8 @@ async fn the_test_endpoint_sends_a_test_event_and_waits_for_its_outcome() {
     assert_eq!(answer.status(), 200);
     let body: serde_json::Value = answer.json().await.expect("json");
     assert_eq!(body["status"], "delivered", "{body}");
-    assert_eq!(body["outcome"]["status"], 200);
-    assert!(body["outcome"]["error"].is_null());
+    assert_eq!(body["outcome"]["status_code"], 200);
+    assert_eq!(body["outcome"].get("error_code"), Some(&serde_json::Value::Null), "{body}");
     let got = receiver.requests_to("/good");
     assert_eq!(got.len(), 1);
     assert_eq!(got[0].json()["test"], json!(true));
@@ -424,8 +424,8 @@ async fn the_test_endpoint_sends_a_test_event_and_waits_for_its_outcome() {
     let answer = app.post_json(&test_path(&bad, true), &json!({"event": "interested"})).await;
     let body: serde_json::Value = answer.json().await.expect("json");
     assert_eq!(body["status"], "failed", "{body}");
-    assert_eq!(body["outcome"]["status"], 500);
-    assert_eq!(body["outcome"]["error"], "status");
+    assert_eq!(body["outcome"]["status_code"], 500);
+    assert_eq!(body["outcome"]["error_code"], "status");
 
     let answer = app.post_json(&test_path(&good, false), &json!({"event": "interested"})).await;
     assert_eq!(answer.status(), 202);
@@ -457,7 +457,7 @@ async fn a_test_event_retried_with_its_idempotency_key_is_sent_once_and_answers_
     assert_eq!(again["test_id"], first["test_id"]);
     assert_eq!(again["message_id"], first["message_id"]);
     assert_eq!(again["status"], "delivered");
-    assert_eq!(again["outcome"]["status"], 200);
+    assert_eq!(again["outcome"]["status_code"], 200);
     assert_eq!(receiver.requests_to("/k").len(), 1, "the retry sent the test event again");
     let requested = app
         .stream_events(&packhooks_domain::WebhookId::parse(hook["id"].as_str().expect("id")).expect("a webhook id").stream())

@@ -45,8 +45,8 @@ async fn webhook_view(app: &TestApp, id: &str) -> Value {
 async fn health_stats_deliveries_audit_and_rebuild_read_from_the_projections() {
     let app = spawn_app_with(|s| {
         s.api.tokens = vec![
-            ExtraToken { token: Token::parse(FRONTEND).unwrap(), roles: vec![Role::Frontend] },
-            ExtraToken { token: Token::parse(AUDITOR).unwrap(), roles: vec![Role::Auditor] },
+            ExtraToken { token: Token::parse(FRONTEND).unwrap(), roles: vec![Role::Frontend], name: None },
+            ExtraToken { token: Token::parse(AUDITOR).unwrap(), roles: vec![Role::Auditor], name: None },
         ];
     })
     .await;
@@ -68,18 +68,33 @@ async fn health_stats_deliveries_audit_and_rebuild_read_from_the_projections() {
     assert!(failing["failing_since"].is_string());
     assert_eq!(failing["last_delivery"]["result"], "failure");
     assert_eq!(failing["last_delivery"]["attempt"], 3);
+    assert_eq!(failing["last_delivery"]["status_code"], 500);
+    assert_eq!(failing["last_delivery"]["error_code"], "status");
+    assert!(failing["last_delivery"]["delivery_id"].as_str().unwrap().starts_with("dlv_"));
+    // The health the read model keeps, in the webhook view.
+    let health = &failing["health"];
+    assert_eq!(health["consecutive_failures"], 3);
+    assert_eq!((health["delivered"].clone(), health["abandoned"].clone()), (json!(0), json!(1)));
+    assert_eq!(health["failed_attempts"], 3);
+    assert_eq!(health["success_rate_24h"], 0.0);
+    assert_eq!(health["last_error"]["error_code"], "status");
+    assert_eq!(health["last_error"]["status_code"], 500);
+    assert!(health["last_error"]["at"].as_str().unwrap().ends_with('Z'));
 
     // A successful test event changes nothing about health.
     up.store(true, Ordering::SeqCst);
     let test = app.post_json(&format!("/v1/webhooks/{id}/test?wait=true"), &json!({"event": "interested"})).await;
     assert_eq!(test.status(), 200, "the test event's outcome");
     let log = eventually(WAIT, "the test attempt in the log", || async {
-        let page = get_json(&app, &format!("/v1/webhooks/{id}/deliveries")).await;
-        (page["items"].as_array().unwrap().len() == 4).then_some(page)
+        let page = get_json(&app, &format!("/v1/webhooks/{id}/attempts")).await;
+        (page["data"].as_array().unwrap().len() == 4).then_some(page)
     })
     .await;
-    assert_eq!(log["items"][0]["test"], true);
-    assert_eq!(log["items"][0]["success"], true);
+    assert_eq!(log["data"][0]["test"], true);
+    assert_eq!(log["data"][0]["success"], true);
+    assert_eq!(log["data"][0]["status_code"], 200, "status_code, not status");
+    assert_eq!(log["data"][1]["error_code"], "status", "error_code, not code");
+    assert_eq!(log["data"][1]["status_code"], 500);
     assert_eq!(webhook_view(&app, &id).await["status"], "failing", "a test event never changes health");
 
     // A real success makes it healthy again.
@@ -97,28 +112,28 @@ async fn health_stats_deliveries_audit_and_rebuild_read_from_the_projections() {
     assert_eq!(healthy["last_delivery"]["result"], "success");
 
     // The log pages newest first: 3 failures, the test, the success.
-    let first = get_json(&app, &format!("/v1/webhooks/{id}/deliveries?limit=2")).await;
-    let items = first["items"].as_array().unwrap();
+    let first = get_json(&app, &format!("/v1/webhooks/{id}/attempts?limit=2")).await;
+    let items = first["data"].as_array().unwrap();
     assert_eq!(items.len(), 2);
     assert_eq!((items[0]["success"].clone(), items[1]["test"].clone()), (json!(true), json!(true)));
-    let next = first["next"].as_str().expect("a next page").to_owned();
-    let rest = get_json(&app, &format!("/v1/webhooks/{id}/deliveries?limit=10&before={next}")).await;
-    let attempts: Vec<_> = rest["items"].as_array().unwrap().iter().map(|i| i["attempt"].as_u64().unwrap()).collect();
+    let next = first["next_cursor"].as_str().expect("a next page").to_owned();
+    let rest = get_json(&app, &format!("/v1/webhooks/{id}/attempts?limit=10&cursor={next}")).await;
+    let attempts: Vec<_> = rest["data"].as_array().unwrap().iter().map(|i| i["attempt"].as_u64().unwrap()).collect();
     assert_eq!(attempts, [3, 2, 1]);
-    assert_eq!(rest["next"], Value::Null);
-    assert_problem(app.get(&format!("/v1/webhooks/{id}/deliveries?limit=0")).await, 400, "invalid_field").await;
+    assert_eq!(rest["next_cursor"], Value::Null);
+    assert_problem(app.get(&format!("/v1/webhooks/{id}/attempts?limit=0")).await, 400, "invalid_field").await;
     // A webhook that never existed has no log to page: 404, as documented (it was an empty 200).
-    let unknown = "/v1/webhooks/wh_0190f2a46b1c7d3e8f0000000000000b/deliveries";
+    let unknown = "/v1/webhooks/wh_0190f2a46b1c7d3e8f0000000000000b/attempts";
     assert_problem(app.get(unknown).await, 404, "not_found").await;
     // A cursor is a log position the read model can hold (at most i64::MAX); past that it
     // once wrapped negative and answered an empty page.
     for bad in ["18446744073709551615", "9223372036854775808", "1/18446744073709551615", "abc", "-1"] {
-        let response = app.get(&format!("/v1/webhooks/{id}/deliveries?before={bad}")).await;
+        let response = app.get(&format!("/v1/webhooks/{id}/attempts?cursor={bad}")).await;
         let problem = assert_problem(response, 400, "invalid_field").await;
-        assert_eq!(problem["field"], "before", "before={bad}");
+        assert_eq!(problem["field"], "cursor", "cursor={bad}");
     }
-    let from_the_top = get_json(&app, &format!("/v1/webhooks/{id}/deliveries?before={}", i64::MAX)).await;
-    assert_eq!(from_the_top["items"].as_array().unwrap().len(), 5, "the largest cursor pages from the newest");
+    let from_the_top = get_json(&app, &format!("/v1/webhooks/{id}/attempts?cursor={}", i64::MAX)).await;
+    assert_eq!(from_the_top["data"].as_array().unwrap().len(), 5, "the largest cursor pages from the newest");
 
     // Statistics count the two submissions and never the test event.
     let stats = get_json(&app, "/v1/packs/pk_1/stats").await;
@@ -137,17 +152,18 @@ async fn health_stats_deliveries_audit_and_rebuild_read_from_the_projections() {
     let page = get_as(&app, AUDITOR, "/v1/audit/all?direction=backwards&limit=3").await;
     assert_eq!(page.status(), 200);
     let page: Value = page.json().await.unwrap();
-    assert_eq!(page["events"].as_array().unwrap().len(), 3);
-    let cursor = page["next"].as_str().expect("more history").to_owned();
-    let older: Value = get_as(&app, AUDITOR, &format!("/v1/audit/all?direction=backwards&limit=3&from={cursor}"))
+    assert_eq!(page["data"].as_array().unwrap().len(), 3);
+    let cursor = page["next_cursor"].as_str().expect("more history").to_owned();
+    let older: Value = get_as(&app, AUDITOR, &format!("/v1/audit/all?direction=backwards&limit=3&cursor={cursor}"))
         .await
         .json()
         .await
         .unwrap();
-    assert_eq!(older["events"][0]["position"], cursor);
+    assert_eq!(older["data"][0]["position"], cursor);
     let stream: Value = get_as(&app, AUDITOR, &format!("/v1/audit/streams/webhook-{id}")).await.json().await.unwrap();
-    assert_eq!(stream["events"][0]["event_type"], "WebhookCreated");
-    assert_eq!(stream["events"][0]["data"]["secret"], "whsec_[redacted]");
+    assert_eq!(stream["data"][0]["event_type"], "WebhookCreated");
+    assert_eq!(stream["data"][0]["data"]["secret"], "whsec_[redacted]");
+    assert_eq!(stream["data"][0]["issued_by"], json!({"role": "frontend"}), "who created it, never the token");
     let everything: Value = get_as(&app, AUDITOR, "/v1/audit/all?limit=1000").await.json().await.unwrap();
     assert!(!everything.to_string().contains(&secret), "the secret never shows in the audit history");
     let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
@@ -171,6 +187,13 @@ async fn health_stats_deliveries_audit_and_rebuild_read_from_the_projections() {
     assert_problem(get_as(&app, AUDITOR, "/v1/ops/projections").await, 403, "forbidden").await;
     let status = get_json(&app, "/v1/ops/projections").await;
     assert_eq!(status["data"].as_array().unwrap().len(), 3);
+    assert_eq!(status["next_cursor"], Value::Null);
+    let heartbeat = status["data"][0]["active"]["heartbeat_at"].as_str().expect("a heartbeat time");
+    assert!(heartbeat.ends_with('Z'), "RFC 3339 UTC with Z: {heartbeat}");
+    let paged = get_json(&app, "/v1/ops/projections?limit=2").await;
+    assert_eq!(paged["data"].as_array().unwrap().len(), 2);
+    let rest = get_json(&app, &format!("/v1/ops/projections?cursor={}", paged["next_cursor"].as_str().unwrap())).await;
+    assert_eq!((rest["data"].as_array().unwrap().len(), &rest["next_cursor"]), (1, &Value::Null));
     let started = app.post_empty("/v1/ops/projections/all/rebuild").await;
     assert_eq!(started.status(), 202);
     eventually(WAIT, "the rebuild to finish", || async {
@@ -192,7 +215,7 @@ async fn health_stats_deliveries_audit_and_rebuild_read_from_the_projections() {
     for path in [
         "/v1/packs/{pack}/stats",
         "/v1/accounts/{account}/stats",
-        "/v1/webhooks/{id}/deliveries",
+        "/v1/webhooks/{id}/attempts",
         "/v1/audit/streams/{stream}",
         "/v1/audit/all",
         "/v1/audit/webhooks/{id}/state",

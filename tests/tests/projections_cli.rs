@@ -33,13 +33,13 @@ async fn call(
 /// Attempts in the webhook's delivery log, all pages.
 async fn logged_attempts(client: &reqwest::Client, base: &str, webhook: &str) -> u64 {
     let mut count = 0;
-    let mut before = String::new();
+    let mut cursor = String::new();
     loop {
-        let url = format!("{base}/v1/webhooks/{webhook}/deliveries?limit=200{before}");
+        let url = format!("{base}/v1/webhooks/{webhook}/attempts?limit=200{cursor}");
         let page: Value = call(client, reqwest::Method::GET, url, None).await.json().await.unwrap();
-        count += page["items"].as_array().unwrap().len() as u64;
-        match page["next"].as_str() {
-            Some(next) => before = format!("&before={next}"),
+        count += page["data"].as_array().unwrap().len() as u64;
+        match page["next_cursor"].as_str() {
+            Some(next) => cursor = format!("&cursor={next}"),
             None => return count,
         }
     }
@@ -99,7 +99,7 @@ async fn a_cli_rebuild_beside_a_running_server_swaps_in_place_and_matches_an_off
             while !stop.load(Ordering::Relaxed) {
                 for path in [
                     "/v1/packs/pk_1/stats".to_owned(),
-                    format!("/v1/webhooks/{webhook}/deliveries"),
+                    format!("/v1/webhooks/{webhook}/attempts"),
                     "/v1/accounts/acc_1/webhooks".into(),
                 ] {
                     let response = call(&client, reqwest::Method::GET, format!("{base}{path}"), None).await;

@@ -11,6 +11,7 @@ use std::marker::PhantomData;
 
 use actix_web::{dev::Payload, http::header, web, FromRequest, HttpRequest};
 use base64::Engine as _;
+use packhooks_domain::Issuer;
 use rand::RngCore as _;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -104,13 +105,48 @@ impl fmt::Debug for Token {
     }
 }
 
-/// The tokens the API accepts, each with its roles.
+/// The tokens the API accepts, each with its roles and its name.
 #[derive(Clone, Default)]
 pub struct TokenTable {
     /// SHA-256 of each token: comparing fixed-size digests in constant time keeps neither the
     /// token's length nor its prefix observable through timing.
-    entries: Vec<([u8; 32], Vec<Role>)>,
+    entries: Vec<Entry>,
 }
+
+#[derive(Clone)]
+struct Entry {
+    digest: [u8; 32],
+    roles: Vec<Role>,
+    /// The name the settings give the token: what its commands' events record.
+    name: Option<TokenName>,
+}
+
+/// A token's name from the settings (`ci`, `recruiting-backend`): recorded in the metadata of
+/// every event its commands append, so auditors see who did what without seeing the token.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TokenName(String);
+
+impl TokenName {
+    pub const MAX_LEN: usize = 64;
+
+    /// 1 to 64 characters: ASCII letters, digits, `-`, `_`, `.` and `@`.
+    pub fn parse(text: &str) -> Result<Self, InvalidTokenName> {
+        let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '@');
+        if (1..=Self::MAX_LEN).contains(&text.len()) && text.chars().all(allowed) {
+            Ok(TokenName(text.to_owned()))
+        } else {
+            Err(InvalidTokenName)
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("must be 1 to 64 characters: ASCII letters, digits, '-', '_', '.' and '@'")]
+pub struct InvalidTokenName;
 
 impl fmt::Debug for TokenTable {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -123,19 +159,28 @@ impl TokenTable {
         TokenTable::default()
     }
 
-    pub fn with(mut self, token: &Token, roles: &[Role]) -> Self {
-        self.entries.push((Token::digest(token.expose()), roles.to_vec()));
+    pub fn with(self, token: &Token, roles: &[Role]) -> Self {
+        self.with_name(token, roles, None)
+    }
+
+    /// A token with a name (see [`TokenName`]).
+    pub fn with_name(mut self, token: &Token, roles: &[Role], name: Option<TokenName>) -> Self {
+        self.entries.push(Entry { digest: Token::digest(token.expose()), roles: roles.to_vec(), name });
         self
     }
 
-    /// The roles of the presented token, or `None` when it is not one of ours. Every entry is
-    /// compared, so the time taken does not say which one matched.
+    /// The roles of the presented token, or `None` when it is not one of ours.
     pub fn roles_of(&self, presented: &str) -> Option<&[Role]> {
+        self.find(presented).map(|e| e.roles.as_slice())
+    }
+
+    /// Every entry is compared, so the time taken does not say which one matched.
+    fn find(&self, presented: &str) -> Option<&Entry> {
         let digest = Token::digest(presented);
         let mut found = None;
-        for (known, roles) in &self.entries {
-            if bool::from(known.ct_eq(&digest)) {
-                found = Some(roles.as_slice());
+        for entry in &self.entries {
+            if bool::from(entry.digest.ct_eq(&digest)) {
+                found = Some(entry);
             }
         }
         found
@@ -166,18 +211,32 @@ impl RequiredRole for Ops {
 
 /// Proof that the request carries a token with role `R`; take it as a handler's first
 /// argument so that authentication fails before the body is read.
-pub struct Authorized<R>(PhantomData<R>);
+pub struct Authorized<R> {
+    issuer: Issuer,
+    role: PhantomData<R>,
+}
+
+impl<R> Authorized<R> {
+    /// Who issues the request's command: the role the route required and the token's name.
+    pub fn issuer(&self) -> Issuer {
+        self.issuer.clone()
+    }
+}
 
 impl<R: RequiredRole> FromRequest for Authorized<R> {
     type Error = ApiError;
     type Future = Ready<Result<Self, ApiError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(authorize(req, R::ROLE).map(|()| Authorized(PhantomData)))
+        ready(authorize(req, R::ROLE).map(|name| Authorized {
+            issuer: Issuer { role: R::ROLE.as_str().to_owned(), token: name },
+            role: PhantomData,
+        }))
     }
 }
 
-fn authorize(req: &HttpRequest, role: Role) -> Result<(), ApiError> {
+/// The token's name when it has the role.
+fn authorize(req: &HttpRequest, role: Role) -> Result<Option<String>, ApiError> {
     let state = req.app_data::<web::Data<ApiState>>().expect("ApiState is registered as app data");
     let presented = req
         .headers()
@@ -185,9 +244,9 @@ fn authorize(req: &HttpRequest, role: Role) -> Result<(), ApiError> {
         .and_then(|v| v.to_str().ok())
         .and_then(bearer)
         .ok_or(ApiError::Unauthorized)?;
-    let roles = state.config.tokens.roles_of(presented).ok_or(ApiError::Unauthorized)?;
-    if roles.contains(&role) {
-        Ok(())
+    let entry = state.config.tokens.find(presented).ok_or(ApiError::Unauthorized)?;
+    if entry.roles.contains(&role) {
+        Ok(entry.name.as_ref().map(|n| n.as_str().to_owned()))
     } else {
         Err(ApiError::Forbidden { role: role.as_str() })
     }
@@ -213,6 +272,15 @@ mod tests {
         assert_eq!(table.roles_of(auditor.expose()), Some(&[Role::Auditor][..]));
         assert_eq!(table.roles_of("auditor-token-0123456788"), None);
         assert_eq!(table.roles_of(""), None);
+    }
+
+    #[test]
+    fn token_names_are_short_plain_words() {
+        assert_eq!(TokenName::parse("recruiting-backend").unwrap().as_str(), "recruiting-backend");
+        assert!(TokenName::parse("ops@example.com").is_ok());
+        for bad in ["", "has space", "tab\there", "ünï", &"n".repeat(TokenName::MAX_LEN + 1)] {
+            assert_eq!(TokenName::parse(bad), Err(InvalidTokenName), "{bad:?}");
+        }
     }
 
     #[test]

@@ -253,7 +253,7 @@ fn submission_shot(addr: SocketAddr) -> Shot {
 async fn durable_attempts(store: &dyn EventStore, webhooks: &[String]) -> anyhow::Result<usize> {
     let mut total = 0;
     for id in webhooks {
-        let stream = format!("deliveries-{id}");
+        let stream = packhooks_domain::WebhookId::parse(id)?.deliveries_stream();
         let mut from = StreamPosition::Start;
         loop {
             let page = match store.read_stream(&stream, from, Direction::Forwards, 4096).await {

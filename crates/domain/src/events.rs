@@ -33,6 +33,46 @@ impl EventMetadata {
     }
 }
 
+/// The metadata of the events a command appended: the usual ids, the hash of a keyed request,
+/// and who issued the command. Serialised with the usual ids first and absent fields left
+/// out, so an event written without a key or an issuer has exactly [`EventMetadata`]'s bytes.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CommandMetadata {
+    #[serde(flatten)]
+    pub base: EventMetadata,
+    /// `sha256:<hex>` of a request with an `Idempotency-Key`: a key met again with another
+    /// hash names another request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_hash: Option<String>,
+    /// Who issued the command. Absent on events written before tokens were recorded and on
+    /// those packhooks writes itself (an automatic disable).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issued_by: Option<Issuer>,
+}
+
+impl CommandMetadata {
+    /// The metadata of a stored event, as far as it is a command's; `None` for metadata that
+    /// is not a JSON object.
+    pub fn read(bytes: &[u8]) -> Option<Self> {
+        serde_json::from_slice(bytes).ok()
+    }
+
+    pub fn to_bytes(&self) -> Vec<u8> {
+        serde_json::to_vec(self).expect("metadata always serialises")
+    }
+}
+
+/// The API token that issued a command: the role it acted in and the token's name from the
+/// settings when it has one. Never the token itself.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Issuer {
+    /// `frontend`, `auditor` or `ops`.
+    pub role: String,
+    /// The token's `name` in the settings; absent for an unnamed token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
+}
+
 /// Why a stored event could not be read as a [`DomainEvent`].
 #[derive(Debug, thiserror::Error)]
 pub enum DecodeError {

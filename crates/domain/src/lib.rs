@@ -55,5 +55,5 @@ pub mod webhook;
 mod testkit;
 
 pub use error::{DomainError, ErrorKind};
-pub use events::{DomainEvent, EventMetadata};
+pub use events::{CommandMetadata, DomainEvent, EventMetadata, Issuer};
 pub use ids::*;

@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Arg, ArgMatches, Args, Command, FromArgMatches};
-use packhooks_api::auth::{InvalidToken, Role, Token, UnknownRole};
+use packhooks_api::auth::{InvalidToken, InvalidTokenName, Role, Token, TokenName, UnknownRole};
 use serde::Deserialize;
 
 /// The committed defaults, `config/packhooks.toml`, built into the binary.
@@ -76,6 +76,8 @@ pub struct ApiSettings {
 pub struct ExtraToken {
     pub token: Token,
     pub roles: Vec<Role>,
+    /// What the events of this token's commands record as their issuer (never the token).
+    pub name: Option<TokenName>,
 }
 
 /// What the delivery side is configured with (see `packhooks_delivery::DeliveryConfig`).
@@ -152,6 +154,11 @@ pub enum SettingsError {
         key: &'static str,
         #[source]
         source: InvalidToken,
+    },
+    #[error("setting api.tokens.name is not a valid token name")]
+    TokenName {
+        #[source]
+        source: InvalidTokenName,
     },
     #[error("setting {key} names an unknown role")]
     Role {
@@ -350,6 +357,7 @@ struct RawApi {
 struct RawToken {
     token: String,
     roles: Vec<String>,
+    name: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -615,7 +623,11 @@ impl Raw {
                     if roles.is_empty() {
                         return Err(invalid("api.tokens.roles", "must name at least one role"));
                     }
-                    Ok(ExtraToken { token: token("api.tokens.token", t.token)?, roles })
+                    let name = t
+                        .name
+                        .map(|n| TokenName::parse(&n).map_err(|source| SettingsError::TokenName { source }))
+                        .transpose()?;
+                    Ok(ExtraToken { token: token("api.tokens.token", t.token)?, roles, name })
                 })
                 .collect::<Result<_, _>>()?,
         };

@@ -84,10 +84,9 @@ impl Application {
         let store = open_store(&settings, StoreAccess::Write)?;
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let token = api_token(&settings)?;
-        let tokens =
-            settings.api.tokens.iter().fold(TokenTable::new().with(&token, &Role::ALL), |table, extra| {
-                table.with(&extra.token, &extra.roles)
-            });
+        let tokens = settings.api.tokens.iter().fold(TokenTable::new().with(&token, &Role::ALL), |table, extra| {
+            table.with_name(&extra.token, &extra.roles, extra.name.clone())
+        });
         let config = ApiConfig {
             tokens,
             max_webhooks: settings.max_webhooks,

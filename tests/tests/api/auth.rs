@@ -47,9 +47,9 @@ async fn each_role_opens_its_own_routes_and_403s_the_others() {
     let frontend = Token::parse("frontend-token-for-tests-0001").unwrap();
     let app = spawn_app_with(|s| {
         s.api.tokens = vec![
-            ExtraToken { token: auditor.clone(), roles: vec![Role::Auditor] },
-            ExtraToken { token: ops.clone(), roles: vec![Role::Ops] },
-            ExtraToken { token: frontend.clone(), roles: vec![Role::Frontend] },
+            ExtraToken { token: auditor.clone(), roles: vec![Role::Auditor], name: None },
+            ExtraToken { token: ops.clone(), roles: vec![Role::Ops], name: None },
+            ExtraToken { token: frontend.clone(), roles: vec![Role::Frontend], name: None },
         ];
     })
     .await;
@@ -106,5 +106,45 @@ async fn a_configured_token_is_used_and_no_file_is_written() {
     assert_eq!(app.token, configured.expose());
     assert!(!app.data_dir.path().join("api-token").exists());
     app.set_plan("acc_1", "growth").await;
+    app.stop().await;
+}
+
+#[actix_web::test]
+async fn every_command_records_the_name_of_the_token_that_issued_it_never_the_token() {
+    let named = Token::parse("recruiting-backend-token-0001").unwrap();
+    let app = spawn_app_with(|s| {
+        s.api.tokens = vec![ExtraToken {
+            token: named.clone(),
+            roles: vec![Role::Frontend],
+            name: Some(packhooks_api::auth::TokenName::parse("recruiting-backend").unwrap()),
+        }];
+    })
+    .await;
+    let as_named = |method: Method, path: &str| app.anonymous(method, path).bearer_auth(named.expose());
+    let plan = as_named(Method::PUT, "/v1/accounts/acc_1/plan").json(&json!({"plan": "growth"})).send().await.unwrap();
+    assert_eq!(plan.status(), 200);
+    let submitted = as_named(Method::POST, "/v1/packs/pk_1/interest")
+        .json(&packhooks_tests::app::interest_body("acc_1"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(submitted.status(), 202);
+    // The all-roles token has no name: its events record the role the route needed.
+    let created = app.given_webhook("acc_1", "https://example.com/hook").await;
+
+    let (shared, named) = (&app, &named);
+    let issuers = |stream: String| {
+        async move {
+            let page: serde_json::Value = shared.get(&format!("/v1/audit/streams/{stream}")).await.json().await.unwrap();
+            let events = page["data"].as_array().unwrap().clone();
+            assert!(!page.to_string().contains(named.expose()), "the token never shows: {page}");
+            events.iter().map(|e| (e["issued_by"].clone(), e["metadata"]["issued_by"].clone())).collect::<Vec<_>>()
+        }
+    };
+    let by_name = json!({"role": "frontend", "token": "recruiting-backend"});
+    assert_eq!(issuers("account-acc_1".into()).await, [(by_name.clone(), by_name.clone())]);
+    assert_eq!(issuers("pack-pk_1".into()).await, [(by_name.clone(), by_name)]);
+    let by_role = json!({"role": "frontend"});
+    assert_eq!(issuers(format!("webhook-{}", created["id"].as_str().unwrap())).await, [(by_role.clone(), by_role)]);
     app.stop().await;
 }

@@ -19,8 +19,8 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::auth::{Authorized, Frontend};
-use crate::command;
-use crate::idempotency::{self, KeyedCommand, KeyedStream};
+use crate::command::{self, Command, Key};
+use crate::idempotency;
 use crate::json::ApiJson;
 use crate::{ApiError, ApiState};
 
@@ -73,7 +73,7 @@ pub(crate) fn account_id(text: &str) -> Result<AccountId, ApiError> {
 )]
 #[put("/v1/accounts/{account}/plan")]
 async fn set_plan(
-    _: Authorized<Frontend>,
+    auth: Authorized<Frontend>,
     state: web::Data<ApiState>,
     req: HttpRequest,
     path: web::Path<String>,
@@ -81,29 +81,25 @@ async fn set_plan(
 ) -> Result<HttpResponse, ApiError> {
     let account_id = account_id(&path)?;
     let stream = account_id.stream();
-    let key = idempotency::key(&req)?;
+    let plan = body.0.plan;
+    let raw_key = idempotency::key(&req)?;
+    let key = raw_key.map(|key| Key::new(key, KIND, account_id.as_str(), &body.0));
     let lock = state.account_lock(&account_id);
     let _held = lock.lock().await;
-    if let Some(key) = key {
-        let keyed = KeyedCommand::new(key, KIND, account_id.as_str(), &body.0);
-        let loaded = KeyedStream::load(state.store.as_ref(), &stream).await?;
-        // The answer names the plan asked for: a retry (same hash, so same plan) answers the same.
-        if loaded.replay(&keyed)?.is_none() {
-            let created = super::webhooks::keyed_webhook_id(&account_id, key).stream();
-            if KeyedStream::load(state.store.as_ref(), &created).await?.holds_key(&keyed) {
-                return Err(ApiError::IdempotencyKeyReused);
-            }
-            let current = loaded.events.iter().fold(AccountState::default(), account::evolve);
-            let command = SetPlan { account_id: account_id.clone(), plan: body.0.plan, now: state.clock.now() };
-            let events = account::decide(&current, command)?;
-            loaded.append(state.store.as_ref(), &keyed, events).await?;
+    // A key a webhook create of the account used names that request.
+    if let (Some(raw), Some(key)) = (raw_key, &key) {
+        let created = super::webhooks::keyed_webhook_id(&account_id, raw).stream();
+        if command::holds_key(state.store.as_ref(), &created, key).await? {
+            return Err(ApiError::IdempotencyKeyReused);
         }
-        return Ok(HttpResponse::Ok().json(AccountOut { account_id, plan: body.0.plan }));
     }
-    let loaded = command::load(state.store.as_ref(), &stream).await?;
-    let current = loaded.events.iter().fold(AccountState::default(), account::evolve);
-    let command = SetPlan { account_id: account_id.clone(), plan: body.0.plan, now: state.clock.now() };
-    let events = account::decide(&current, command)?;
-    command::append(state.store.as_ref(), &stream, loaded.expected, &events).await?;
-    Ok(HttpResponse::Ok().json(AccountOut { account_id, plan: body.0.plan }))
+    let command = SetPlan { account_id: account_id.clone(), plan, now: state.clock.now() };
+    let on = Command::on(&stream).keyed(key.as_ref()).issued_by(Some(auth.issuer()));
+    command::run(state.store.as_ref(), &on, |events| {
+        let current = events.iter().fold(AccountState::default(), account::evolve);
+        Ok::<_, ApiError>(account::decide(&current, command.clone())?)
+    })
+    .await?;
+    // The answer names the plan asked for: a retry (same hash, so same plan) answers the same.
+    Ok(HttpResponse::Ok().json(AccountOut { account_id, plan }))
 }

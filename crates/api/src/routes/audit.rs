@@ -1,15 +1,16 @@
 //! The audit history (auditor role): one stream's events or `$all`, paged in either
-//! direction with a `next` cursor, and a webhook's state as it was at a time. Secrets are
-//! redacted in every answer.
+//! direction (`{"data":[…],"next_cursor":…}`, `?cursor=`, `?limit=` 1 to 1000), and a
+//! webhook's state as it was at a time. Secrets are redacted in every answer.
 
 use actix_web::{get, web, HttpRequest, HttpResponse};
-use chrono::{DateTime, Utc};
 use packhooks_domain::webhook::WebhookState;
 use packhooks_projections::audit::{self, AuditEvent, AuditPage, WebhookAt};
 use packhooks_projections::ProjectionError;
 use packhooks_store::StoreError;
+use serde::Serialize;
+use utoipa::ToSchema;
 
-use super::deliveries::{direction, failed, limit, position, query};
+use super::read::{direction, failed, limit, position, query, time};
 use super::webhooks::webhook_id;
 use crate::auth::{Auditor, Authorized};
 use crate::error::PROBLEM_JSON as PROBLEM;
@@ -22,11 +23,26 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 #[derive(utoipa::OpenApi)]
 #[openapi(
     paths(stream_history, all_history, webhook_state),
-    components(schemas(AuditPage, AuditEvent, WebhookAt, audit::HealthAt, audit::HealthStatusAt))
+    components(schemas(AuditListOut, AuditEvent, WebhookAt, audit::HealthAt, audit::HealthStatusAt))
 )]
 pub struct Doc;
 
 const DEFAULT_PAGE: usize = 100;
+
+/// A page of history.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AuditListOut {
+    pub data: Vec<AuditEvent>,
+    /// Pass as `cursor` (with the same `direction`) for the next page; `null` at the end. For a
+    /// stream it is a revision, for `$all` a position.
+    pub next_cursor: Option<String>,
+}
+
+impl From<AuditPage> for AuditListOut {
+    fn from(page: AuditPage) -> Self {
+        AuditListOut { data: page.events, next_cursor: page.next }
+    }
+}
 
 /// One stream's events.
 #[utoipa::path(
@@ -35,12 +51,12 @@ const DEFAULT_PAGE: usize = 100;
     tag = "audit",
     params(
         ("stream" = String, Path, description = "A stream name, e.g. `webhook-wh_…`"),
-        ("from" = Option<u64>, Query, description = "First revision (inclusive); the `next` of the previous page"),
+        ("cursor" = Option<u64>, Query, description = "First revision (inclusive): the `next_cursor` of the previous page"),
         ("direction" = Option<String>, Query, description = "`forwards` (default) or `backwards`"),
         ("limit" = Option<usize>, Query, description = "Events per page, 1 to 1000 (default 100)"),
     ),
     responses(
-        (status = 200, body = AuditPage),
+        (status = 200, body = AuditListOut),
         (status = 400, body = crate::error::Problem, content_type = PROBLEM),
         (status = 404, body = crate::error::Problem, content_type = PROBLEM),
     ),
@@ -58,8 +74,8 @@ async fn stream_history(
     }
     let q = query(&req)?;
     let from = q
-        .get("from")
-        .map(|t| t.parse::<u64>().map_err(|_| ApiError::InvalidInput { field: "from", reason: "is not a revision" }))
+        .get("cursor")
+        .map(|t| t.parse::<u64>().map_err(|_| ApiError::InvalidInput { field: "cursor", reason: "is not a revision" }))
         .transpose()?;
     let page = audit::stream_page(
         state.store.as_ref(),
@@ -75,7 +91,7 @@ async fn stream_history(
         }
         other => failed(other),
     })?;
-    Ok(HttpResponse::Ok().json(page))
+    Ok(HttpResponse::Ok().json(AuditListOut::from(page)))
 }
 
 /// Every event, in log order.
@@ -84,11 +100,11 @@ async fn stream_history(
     path = "/v1/audit/all",
     tag = "audit",
     params(
-        ("from" = Option<String>, Query, description = "First position (inclusive); the `next` of the previous page"),
+        ("cursor" = Option<String>, Query, description = "First position (inclusive): the `next_cursor` of the previous page"),
         ("direction" = Option<String>, Query, description = "`forwards` (default) or `backwards`"),
         ("limit" = Option<usize>, Query, description = "Events per page, 1 to 1000 (default 100)"),
     ),
-    responses((status = 200, body = AuditPage), (status = 400, body = crate::error::Problem, content_type = PROBLEM)),
+    responses((status = 200, body = AuditListOut), (status = 400, body = crate::error::Problem, content_type = PROBLEM)),
 )]
 #[get("/v1/audit/all")]
 async fn all_history(
@@ -99,13 +115,13 @@ async fn all_history(
     let q = query(&req)?;
     let page = audit::all_page(
         state.store.as_ref(),
-        position(&q, "from")?,
+        position(&q, "cursor")?,
         direction(&q)?,
         limit(&q, DEFAULT_PAGE, audit::MAX_PAGE)?,
     )
     .await
     .map_err(failed)?;
-    Ok(HttpResponse::Ok().json(page))
+    Ok(HttpResponse::Ok().json(AuditListOut::from(page)))
 }
 
 /// A webhook as it was at `at`: url, event types, status, secret version; never a secret.
@@ -132,8 +148,7 @@ async fn webhook_state(
 ) -> Result<HttpResponse, ApiError> {
     let id = webhook_id(&path)?;
     let q = query(&req)?;
-    let at = rfc3339_at(q.get("at").ok_or(ApiError::InvalidInput { field: "at", reason: "is required" })?)
-        .ok_or(ApiError::InvalidInput { field: "at", reason: "is not an RFC 3339 time" })?;
+    let at = time(&q, "at")?.ok_or(ApiError::InvalidInput { field: "at", reason: "is required" })?;
     let found = audit::webhook_at(state.store.as_ref(), id, at).await.map_err(failed)?;
     // "Not created yet" only for a webhook that was created later: an id no webhook ever
     // had (a typo) is not found.
@@ -143,16 +158,4 @@ async fn webhook_state(
         return Err(ApiError::NotFound { what: format!("webhook {id}") });
     }
     Ok(HttpResponse::Ok().json(found))
-}
-
-/// An RFC 3339 time from the query. A `+` typed into a query string is decoded as a space,
-/// so `…T10:00:00+01:00` arrives as `…T10:00:00 01:00`: a space where the offset's sign
-/// belongs is read as that `+`.
-fn rfc3339_at(text: &str) -> Option<DateTime<Utc>> {
-    let parse = |t: &str| t.parse::<DateTime<Utc>>().ok();
-    parse(text).or_else(|| {
-        let (time, offset) = text.rsplit_once(' ')?;
-        let is_offset = offset.len() == 5 && offset.as_bytes()[2] == b':';
-        is_offset.then(|| parse(&format!("{time}+{offset}"))).flatten()
-    })
 }

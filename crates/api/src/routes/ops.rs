@@ -3,13 +3,13 @@
 //! background.
 
 use actix_web::http::StatusCode;
-use actix_web::{get, post, web, HttpResponse};
+use actix_web::{get, post, web, HttpRequest, HttpResponse};
 use packhooks_projections::status::{Lag, SetStatus};
 use packhooks_projections::{ProjectionError, ProjectionStatus, RebuildProgress};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::deliveries::{failed, projections};
+use super::read::{failed, limit, projections, query};
 use crate::auth::{Authorized, Ops};
 use crate::error::{Problem, PROBLEM_JSON};
 use crate::{ApiError, ApiState};
@@ -25,9 +25,14 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 )]
 pub struct Doc;
 
+/// The most projections one page holds (there are three).
+const MAX_PAGE: usize = 100;
+
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ProjectionsOut {
     pub data: Vec<ProjectionStatus>,
+    /// Pass as `cursor` for the next page; `null` on the last.
+    pub next_cursor: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -41,12 +46,26 @@ pub struct RebuildStartedOut {
     get,
     path = "/v1/ops/projections",
     tag = "ops",
-    responses((status = 200, body = ProjectionsOut)),
+    params(
+        ("limit" = Option<usize>, Query, description = "Projections per page, 1 to 100 (default 100)"),
+        ("cursor" = Option<String>, Query, description = "The `next_cursor` of the previous page: the projections after this name"),
+    ),
+    responses((status = 200, body = ProjectionsOut), (status = 400, body = crate::error::Problem, content_type = crate::error::PROBLEM_JSON)),
 )]
 #[get("/v1/ops/projections")]
-async fn list_projections(_: Authorized<Ops>, state: web::Data<ApiState>) -> Result<HttpResponse, ApiError> {
-    let data = projections(&state)?.status().await.map_err(failed)?;
-    Ok(HttpResponse::Ok().json(ProjectionsOut { data }))
+async fn list_projections(
+    _: Authorized<Ops>,
+    state: web::Data<ApiState>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let q = query(&req)?;
+    let limit = limit(&q, MAX_PAGE, MAX_PAGE)?;
+    let all = projections(&state)?.status().await.map_err(failed)?;
+    let after = q.get("cursor").map(|c| all.iter().position(|p| &p.name == c).map_or(all.len(), |i| i + 1));
+    let mut data: Vec<_> = all.into_iter().skip(after.unwrap_or(0)).collect();
+    let next_cursor = (data.len() > limit).then(|| data[limit - 1].name.clone());
+    data.truncate(limit);
+    Ok(HttpResponse::Ok().json(ProjectionsOut { data, next_cursor }))
 }
 
 /// Starts a blue/green rebuild of one projection (`all` for every one) in the background; the

@@ -7,7 +7,7 @@ use packhooks_domain::PackId;
 use packhooks_projections::pack_stats::{AccountStats, DayCount, LastSubmission, PackStats, ReasonCount};
 
 use super::accounts::account_id;
-use super::deliveries::{failed, projections};
+use super::read::{failed, projections};
 use crate::auth::{Authorized, Frontend};
 use crate::error::PROBLEM_JSON as PROBLEM;
 use crate::{ApiError, ApiState};

@@ -20,15 +20,15 @@ use actix_web::{guard, web, HttpRequest, HttpResponse};
 use packhooks_domain::submission::{
     self, DeclineReason, DeclinedCandidate, InterestedCandidate, StandardReason, SubmitDecline, SubmitInterest,
 };
-use packhooks_domain::{AccountId, DomainEvent, EventMetadata, PackId, SubmissionId};
-use packhooks_store::{Direction, EventData, ExpectedRevision, Position, StreamPosition};
+use packhooks_domain::{AccountId, DomainEvent, Issuer, PackId, SubmissionId};
+use packhooks_store::Position;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::auth::{Authorized, Frontend};
-use crate::command;
-use crate::idempotency::{self, KeyedMetadata};
+use crate::command::{self, Command, Key};
+use crate::idempotency;
 use crate::json::ApiJson;
 use crate::{ApiError, ApiState};
 
@@ -83,7 +83,7 @@ pub struct DeclinedCandidateIn {
     pub email: Option<String>,
 }
 
-/// Serialisable too: a keyed request's hash is taken over this parsed form (see [`request_hash`]).
+/// Serialisable too: a keyed request's hash is taken over this parsed form (see `Ids::key`).
 #[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct InterestIn {
@@ -142,85 +142,61 @@ impl TryFrom<ReasonIn> for DeclineReason {
 }
 
 /// The ids of one submission: derived from the idempotency key, or fresh.
-struct Ids {
+struct Ids<'a> {
     submission: SubmissionId,
-    event: Uuid,
-    /// The ids came from an `Idempotency-Key`: the request is hashed and checked after the append.
-    keyed: bool,
+    /// The request's `Idempotency-Key`; its event's id derives from it.
+    key: Option<&'a str>,
 }
 
-impl Ids {
-    fn for_request(req: &HttpRequest, pack: &PackId) -> Result<Ids, ApiError> {
+impl<'a> Ids<'a> {
+    fn for_request(req: &'a HttpRequest, pack: &PackId) -> Result<Ids<'a>, ApiError> {
         let Some(key) = idempotency::key(req)? else {
-            return Ok(Ids {
-                submission: SubmissionId::from_uuid(Uuid::now_v7()),
-                event: Uuid::now_v7(),
-                keyed: false,
-            });
+            return Ok(Ids { submission: SubmissionId::from_uuid(Uuid::now_v7()), key: None });
         };
-        // The pack id holds no NUL, so (pack, key) pairs map to distinct names.
-        let name = format!("{pack}\0{key}");
-        Ok(Ids {
-            submission: SubmissionId::from_uuid(Uuid::new_v5(&SUBMISSION_NAMESPACE, name.as_bytes())),
-            event: Uuid::new_v5(&EVENT_NAMESPACE, name.as_bytes()),
-            keyed: true,
+        let submission = SubmissionId::from_uuid(Uuid::new_v5(&SUBMISSION_NAMESPACE, keyed_name(pack, key).as_bytes()));
+        Ok(Ids { submission, key: Some(key) })
+    }
+
+    /// The command key of a keyed submission: the request's hash over the form, the pack and
+    /// the parsed body, and the event id derived from (pack, key).
+    fn key(&self, form: &str, pack: &PackId, body: &impl Serialize) -> Option<Key> {
+        self.key.map(|key| {
+            let event = Uuid::new_v5(&EVENT_NAMESPACE, keyed_name(pack, key).as_bytes());
+            Key::new(key, form, pack.as_str(), body).with_event_id(event)
         })
     }
+}
+
+/// The pack id holds no NUL, so (pack, key) pairs map to distinct names.
+fn keyed_name(pack: &PackId, key: &str) -> String {
+    format!("{pack}\0{key}")
 }
 
 fn pack_id(text: &str) -> Result<PackId, ApiError> {
     PackId::parse(text).map_err(|source| ApiError::InvalidId { field: "pack", source })
 }
 
-/// The hash of a keyed submission ([`idempotency::request_hash`] of the form, the pack and
-/// the parsed body).
-fn request_hash(form: &str, pack: &PackId, body: &impl Serialize) -> String {
-    idempotency::request_hash(form, pack.as_str(), body)
-}
-
-/// Appends the submission's one event with the derived id and answers 202; with a key, first
-/// checks that the stored event is this request's (see the module's header).
+/// Appends the submission's one event through the command path and answers 202; a keyed one
+/// is read back and checked to be this request's (see the module's header).
 async fn accept(
     state: &ApiState,
     pack: &PackId,
-    ids: Ids,
-    hash: Option<String>,
+    submission: SubmissionId,
+    key: Option<Key>,
+    issuer: Issuer,
     events: Vec<DomainEvent>,
 ) -> Result<HttpResponse, ApiError> {
-    let metadata = EventMetadata::correlated(ids.submission);
     let stream = pack.stream();
-    let Some(hash) = hash else {
-        let data = events.iter().map(|e| command::event_data(ids.event, e, &metadata)).collect();
-        drop(events);
-        let appended = state.store.append(&stream, ExpectedRevision::Any, data).await?;
-        return Ok(accepted(ids.submission, appended.position));
-    };
-    let [event] = events.as_slice() else {
-        return Err(ApiError::internal(std::io::Error::other("a submission decides exactly one event")));
-    };
-    let keyed = KeyedMetadata { base: &metadata, request_hash: &hash };
-    let data = EventData::json(
-        ids.event,
-        event.event_type(),
-        event.to_json(),
-        keyed.to_bytes(),
-    );
-    let appended = state.store.append(&stream, ExpectedRevision::Any, vec![data]).await?;
-    let stored = state
-        .store
-        .read_stream(&stream, StreamPosition::Revision(appended.next_expected_revision), Direction::Forwards, 1)
+    let command =
+        Command::append_only(&stream).keyed(key.as_ref()).correlated(submission).issued_by(Some(issuer));
+    // An append-only command is decided once: nothing stored can conflict with it.
+    let mut decided = Some(events);
+    let ran = command::run(state.store.as_ref(), &command, |_| Ok::<_, ApiError>(decided.take().unwrap_or_default()))
         .await?;
-    let Some(stored) = stored.into_iter().next().filter(|s| s.id == ids.event) else {
-        return Err(ApiError::internal(std::io::Error::other("the appended submission is not where the store said")));
-    };
-    // No hash on events stored before requests were hashed: only the form is compared then.
-    let stored_hash = idempotency::stored_hash(&stored.metadata);
-    let same_request =
-        stored.event_type == event.event_type() && stored_hash.as_ref().is_none_or(|stored| *stored == hash);
-    if !same_request {
-        return Err(ApiError::IdempotencyKeyReused);
-    }
-    Ok(accepted(ids.submission, appended.position))
+    let appended = ran.appended.ok_or_else(|| {
+        ApiError::internal(std::io::Error::other("a submission decides exactly one event"))
+    })?;
+    Ok(accepted(submission, appended.position))
 }
 
 fn accepted(submission: SubmissionId, position: Position) -> HttpResponse {
@@ -259,7 +235,7 @@ fn accepted_body(submission: SubmissionId, position: Position) -> String {
     ),
 )]
 async fn submit_interest(
-    _: Authorized<Frontend>,
+    auth: Authorized<Frontend>,
     state: web::Data<ApiState>,
     req: HttpRequest,
     path: web::Path<String>,
@@ -268,7 +244,7 @@ async fn submit_interest(
     let pack = pack_id(&path)?;
     let ids = Ids::for_request(&req, &pack)?;
     let body = body.into_inner();
-    let hash = ids.keyed.then(|| request_hash("interest", &pack, &body));
+    let key = ids.key("interest", &pack, &body);
     let events = submission::decide(SubmitInterest {
         submission_id: ids.submission,
         pack_id: pack.clone(),
@@ -277,7 +253,7 @@ async fn submit_interest(
         candidate: body.candidate.into(),
         now: state.clock.now(),
     })?;
-    accept(&state, &pack, ids, hash, events).await
+    accept(&state, &pack, ids.submission, key, auth.issuer(), events).await
 }
 
 /// A candidate submitted the Declined form.
@@ -297,7 +273,7 @@ async fn submit_interest(
     ),
 )]
 async fn submit_decline(
-    _: Authorized<Frontend>,
+    auth: Authorized<Frontend>,
     state: web::Data<ApiState>,
     req: HttpRequest,
     path: web::Path<String>,
@@ -306,7 +282,7 @@ async fn submit_decline(
     let pack = pack_id(&path)?;
     let ids = Ids::for_request(&req, &pack)?;
     let body = body.into_inner();
-    let hash = ids.keyed.then(|| request_hash("decline", &pack, &body));
+    let key = ids.key("decline", &pack, &body);
     let events = submission::decide(SubmitDecline {
         submission_id: ids.submission,
         pack_id: pack.clone(),
@@ -317,7 +293,7 @@ async fn submit_decline(
         feedback: body.feedback,
         now: state.clock.now(),
     })?;
-    accept(&state, &pack, ids, hash, events).await
+    accept(&state, &pack, ids.submission, key, auth.issuer(), events).await
 }
 
 #[cfg(test)]

@@ -16,17 +16,17 @@ use futures::StreamExt;
 use packhooks_domain::delivery::{AttemptOutcome, DeliveryAttempted};
 use packhooks_domain::payload::message_id;
 use packhooks_domain::webhook::{self, EventType, RequestTestEvent};
-use packhooks_domain::{streams, DomainEvent, TestEventId, WebhookId};
+use packhooks_domain::{DomainEvent, Issuer, TestEventId, WebhookId};
 use packhooks_store::{Direction, StoreError, StreamPosition, SubscribeFrom, SubscriptionEvent, SubscriptionFilter};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::webhooks::{context, load_webhook, webhook_id};
+use super::webhooks::{context, webhook_id};
 use crate::auth::{Authorized, Frontend};
-use crate::command;
+use crate::command::{self, Command, Key};
 use crate::error::PROBLEM_JSON as PROBLEM;
-use crate::idempotency::{self, KeyedCommand, KeyedStream};
+use crate::idempotency;
 use crate::json::ApiJson;
 use crate::{ApiError, ApiState};
 
@@ -80,20 +80,21 @@ pub struct TestEventOut {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct TestOutcomeOut {
     pub success: bool,
-    /// The endpoint's HTTP status, when it answered.
-    pub status: Option<u16>,
+    /// The endpoint's HTTP status; `null` when no answer came.
+    pub status_code: Option<u16>,
     pub latency_ms: u64,
-    /// The failure's stable code (`timeout`, `connect`, `dns`, `tls`, `status`, `refused_target`).
-    pub error: Option<&'static str>,
+    /// Why the attempt failed (`timeout`, `connect`, `dns`, `tls`, `status`, `refused_target`);
+    /// `null` for a success.
+    pub error_code: Option<&'static str>,
 }
 
 impl From<&DeliveryAttempted> for TestOutcomeOut {
     fn from(a: &DeliveryAttempted) -> Self {
         TestOutcomeOut {
             success: a.outcome.is_success(),
-            status: a.outcome.status(),
+            status_code: a.outcome.status(),
             latency_ms: a.latency_ms,
-            error: match &a.outcome {
+            error_code: match &a.outcome {
                 AttemptOutcome::Success { .. } => None,
                 AttemptOutcome::Failure { code, .. } => Some(code.as_str()),
             },
@@ -125,7 +126,7 @@ impl From<&DeliveryAttempted> for TestOutcomeOut {
 )]
 #[post("/v1/webhooks/{id}/test")]
 async fn request_test_event(
-    _: Authorized<Frontend>,
+    auth: Authorized<Frontend>,
     state: web::Data<ApiState>,
     req: HttpRequest,
     path: web::Path<String>,
@@ -136,18 +137,15 @@ async fn request_test_event(
     let query = web::Query::<WaitQuery>::from_query(req.query_string())
         .map_err(|_| ApiError::InvalidInput { field: "wait", reason: "must be true or false" })?;
     let event = body.into_inner().event;
-    let keyed = idempotency::key(&req)?.map(|key| KeyedCommand::new(key, KIND, &id.to_string(), &event));
+    let key = idempotency::key(&req)?.map(|key| Key::new(key, KIND, &id.to_string(), &event));
     // Subscribed before the append, so the outcome cannot slip past.
     let outcomes = if query.wait {
-        let filter = SubscriptionFilter::StreamPrefix(vec![format!("{}{id}", streams::DELIVERIES)]);
+        let filter = SubscriptionFilter::StreamPrefix(vec![id.deliveries_stream()]);
         Some(state.store.subscribe_to_all(SubscribeFrom::End, Some(filter)).await?)
     } else {
         None
     };
-    let (test_id, retried) = match keyed {
-        Some(keyed) => request_keyed(&state, id, &path, event, &keyed).await?,
-        None => (request(&state, id, &path, event).await?, false),
-    };
+    let (test_id, retried) = request(&state, id, &path, event, key.as_ref(), auth.issuer()).await?;
     let message = message_id(test_id.uuid());
     let mut out =
         TestEventOut { test_id: test_id.to_string(), message_id: message.clone(), status: "requested", outcome: None };
@@ -174,61 +172,42 @@ async fn request_test_event(
     }
 }
 
-/// Appends a test event for webhook `id`; its id.
-async fn request(state: &ApiState, id: WebhookId, path: &str, event: EventType) -> Result<TestEventId, ApiError> {
-    let (loaded, current) = load_webhook(state, id).await?;
-    let test_id = TestEventId::from_uuid(Uuid::now_v7());
-    let events = decide(state, &current, path, test_id, event).await?;
-    command::append(state.store.as_ref(), &id.stream(), loaded.expected, &events).await?;
-    Ok(test_id)
-}
-
-/// The keyed form: the test event of the key's first request (appended now, or found from
-/// before); its id, and whether it was found from before.
-async fn request_keyed(
+/// Appends a test event for webhook `id` through the command path: its id, and whether a
+/// keyed retry found it from before (its first request's).
+async fn request(
     state: &ApiState,
     id: WebhookId,
     path: &str,
     event: EventType,
-    keyed: &KeyedCommand<'_>,
+    key: Option<&Key>,
+    issuer: Issuer,
 ) -> Result<(TestEventId, bool), ApiError> {
-    let loaded = KeyedStream::load(state.store.as_ref(), &id.stream()).await?;
-    let (ran, retried) = match loaded.replay(keyed)? {
-        Some(ran) => (ran, true),
-        None => {
-            let test_id = TestEventId::from_uuid(keyed.event_id(&loaded.stream, 0));
-            let current = webhook::fold(&loaded.events);
-            let events = decide(state, &current, path, test_id, event).await?;
-            (loaded.append(state.store.as_ref(), keyed, events).await?, false)
-        }
+    let stream = id.stream();
+    let test_id = TestEventId::from_uuid(key.map_or_else(Uuid::now_v7, |key| key.event_id(&stream, 0)));
+    // The plan of the webhook's account (which never changes), read before the command.
+    state.registry.ensure_current().await?;
+    let plan = {
+        let tracked = state.registry.read().await;
+        tracked.registry.webhook(&id).and_then(|w| tracked.registry.plan(&w.account_id))
     };
+    let ctx = context(state, plan, 0);
+    let command = RequestTestEvent { test_id, event, now: state.clock.now() };
+    let ran = command::run(state.store.as_ref(), &Command::on(&stream).keyed(key).issued_by(Some(issuer)), |events| {
+        let current = webhook::fold(events);
+        current.active().ok_or_else(|| ApiError::NotFound { what: format!("webhook {path}") })?;
+        Ok::<_, ApiError>(webhook::decide(&current, command.clone(), &ctx)?)
+    })
+    .await?;
     let test_id = ran.own.iter().find_map(|e| match e {
         DomainEvent::TestEventRequested(e) => Some(e.test_id),
         _ => None,
     });
-    Ok((test_id.ok_or(ApiError::IdempotencyKeyReused)?, retried))
-}
-
-/// The domain's decision on a test event for the webhook in state `current`.
-async fn decide(
-    state: &ApiState,
-    current: &webhook::WebhookState,
-    path: &str,
-    test_id: TestEventId,
-    event: EventType,
-) -> Result<Vec<DomainEvent>, ApiError> {
-    let account =
-        current.active().ok_or_else(|| ApiError::NotFound { what: format!("webhook {path}") })?.account_id.clone();
-    state.registry.ensure_current().await?;
-    let plan = state.registry.read().await.registry.plan(&account);
-    let context = context(state, plan, 0);
-    let command = RequestTestEvent { test_id, event, now: state.clock.now() };
-    Ok(webhook::decide(current, command, &context)?)
+    Ok((test_id.ok_or(ApiError::IdempotencyKeyReused)?, ran.replayed))
 }
 
 /// The outcome of message `message` already in the webhook's deliveries stream, if any.
 async fn outcome_so_far(state: &ApiState, id: WebhookId, message: &str) -> Result<Option<DeliveryAttempted>, ApiError> {
-    let stream = format!("{}{id}", streams::DELIVERIES);
+    let stream = id.deliveries_stream();
     let recorded =
         match state.store.read_stream(&stream, StreamPosition::End, Direction::Backwards, OUTCOME_LOOKBACK).await {
             Ok(recorded) => recorded,

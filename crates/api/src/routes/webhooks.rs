@@ -21,19 +21,21 @@ use chrono::{DateTime, Utc};
 use packhooks_domain::account::Plan;
 use packhooks_domain::webhook::{
     self, CreateWebhook, DeleteWebhook, DisableWebhook, DisabledBy, EnableWebhook, EventType, RotateSecret, Secret,
-    UpdateWebhook, UrlPolicy, Webhook, WebhookCommand, WebhookContext, WebhookState, WebhookStatus,
+    UpdateWebhook, UrlPolicy, Webhook, WebhookCommand, WebhookContext, WebhookState,
 };
-use packhooks_domain::{AccountId, DomainEvent, WebhookId};
+use packhooks_domain::{AccountId, DomainEvent, Issuer, WebhookId};
 use rand::RngCore as _;
 use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::accounts::account_id;
+use super::read::{limit, query};
+use super::webhook_views::{fill_health, WebhookOut};
 use crate::auth::{Authorized, Frontend};
-use crate::command;
+use crate::command::{self, Command, Key};
 use crate::error::PROBLEM_JSON as PROBLEM;
-use crate::idempotency::{self, KeyedCommand, KeyedStream};
+use crate::idempotency;
 use crate::json::ApiJson;
 use crate::{ApiError, ApiState};
 
@@ -96,83 +98,6 @@ fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D:
     Option::<String>::deserialize(d).map(Some)
 }
 
-/// How a webhook is doing.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum HealthStatus {
-    Healthy,
-    /// A delivery was abandoned and no success came since.
-    Failing,
-    /// Deliveries stop until the owner enables it again.
-    Disabled,
-}
-
-/// Why a webhook is disabled.
-#[derive(Clone, Debug, Serialize, ToSchema)]
-pub struct DisabledOut {
-    pub by: DisabledBy,
-    pub reason: String,
-    pub since: DateTime<Utc>,
-}
-
-/// The latest delivery attempt (filled from the health read model).
-#[derive(Clone, Debug, Serialize, ToSchema)]
-pub struct LastDeliveryOut {
-    pub at: DateTime<Utc>,
-    /// `success` or `failure`.
-    pub result: String,
-    /// The HTTP status, when the endpoint answered.
-    pub status_code: Option<u16>,
-    pub attempt: u32,
-}
-
-/// A webhook as its owner sees it; never its secret.
-#[derive(Clone, Debug, Serialize, ToSchema)]
-pub struct WebhookOut {
-    pub id: WebhookId,
-    pub account_id: AccountId,
-    pub url: String,
-    pub events: Vec<EventType>,
-    pub description: Option<String>,
-    pub status: HealthStatus,
-    /// Set while `status` is `disabled`.
-    pub disabled: Option<DisabledOut>,
-    /// Set while `status` is `failing`: since when.
-    pub failing_since: Option<DateTime<Utc>>,
-    pub last_delivery: Option<LastDeliveryOut>,
-    /// 1 for the first secret, one more per rotation.
-    pub secret_version: u32,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
-}
-
-impl WebhookOut {
-    /// The webhook as the lifecycle stream says; health fields start empty (the health read
-    /// model fills in `failing` and the last delivery).
-    pub fn from_webhook(webhook: &Webhook) -> Self {
-        let (status, disabled) = match &webhook.status {
-            WebhookStatus::Enabled => (HealthStatus::Healthy, None),
-            WebhookStatus::Disabled { by, reason, since } => {
-                (HealthStatus::Disabled, Some(DisabledOut { by: *by, reason: reason.clone(), since: *since }))
-            }
-        };
-        WebhookOut {
-            id: webhook.id,
-            account_id: webhook.account_id.clone(),
-            url: webhook.url.clone(),
-            events: webhook.events.clone(),
-            description: webhook.description.clone(),
-            status,
-            disabled,
-            failing_since: None,
-            last_delivery: None,
-            secret_version: webhook.secrets.version,
-            created_at: webhook.created_at,
-            updated_at: webhook.updated_at,
-        }
-    }
-}
-
 /// A new webhook, with its secret: the only answer besides rotation that shows it.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct WebhookCreatedOut {
@@ -185,7 +110,12 @@ pub struct WebhookCreatedOut {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct WebhookListOut {
     pub data: Vec<WebhookOut>,
+    /// Pass as `cursor` for the next page; `null` on the last.
+    pub next_cursor: Option<WebhookId>,
 }
+
+/// The most webhooks one page of a list holds (and the default).
+const MAX_PAGE: usize = 100;
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct SecretRotatedOut {
@@ -219,14 +149,9 @@ pub(crate) mod kind {
     pub const ROTATE_SECRET: &str = "rotate_secret";
 }
 
-/// The keyed form of a command on webhook `id` (`None` without a key).
-fn keyed<'a>(
-    req: &'a HttpRequest,
-    kind: &str,
-    id: WebhookId,
-    body: &impl Serialize,
-) -> Result<Option<KeyedCommand<'a>>, ApiError> {
-    Ok(idempotency::key(req)?.map(|key| KeyedCommand::new(key, kind, &id.to_string(), body)))
+/// The key of a command on webhook `id` (`None` without an `Idempotency-Key`).
+fn keyed(req: &HttpRequest, kind: &str, id: WebhookId, body: &impl Serialize) -> Result<Option<Key>, ApiError> {
+    Ok(idempotency::key(req)?.map(|key| Key::new(key, kind, &id.to_string(), body)))
 }
 
 fn new_secret() -> Secret {
@@ -268,7 +193,7 @@ pub(crate) fn context(state: &ApiState, plan: Option<Plan>, live_webhooks_of_acc
 )]
 #[post("/v1/accounts/{account}/webhooks")]
 async fn create_webhook(
-    _: Authorized<Frontend>,
+    auth: Authorized<Frontend>,
     state: web::Data<ApiState>,
     req: HttpRequest,
     path: web::Path<String>,
@@ -276,27 +201,18 @@ async fn create_webhook(
 ) -> Result<HttpResponse, ApiError> {
     let account_id = account_id(&path)?;
     let body = body.into_inner();
-    let key = idempotency::key(&req)?;
-    let keyed = key.map(|key| KeyedCommand::new(key, kind::CREATE, account_id.as_str(), &body));
-    let webhook_id = key.map_or_else(|| WebhookId::from_uuid(Uuid::now_v7()), |key| keyed_webhook_id(&account_id, key));
+    let raw_key = idempotency::key(&req)?;
+    let key = raw_key.map(|key| Key::new(key, kind::CREATE, account_id.as_str(), &body));
+    let webhook_id =
+        raw_key.map_or_else(|| WebhookId::from_uuid(Uuid::now_v7()), |key| keyed_webhook_id(&account_id, key));
     let lock = state.account_lock(&account_id);
     let _held = lock.lock().await;
-    let stream = webhook_id.stream();
-    let keyed_stream = match &keyed {
-        Some(keyed) => {
-            // First: a retry answers with what it made, whatever the plan and count are now.
-            let loaded = KeyedStream::load(state.store.as_ref(), &stream).await?;
-            if let Some(ran) = loaded.replay(keyed)? {
-                return created(webhook_id, &ran.own);
-            }
-            let account = KeyedStream::load(state.store.as_ref(), &account_id.stream()).await?;
-            if account.holds_key(keyed) {
-                return Err(ApiError::IdempotencyKeyReused);
-            }
-            Some((keyed, loaded))
+    // A key the account's plan change used names that request (a key is scoped to the account).
+    if let Some(key) = &key {
+        if command::holds_key(state.store.as_ref(), &account_id.stream(), key).await? {
+            return Err(ApiError::IdempotencyKeyReused);
         }
-        None => None,
-    };
+    }
     state.registry.ensure_current().await?;
     let ctx = {
         let tracked = state.registry.read().await;
@@ -311,22 +227,19 @@ async fn create_webhook(
         secret: new_secret(),
         now: state.clock.now(),
     };
-    let events = match keyed_stream {
-        Some((keyed, loaded)) => {
-            let current = webhook::fold(&loaded.events);
-            let events = webhook::decide(&current, command, &ctx)?;
-            loaded.append(state.store.as_ref(), keyed, events).await?.own
-        }
-        None => {
-            let events = webhook::decide(&WebhookState::None, command, &ctx)?;
-            command::append(state.store.as_ref(), &stream, packhooks_store::ExpectedRevision::NoStream, &events)
-                .await?;
-            events
-        }
-    };
-    // Our own event, applied before the lock is released, so the next create counts it.
-    state.registry.ensure_current().await?;
-    created(webhook_id, &events)
+    // A retry finds its webhook before deciding, so it answers with what it made whatever the
+    // plan and count are now.
+    let stream = webhook_id.stream();
+    let on = Command::on(&stream).keyed(key.as_ref()).issued_by(Some(auth.issuer()));
+    let ran = command::run(state.store.as_ref(), &on, |events| {
+        Ok::<_, ApiError>(webhook::decide(&webhook::fold(events), command.clone(), &ctx)?)
+    })
+    .await?;
+    if ran.appended.is_some() {
+        // Our own event, applied before the lock is released, so the next create counts it.
+        state.registry.ensure_current().await?;
+    }
+    created(webhook_id, &ran.own)
 }
 
 /// The 201 of a create, from its stored events: the webhook and its first secret.
@@ -338,12 +251,16 @@ fn created(webhook_id: WebhookId, events: &[DomainEvent]) -> Result<HttpResponse
         .json(WebhookCreatedOut { webhook: WebhookOut::from_webhook(&created), secret }))
 }
 
-/// Lists an account's webhooks (deleted ones are gone), in creation order.
+/// Lists an account's webhooks (deleted ones are gone), in creation order, with their health.
 #[utoipa::path(
     get,
     path = "/v1/accounts/{account}/webhooks",
     tag = "webhooks",
-    params(("account" = String, Path, description = "The account id")),
+    params(
+        ("account" = String, Path, description = "The account id"),
+        ("limit" = Option<usize>, Query, description = "Webhooks per page, 1 to 100 (default 100)"),
+        ("cursor" = Option<String>, Query, description = "The `next_cursor` of the previous page: the webhooks created after this one"),
+    ),
     responses((status = 200, body = WebhookListOut), (status = 400, body = crate::error::Problem, content_type = PROBLEM)),
 )]
 #[get("/v1/accounts/{account}/webhooks")]
@@ -351,14 +268,28 @@ async fn list_webhooks(
     _: Authorized<Frontend>,
     state: web::Data<ApiState>,
     path: web::Path<String>,
+    req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let account_id = account_id(&path)?;
+    let q = query(&req)?;
+    let limit = limit(&q, MAX_PAGE, MAX_PAGE)?;
+    let after = q
+        .get("cursor")
+        .map(|c| WebhookId::parse(c).map_err(|_| ApiError::InvalidInput { field: "cursor", reason: "is not a webhook id" }))
+        .transpose()?;
     state.registry.ensure_current().await?;
     let tracked = state.registry.read().await;
-    let mut data: Vec<WebhookOut> = tracked.registry.webhooks_of(&account_id).map(WebhookOut::from_webhook).collect();
+    let listed = tracked.registry.webhooks_of(&account_id);
+    // After the cursor's webhook; one deleted since leaves nothing to page through after it.
+    let mut data: Vec<WebhookOut> = match after {
+        Some(after) => listed.skip_while(|w| w.id != after).skip(1).take(limit + 1).map(WebhookOut::from_webhook).collect(),
+        None => listed.take(limit + 1).map(WebhookOut::from_webhook).collect(),
+    };
     drop(tracked);
-    super::deliveries::fill_health(&state, &mut data).await;
-    Ok(HttpResponse::Ok().json(WebhookListOut { data }))
+    let next_cursor = (data.len() > limit).then(|| data[limit - 1].id);
+    data.truncate(limit);
+    fill_health(&state, &mut data).await;
+    Ok(HttpResponse::Ok().json(WebhookListOut { data, next_cursor }))
 }
 
 /// Reads one webhook.
@@ -376,42 +307,35 @@ async fn get_webhook(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = webhook_id(&path)?;
-    let (_, current) = load_webhook(&state, id).await?;
+    let current = load_webhook(&state, id).await?;
     let mut out = [WebhookOut::from_webhook(active_or_404(&current, id)?)];
-    super::deliveries::fill_health(&state, &mut out).await;
+    fill_health(&state, &mut out).await;
     let [out] = out;
     Ok(HttpResponse::Ok().json(out))
 }
 
-/// Runs a single-webhook command: fold the stream, decide, append at the exact revision read.
-/// Returns the webhook's state after the appended events. With a key, a command already
-/// stored is not decided again: the state after its events (see [`crate::idempotency`]).
+/// Runs a single-webhook command through the command path; the webhook's state after it
+/// (after its first request's events, for a keyed retry).
 async fn run(
     state: &ApiState,
     id: WebhookId,
     command: WebhookCommand,
-    keyed: Option<KeyedCommand<'_>>,
+    key: Option<Key>,
+    issuer: Issuer,
 ) -> Result<WebhookState, ApiError> {
-    if let Some(keyed) = keyed {
-        let loaded = KeyedStream::load(state.store.as_ref(), &id.stream()).await?;
-        if let Some(ran) = loaded.replay(&keyed)? {
-            return Ok(webhook::fold(ran.events()));
-        }
-        let events = webhook::decide(&webhook::fold(&loaded.events), command, &context(state, None, 0))?;
-        let ran = loaded.append(state.store.as_ref(), &keyed, events).await?;
-        return Ok(webhook::fold(ran.events()));
-    }
-    let (loaded, current) = load_webhook(state, id).await?;
-    let events = webhook::decide(&current, command, &context(state, None, 0))?;
-    command::append(state.store.as_ref(), &id.stream(), loaded.expected, &events).await?;
-    Ok(events.iter().fold(current, webhook::evolve))
+    let stream = id.stream();
+    let ctx = context(state, None, 0);
+    let on = Command::on(&stream).keyed(key.as_ref()).issued_by(Some(issuer));
+    let ran = command::run(state.store.as_ref(), &on, |events| {
+        Ok::<_, ApiError>(webhook::decide(&webhook::fold(events), command.clone(), &ctx)?)
+    })
+    .await?;
+    Ok(webhook::fold(ran.events()))
 }
 
-/// Reads the webhook's stream and folds it: the revision to append at, and its state.
-pub(crate) async fn load_webhook(state: &ApiState, id: WebhookId) -> Result<(command::Loaded, WebhookState), ApiError> {
-    let loaded = command::load(state.store.as_ref(), &id.stream()).await?;
-    let current = webhook::fold(&loaded.events);
-    Ok((loaded, current))
+/// The webhook's state as its stream says now.
+pub(crate) async fn load_webhook(state: &ApiState, id: WebhookId) -> Result<WebhookState, ApiError> {
+    Ok(webhook::fold(&command::read_events(state.store.as_ref(), &id.stream()).await?))
 }
 
 fn active_or_404(state: &WebhookState, id: WebhookId) -> Result<&Webhook, ApiError> {
@@ -446,7 +370,7 @@ fn fold_active(events: &[DomainEvent]) -> Result<Webhook, ApiError> {
 )]
 #[patch("/v1/webhooks/{id}")]
 async fn update_webhook(
-    _: Authorized<Frontend>,
+    auth: Authorized<Frontend>,
     state: web::Data<ApiState>,
     req: HttpRequest,
     path: web::Path<String>,
@@ -457,7 +381,7 @@ async fn update_webhook(
     let keyed = keyed(&req, kind::UPDATE, id, &body)?;
     let command =
         UpdateWebhook { url: body.url, events: body.events, description: body.description, now: state.clock.now() };
-    let after = run(&state, id, command.into(), keyed).await?;
+    let after = run(&state, id, command.into(), keyed, auth.issuer()).await?;
     Ok(HttpResponse::Ok().json(WebhookOut::from_webhook(active_or_404(&after, id)?)))
 }
 
@@ -479,14 +403,14 @@ async fn update_webhook(
 )]
 #[delete("/v1/webhooks/{id}")]
 async fn delete_webhook(
-    _: Authorized<Frontend>,
+    auth: Authorized<Frontend>,
     state: web::Data<ApiState>,
     req: HttpRequest,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = webhook_id(&path)?;
     let keyed = keyed(&req, kind::DELETE, id, &())?;
-    run(&state, id, DeleteWebhook { now: state.clock.now() }.into(), keyed).await?;
+    run(&state, id, DeleteWebhook { now: state.clock.now() }.into(), keyed, auth.issuer()).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -508,14 +432,14 @@ async fn delete_webhook(
 )]
 #[post("/v1/webhooks/{id}/enable")]
 async fn enable_webhook(
-    _: Authorized<Frontend>,
+    auth: Authorized<Frontend>,
     state: web::Data<ApiState>,
     req: HttpRequest,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = webhook_id(&path)?;
     let keyed = keyed(&req, kind::ENABLE, id, &())?;
-    let after = run(&state, id, EnableWebhook { now: state.clock.now() }.into(), keyed).await?;
+    let after = run(&state, id, EnableWebhook { now: state.clock.now() }.into(), keyed, auth.issuer()).await?;
     Ok(HttpResponse::Ok().json(WebhookOut::from_webhook(active_or_404(&after, id)?)))
 }
 
@@ -537,7 +461,7 @@ async fn enable_webhook(
 )]
 #[post("/v1/webhooks/{id}/disable")]
 async fn disable_webhook(
-    _: Authorized<Frontend>,
+    auth: Authorized<Frontend>,
     state: web::Data<ApiState>,
     req: HttpRequest,
     path: web::Path<String>,
@@ -545,7 +469,7 @@ async fn disable_webhook(
     let id = webhook_id(&path)?;
     let keyed = keyed(&req, kind::DISABLE, id, &())?;
     let command = DisableWebhook { by: DisabledBy::Owner, reason: String::new(), now: state.clock.now() };
-    let after = run(&state, id, command.into(), keyed).await?;
+    let after = run(&state, id, command.into(), keyed, auth.issuer()).await?;
     Ok(HttpResponse::Ok().json(WebhookOut::from_webhook(active_or_404(&after, id)?)))
 }
 
@@ -568,7 +492,7 @@ async fn disable_webhook(
 )]
 #[post("/v1/webhooks/{id}/rotate-secret")]
 async fn rotate_secret(
-    _: Authorized<Frontend>,
+    auth: Authorized<Frontend>,
     state: web::Data<ApiState>,
     req: HttpRequest,
     path: web::Path<String>,
@@ -577,7 +501,7 @@ async fn rotate_secret(
     let keyed = keyed(&req, kind::ROTATE_SECRET, id, &())?;
     let command =
         RotateSecret { secret: new_secret(), overlap: state.config.secret_rotation_overlap, now: state.clock.now() };
-    let after = run(&state, id, command.into(), keyed).await?;
+    let after = run(&state, id, command.into(), keyed, auth.issuer()).await?;
     // The secret as stored: a keyed retry's is the first answer's, not one drawn now.
     let webhook = active_or_404(&after, id)?;
     let previous_valid_until = webhook.secrets.previous.as_ref().map(|p| p.valid_until).unwrap_or(webhook.updated_at);

@@ -166,8 +166,13 @@ pub async fn run(args: AuditArgs) -> anyhow::Result<()> {
     }
 }
 
+/// A time as every output of packhooks shows it: RFC 3339 UTC with `Z`.
+fn z(t: impl std::borrow::Borrow<chrono::DateTime<chrono::Utc>>) -> String {
+    t.borrow().to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
+}
+
 fn print_webhook(out: &mut impl std::io::Write, found: &audit::WebhookAt) -> std::io::Result<()> {
-    writeln!(out, "webhook {} at {}", found.webhook_id, found.at.to_rfc3339())?;
+    writeln!(out, "webhook {} at {}", found.webhook_id, z(found.at))?;
     writeln!(out, "events folded: {}", found.events)?;
     let (webhook, deleted) = match &found.state {
         WebhookState::None => {
@@ -177,7 +182,7 @@ fn print_webhook(out: &mut impl std::io::Write, found: &audit::WebhookAt) -> std
         WebhookState::Deleted { webhook, deleted_at } => (webhook, Some(deleted_at)),
     };
     match deleted {
-        Some(at) => writeln!(out, "state: deleted at {}", at.to_rfc3339())?,
+        Some(at) => writeln!(out, "state: deleted at {}", z(at))?,
         None => writeln!(out, "state: active")?,
     }
     writeln!(out, "account: {}", webhook.account_id)?;
@@ -187,19 +192,19 @@ fn print_webhook(out: &mut impl std::io::Write, found: &audit::WebhookAt) -> std
     match &webhook.status {
         WebhookStatus::Enabled => writeln!(out, "status: enabled")?,
         WebhookStatus::Disabled { by, reason, since } => {
-            writeln!(out, "status: disabled by {by:?} since {} ({reason})", since.to_rfc3339())?
+            writeln!(out, "status: disabled by {by:?} since {} ({reason})", z(since))?
         }
     }
     match found.health.failing_since {
-        Some(since) => writeln!(out, "health: failing since {}", since.to_rfc3339())?,
+        Some(since) => writeln!(out, "health: failing since {}", z(since))?,
         None => writeln!(out, "health: healthy")?,
     }
     write!(out, "secret version: {}", webhook.secrets.version)?;
     match &webhook.secrets.previous {
-        Some(p) => writeln!(out, " (version {} also signs until {})", p.version, p.valid_until.to_rfc3339())?,
+        Some(p) => writeln!(out, " (version {} also signs until {})", p.version, z(p.valid_until))?,
         None => writeln!(out)?,
     }
-    writeln!(out, "created: {}  updated: {}", webhook.created_at.to_rfc3339(), webhook.updated_at.to_rfc3339())
+    writeln!(out, "created: {}  updated: {}", z(webhook.created_at), z(webhook.updated_at))
 }
 
 /// `--at`: a time in RFC 3339, with an error that shows the form.
