@@ -68,6 +68,9 @@ pub struct DeliveryConfig {
     /// Routed events an actor keeps in memory beyond its window; past that it drops them and
     /// reads them back from the log once it has caught up (see `refill`).
     pub backlog_cap: usize,
+    /// Messages queued in a webhook actor's mailbox at most; past that the dispatcher waits
+    /// for room before it routes on, so what is queued for a slow actor stays bounded.
+    pub mailbox_capacity: usize,
 }
 
 impl Default for DeliveryConfig {
@@ -86,6 +89,7 @@ impl Default for DeliveryConfig {
             user_agent: concat!("packhooks/", env!("CARGO_PKG_VERSION")).to_owned(),
             metrics: Arc::default(),
             backlog_cap: 65_536,
+            mailbox_capacity: 1024,
         }
     }
 }

@@ -17,11 +17,10 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
-use std::time::Duration;
 
 use actix::prelude::*;
-use futures::StreamExt;
 use chrono::{DateTime, Utc};
+use futures::StreamExt;
 use packhooks_domain::clock::Clock;
 use packhooks_domain::registry::Registry;
 use packhooks_domain::streams::{ACCOUNT, PACK, WEBHOOK};
@@ -30,17 +29,15 @@ use packhooks_store::{
     EventStore, Position, RecordedEvent, StoreError, SubscribeFrom, SubscriptionEvent, SubscriptionFilter,
 };
 
+use crate::backoff::Backoff;
 use crate::message::Outgoing;
 use crate::sender::Target;
 use crate::webhook_actor::{Deliver, Progress, ResumePoint, Retarget, Retire, Stop, WebhookActor};
-use crate::{DeliveryConfig, DeliveryError};
+use crate::{DeliveryConfig, DeliveryError, DeliveryMetrics};
 
 /// Every this many events of the log, every actor hears how far routing has got, so idle
 /// webhooks move their resume point on and a restart need not replay from far back.
 const PROGRESS_EVERY: u64 = 10_000;
-
-/// How long a broken subscription waits before it is opened again.
-const RESUBSCRIBE_AFTER: Duration = Duration::from_millis(100);
 
 /// Stops the dispatcher and, gracefully, every webhook actor.
 #[derive(Message)]
@@ -76,10 +73,10 @@ impl View {
                 None
             }
         };
-        let on_plan = self.registry.plan(&webhook.account_id).is_some_and(|p| p.allows_webhooks());
         Retarget {
-            active: target.is_some() && webhook.is_enabled() && on_plan,
+            active: target.is_some() && self.registry.receives_deliveries(webhook),
             target,
+            account: Some(webhook.account_id.clone()),
             enabled_at: self.enabled_at.get(&id).copied(),
             at: None,
         }
@@ -151,7 +148,9 @@ impl Dispatcher {
         let (store, config, clock) = (self.store.clone(), self.config.clone(), self.clock.clone());
         let arbiter = &self.arbiters[self.actors.len() % self.arbiters.len()];
         // Built on its arbiter's thread: the actor's HTTP client is not `Send`.
-        let addr = WebhookActor::start_in_arbiter(&arbiter.handle(), move |_| {
+        let mailbox = config.mailbox_capacity.max(1);
+        let addr = WebhookActor::start_in_arbiter(&arbiter.handle(), move |ctx| {
+            ctx.set_mailbox_capacity(mailbox);
             WebhookActor::new(id, store, config, clock, route)
         });
         self.actors.insert(id, addr.clone());
@@ -165,64 +164,67 @@ impl Dispatcher {
 
     /// The webhook is deleted and routing has passed its deletion: its actor gives up what
     /// it owes and stops for good.
-    fn retire(&mut self, id: WebhookId, deleted_at: Position) {
+    fn retire(&mut self, id: WebhookId, deleted_at: Position, ctx: &mut Context<Self>) {
         self.retired.insert(id);
         if let Some(addr) = self.actors.remove(&id) {
-            addr.do_send(Retire(deleted_at));
+            send_bounded(&addr, Retire(deleted_at), &self.config.metrics, ctx);
             self.count_actors();
         }
     }
 
-    /// The webhook's actor, started on demand; `None` once it stopped for good.
-    fn actor(&mut self, id: WebhookId) -> Option<Addr<WebhookActor>> {
+    /// The webhook's actor, started on demand; `None` once it stopped for good. The address
+    /// kept here, not a clone: a sender that found the mailbox full stays parked until the
+    /// actor has made room, which is what bounds the mailbox (see [`send_bounded`]).
+    fn actor(&mut self, id: WebhookId) -> Option<&Addr<WebhookActor>> {
         match self.actors.get(&id) {
-            Some(addr) if addr.connected() => Some(addr.clone()),
+            Some(addr) if addr.connected() => {}
             Some(_) => {
                 if self.lost.insert(id) {
                     tracing::error!(webhook = %id, "webhook actor stopped; this instance no longer delivers to it");
                 }
-                None
+                return None;
             }
-            None if self.retired.contains(&id) => None,
+            None if self.retired.contains(&id) => return None,
             None => {
                 let route = self.route_of(id);
-                Some(self.start_actor(id, Some(route)))
+                self.start_actor(id, Some(route));
             }
         }
+        self.actors.get(&id)
     }
 
     /// Tells a webhook's actor its state, after the lifecycle event at `at` (`None`: the
     /// state at start).
-    fn retarget(&self, id: WebhookId, at: Option<Position>) {
+    fn retarget(&self, id: WebhookId, at: Option<Position>, ctx: &mut Context<Self>) {
         if let Some(addr) = self.actors.get(&id) {
-            addr.do_send(Retarget { at, ..self.route_of(id) });
+            send_bounded(addr, Retarget { at, ..self.route_of(id) }, &self.config.metrics, ctx);
         }
     }
 
     /// Tells every actor that routing has passed the last position seen.
-    fn progress(&mut self) {
+    fn progress(&mut self, ctx: &mut Context<Self>) {
         self.since_progress = 0;
         if let Some(position) = self.last_position {
             for addr in self.actors.values().filter(|a| a.connected()) {
-                addr.do_send(Progress(position));
+                send_bounded(addr, Progress(position), &self.config.metrics, ctx);
             }
         }
     }
 
-    fn on_event(&mut self, recorded: RecordedEvent) {
+    fn on_event(&mut self, recorded: RecordedEvent, ctx: &mut Context<Self>) {
         if !self.replaying(recorded.position) {
             self.current = None;
         }
         self.last_position = Some(recorded.position);
-        self.route(recorded);
+        self.route(recorded, ctx);
         self.since_progress += 1;
         if self.since_progress >= PROGRESS_EVERY {
-            self.progress();
+            self.progress(ctx);
         }
     }
 
     /// Keeps the registry current with a lifecycle event, or routes a deliverable one.
-    fn route(&mut self, recorded: RecordedEvent) {
+    fn route(&mut self, recorded: RecordedEvent, ctx: &mut Context<Self>) {
         let event = match DomainEvent::decode(&recorded.event_type, &recorded.data) {
             Ok(event) => event,
             Err(error) => {
@@ -235,16 +237,16 @@ impl Dispatcher {
             | DomainEvent::CandidateDeclined(_)
             | DomainEvent::TestEventRequested(_) => {
                 let shard = self.config.shard;
-                let ids: Vec<WebhookId> =
-                    self.view.registry.route_event(&event).filter(|id| shard.owns(*id)).collect();
+                let ids: Vec<WebhookId> = self.view.registry.route_event(&event).filter(|id| shard.owns(*id)).collect();
                 if ids.is_empty() {
                     return;
                 }
                 let Some(outgoing) = Outgoing::of(&recorded, &event) else { return };
                 let outgoing = Arc::new(outgoing);
+                let metrics = self.config.metrics.clone();
                 for id in ids {
                     if let Some(addr) = self.actor(id) {
-                        addr.do_send(Deliver(outgoing.clone()));
+                        send_bounded(addr, Deliver(outgoing.clone()), &metrics, ctx);
                     }
                 }
             }
@@ -254,7 +256,7 @@ impl Dispatcher {
                     return;
                 }
                 let ids: Vec<WebhookId> = self.view.registry.webhooks_of(&e.account_id).map(|w| w.id).collect();
-                ids.into_iter().for_each(|id| self.retarget(id, Some(recorded.position)));
+                ids.into_iter().for_each(|id| self.retarget(id, Some(recorded.position), ctx));
             }
             DomainEvent::WebhookCreated(_)
             | DomainEvent::WebhookUpdated(_)
@@ -266,9 +268,9 @@ impl Dispatcher {
                 let Some(id) = webhook_of(&recorded) else { return };
                 if matches!(event, DomainEvent::WebhookDeleted(_)) {
                     // Nothing after a deletion routes to the webhook, replayed or live.
-                    self.retire(id, recorded.position);
+                    self.retire(id, recorded.position, ctx);
                 } else if !self.replaying(recorded.position) {
-                    self.retarget(id, Some(recorded.position));
+                    self.retarget(id, Some(recorded.position), ctx);
                 }
             }
             _ => {}
@@ -295,7 +297,7 @@ impl Dispatcher {
 
     fn resubscribe_later(&mut self, ctx: &mut Context<Self>) {
         if !self.stopping {
-            ctx.run_later(RESUBSCRIBE_AFTER, |act, ctx| act.subscribe(ctx));
+            ctx.run_later(Backoff::SUBSCRIBE.first_wait(), |act, ctx| act.subscribe(ctx));
         }
     }
 
@@ -341,7 +343,7 @@ impl Dispatcher {
                 if let (Some(needed), Some(gone)) = (needed, deleted.get(id)) {
                     if needed >= *gone {
                         // Deleted, and routing passed the deletion before: nothing to route.
-                        act.retire(*id, *gone);
+                        act.retire(*id, *gone, ctx);
                         continue;
                     }
                 }
@@ -359,13 +361,36 @@ impl Dispatcher {
             }
             act.current = head.map(|head| (head, current));
             for id in &ids {
-                act.retarget(*id, None);
+                act.retarget(*id, None, ctx);
             }
             let shard = act.config.shard;
-            tracing::info!(from = ?start, webhooks = ids.len(), shard = %format_args!("{}/{}", shard.index, shard.count), "dispatcher resuming");
+            let from = start.map_or_else(|| "start".to_owned(), |p| p.to_string());
+            tracing::info!(from, webhooks = ids.len(), shard = %format_args!("{}/{}", shard.index, shard.count), "dispatcher resuming");
             act.last_position = start;
             act.subscribe(ctx);
         }));
+    }
+}
+
+/// Sends `msg` to a webhook actor without queueing past its mailbox's bound
+/// (`DeliveryConfig::mailbox_capacity`). Once the mailbox is full, the address that sent
+/// the message that filled it is parked until the actor takes a message out; a message for
+/// it meanwhile is sent and then waited for: the dispatcher handles nothing else (the
+/// subscription waits with it) until the actor has taken that message in, so a slow actor
+/// holds routing back instead of filling memory. An actor that has stopped is skipped (the
+/// dispatcher notices it at its next routed event).
+fn send_bounded<M>(addr: &Addr<WebhookActor>, msg: M, metrics: &DeliveryMetrics, ctx: &mut Context<Dispatcher>)
+where
+    M: actix::Message<Result = ()> + Send + 'static,
+    M::Result: Send,
+    WebhookActor: Handler<M>,
+{
+    match addr.try_send(msg) {
+        Ok(()) | Err(SendError::Closed(_)) => {}
+        Err(SendError::Full(msg)) => {
+            DeliveryMetrics::bump(&metrics.mailbox_waits);
+            ctx.wait(actix::fut::wrap_future(futures::FutureExt::map(addr.send(msg), |_| ())));
+        }
     }
 }
 
@@ -420,17 +445,18 @@ impl Actor for Dispatcher {
 }
 
 impl StreamHandler<Result<SubscriptionEvent, StoreError>> for Dispatcher {
-    fn handle(&mut self, item: Result<SubscriptionEvent, StoreError>, _: &mut Context<Self>) {
+    fn handle(&mut self, item: Result<SubscriptionEvent, StoreError>, ctx: &mut Context<Self>) {
         match item {
-            Ok(SubscriptionEvent::Event(recorded)) => self.on_event(recorded),
+            Ok(SubscriptionEvent::Event(recorded)) => self.on_event(recorded, ctx),
             Ok(SubscriptionEvent::Checkpoint(position)) => {
                 self.last_position = self.last_position.max(Some(position));
             }
             Ok(SubscriptionEvent::CaughtUp) => {
-                tracing::info!(at = ?self.last_position, "dispatcher caught up");
+                let at = self.last_position.map_or_else(|| "start".to_owned(), |p| p.to_string());
+                tracing::info!(at, "dispatcher caught up");
                 // Everything up to the head read at start is routed: the views agree now.
                 self.current = None;
-                self.progress();
+                self.progress(ctx);
             }
             Err(error) => {
                 tracing::warn!(error = &error as &dyn std::error::Error, "subscription to $all failed; resubscribing")
@@ -446,10 +472,10 @@ impl StreamHandler<Result<SubscriptionEvent, StoreError>> for Dispatcher {
 impl Handler<StopDispatcher> for Dispatcher {
     type Result = ResponseActFuture<Self, ()>;
 
-    fn handle(&mut self, _: StopDispatcher, _: &mut Context<Self>) -> Self::Result {
+    fn handle(&mut self, _: StopDispatcher, ctx: &mut Context<Self>) -> Self::Result {
         self.stopping = true;
         // Idle actors record how far routing got, so the next start resumes from there.
-        self.progress();
+        self.progress(ctx);
         let stops: Vec<_> = self.actors.values().filter(|a| a.connected()).map(|a| a.send(Stop)).collect();
         Box::pin(futures::future::join_all(stops).into_actor(self).map(|_, act, ctx| {
             for arbiter in &act.arbiters {

@@ -7,7 +7,9 @@
 //!   health, its `deliveries-` stream);
 //! - [`sender`]: one signed POST over awc and its closed outcome; [`signing`]: Standard
 //!   Webhooks signatures; [`guard`]: the SSRF check at connect time;
-//! - [`resume`]: rebuilding an actor's state from its stream; [`refill`]: reading a lagging
+//! - [`resume`]: loading an actor's state from its stream (folded by the domain's
+//!   `DeliveryState`); [`timer`]: timers on the injected clock; [`backoff`]: the waits of
+//!   infrastructure retries; [`refill`]: reading a lagging
 //!   webhook's routed events back from the log; [`message`]: the body;
 //!   `outcome`: outcome events serialised on the actor's hot path; [`DeliveryMetrics`]:
 //!   counters for `/metrics`.
@@ -15,6 +17,7 @@
 //! Start it with [`Delivery::start`] inside an actix system; stop it with
 //! [`DeliveryHandle::stop`].
 
+pub mod backoff;
 mod config;
 pub mod dispatcher;
 mod error;
@@ -26,6 +29,7 @@ pub mod refill;
 pub mod resume;
 pub mod sender;
 pub mod signing;
+pub mod timer;
 pub mod webhook_actor;
 
 use std::sync::Arc;

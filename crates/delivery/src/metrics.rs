@@ -15,6 +15,9 @@ pub struct DeliveryMetrics {
     /// Times a webhook's backlog was full, so what was routed to it next was read back from
     /// the log later instead of kept in memory.
     pub backlog_overflows: AtomicU64,
+    /// Times the dispatcher found a webhook actor's mailbox full and waited for room before
+    /// routing on (the bound on what is queued for an actor; see `dispatcher`).
+    pub mailbox_waits: AtomicU64,
     /// Webhook actors running now (a gauge): one per webhook this instance delivers to; a
     /// deleted webhook's actor retires once it has recorded what it owed.
     pub actors: AtomicU64,
@@ -51,6 +54,11 @@ impl DeliveryMetrics {
                 "packhooks_webhook_backlog_overflows_total",
                 "Times a lagging webhook's backlog was full; what was routed to it next was read back from the log once it caught up.",
                 &self.backlog_overflows,
+            ),
+            (
+                "packhooks_webhook_mailbox_waits_total",
+                "Times routing waited for room in a webhook actor's full mailbox.",
+                &self.mailbox_waits,
             ),
         ];
         for (name, help, counter) in counters {

@@ -11,7 +11,9 @@ use std::sync::Arc;
 
 use packhooks_domain::registry::Registry;
 use packhooks_domain::{DomainEvent, WebhookId};
-use packhooks_store::{AllPosition, Direction, EventStore, Position, RecordedEvent, StoreError, StreamPosition};
+use packhooks_store::{
+    read_stream_to_end, AllPosition, Direction, EventStore, Position, RecordedEvent, StreamPosition,
+};
 
 use crate::message::Outgoing;
 use crate::DeliveryError;
@@ -95,9 +97,8 @@ impl Refill {
         let mut events = Vec::new();
         let mut scanned = 0;
         loop {
-            let read = store
-                .read_all(AllPosition::Position(self.cursor.position()), Direction::Forwards, READ_BATCH)
-                .await?;
+            let read =
+                store.read_all(AllPosition::Position(self.cursor.position()), Direction::Forwards, READ_BATCH).await?;
             let end_of_log = read.len() < READ_BATCH;
             let start = self.cursor;
             for recorded in read.into_iter().filter(|r| start.includes(r.position)) {
@@ -144,31 +145,16 @@ impl Refill {
     }
 }
 
-/// A whole stream with each event's position (none if the stream does not exist), read in
-/// pages; events that do not decode are skipped, as the dispatcher skips them.
+/// A whole stream with each event's position (none if the stream does not exist); events
+/// that do not decode are skipped, as the dispatcher skips them.
 async fn read_whole(store: &dyn EventStore, stream: &str) -> Result<Vec<(Position, DomainEvent)>, DeliveryError> {
-    let mut events = Vec::new();
-    let mut from = StreamPosition::Start;
-    loop {
-        let recorded = match store.read_stream(stream, from, Direction::Forwards, READ_BATCH).await {
-            Ok(recorded) => recorded,
-            Err(StoreError::StreamNotFound(_)) => return Ok(events),
-            Err(error) => return Err(error.into()),
-        };
-        let full = recorded.len() == READ_BATCH;
-        if let Some(last) = recorded.last() {
-            from = StreamPosition::Revision(last.revision + 1);
+    let recorded = read_stream_to_end(store, stream, StreamPosition::Start).await?;
+    let decoded = recorded.iter().filter_map(|r| match DomainEvent::decode(&r.event_type, &r.data) {
+        Ok(event) => Some((r.position, event)),
+        Err(error) => {
+            tracing::error!(stream = %r.stream, revision = r.revision, error = &error as &dyn std::error::Error, "undecodable event skipped");
+            None
         }
-        for r in recorded {
-            match DomainEvent::decode(&r.event_type, &r.data) {
-                Ok(event) => events.push((r.position, event)),
-                Err(error) => {
-                    tracing::error!(stream = %r.stream, revision = r.revision, error = &error as &dyn std::error::Error, "undecodable event skipped")
-                }
-            }
-        }
-        if !full {
-            return Ok(events);
-        }
-    }
+    });
+    Ok(decoded.collect())
 }

@@ -86,3 +86,33 @@ pub trait EventStore: Send + Sync + 'static {
 /// Filtered subscriptions yield a checkpoint at least this often (in scanned events), as
 /// EventStoreDB does, so that consumers with sparse filters can store their progress.
 pub const CHECKPOINT_INTERVAL: u64 = 32;
+
+/// How many events one page of [`read_stream_to_end`] fetches.
+const READ_TO_END_PAGE: usize = 1024;
+
+/// Every event of `stream` from `from` on, read forwards in pages; a stream that does not
+/// exist is empty. The one loop for "the whole stream" (a fold before a decide, a lifecycle
+/// stream read back), so the paging and the not-found case are right in one place.
+pub async fn read_stream_to_end(
+    store: &dyn EventStore,
+    stream: &str,
+    from: StreamPosition,
+) -> Result<Vec<RecordedEvent>, StoreError> {
+    let mut events: Vec<RecordedEvent> = Vec::new();
+    let mut next = from;
+    loop {
+        let page = match store.read_stream(stream, next, Direction::Forwards, READ_TO_END_PAGE).await {
+            Ok(page) => page,
+            Err(StoreError::StreamNotFound(_)) if events.is_empty() => return Ok(events),
+            Err(error) => return Err(error),
+        };
+        let full = page.len() == READ_TO_END_PAGE;
+        if let Some(last) = page.last() {
+            next = StreamPosition::Revision(last.revision + 1);
+        }
+        events.extend(page);
+        if !full {
+            return Ok(events);
+        }
+    }
+}

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use packhooks_delivery::{deliveries_stream, Delivery, DeliveryConfig, DeliveryHandle};
 use packhooks_domain::account::{AccountPlanChanged, Plan};
-use packhooks_domain::clock::SystemClock;
+use packhooks_domain::clock::{Clock, SystemClock};
 use packhooks_domain::delivery::RetryPolicy;
 use packhooks_domain::submission::{
     CandidateDeclined, CandidateInterested, DeclineReason, DeclinedCandidate, InterestedCandidate,
@@ -61,7 +61,14 @@ impl Env {
     }
 
     pub fn start(&mut self) {
-        self.delivery = Some(Delivery::start(self.store.clone(), self.config.clone(), Arc::new(SystemClock)));
+        self.start_on(self.store.clone(), Arc::new(SystemClock));
+    }
+
+    /// Starts delivery on `store` (a fault-injecting wrapper of `self.store`, say) and
+    /// `clock`; the test's own helpers keep using `self.store`.
+    #[allow(dead_code)] // not every test binary that includes the harness uses it
+    pub fn start_on(&mut self, store: Arc<dyn EventStore>, clock: Arc<dyn Clock>) {
+        self.delivery = Some(Delivery::start(store, self.config.clone(), clock));
     }
 
     pub async fn stop(&mut self) {
