@@ -40,10 +40,7 @@ pub enum Event {
     /// `CandidateInterested` (`reason: None`) or `CandidateDeclined`.
     Submitted(Submission),
     DeliveryAttempted(Attempt),
-    DeliveryAbandoned {
-        webhook_id: WebhookId,
-        test: bool,
-    },
+    DeliveryAbandoned(Abandoned),
     WebhookFlaggedFailing {
         webhook_id: WebhookId,
         delivery_id: DeliveryId,
@@ -69,12 +66,26 @@ pub struct Submission {
     pub submitted_at: DateTime<Utc>,
 }
 
+/// A delivery given up.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Abandoned {
+    pub webhook_id: WebhookId,
+    pub delivery_id: DeliveryId,
+    pub source_stream: String,
+    pub source_revision: u64,
+    pub message_id: String,
+    pub test: bool,
+    pub recorded_at: DateTime<Utc>,
+}
+
 /// One delivery attempt.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Attempt {
     pub webhook_id: WebhookId,
     pub delivery_id: DeliveryId,
     pub source_stream: String,
+    /// The delivered event's revision in `source_stream`.
+    pub source_revision: u64,
     pub message_id: String,
     pub test: bool,
     pub attempt: u32,
@@ -150,8 +161,16 @@ impl Event {
                 })
             }
             "DeliveryAbandoned" => {
-                let a: AbandonedJson = serde_json::from_slice(data)?;
-                Event::DeliveryAbandoned { webhook_id: a.webhook_id, test: a.source.test }
+                let a: AbandonedJson<'_> = serde_json::from_slice(data)?;
+                Event::DeliveryAbandoned(Abandoned {
+                    webhook_id: a.webhook_id,
+                    delivery_id: a.delivery_id,
+                    source_stream: a.source.stream.into_owned(),
+                    source_revision: a.source.revision,
+                    message_id: a.source.message_id.into_owned(),
+                    test: a.source.test,
+                    recorded_at: a.recorded_at,
+                })
             }
             "WebhookCreated" => {
                 let c: CreatedJson = serde_json::from_slice(data)?;
@@ -256,6 +275,7 @@ impl AttemptJson<'_> {
             webhook_id: self.webhook_id,
             delivery_id: self.delivery_id,
             source_stream: self.source.stream.into_owned(),
+            source_revision: self.source.revision,
             message_id: self.source.message_id.into_owned(),
             test: self.source.test,
             attempt: self.attempt,
@@ -274,6 +294,7 @@ impl AttemptJson<'_> {
 struct SourceJson<'a> {
     #[serde(borrow)]
     stream: Cow<'a, str>,
+    revision: u64,
     #[serde(borrow)]
     message_id: Cow<'a, str>,
     test: bool,
@@ -313,15 +334,14 @@ enum ReasonJson<'a> {
 }
 
 #[derive(Deserialize)]
-struct AbandonedJson {
+struct AbandonedJson<'a> {
     #[serde(deserialize_with = "minted")]
     webhook_id: WebhookId,
-    source: TestFlag,
-}
-
-#[derive(Deserialize)]
-struct TestFlag {
-    test: bool,
+    #[serde(deserialize_with = "minted")]
+    delivery_id: DeliveryId,
+    #[serde(borrow)]
+    source: SourceJson<'a>,
+    recorded_at: DateTime<Utc>,
 }
 
 #[derive(Deserialize)]

@@ -262,8 +262,8 @@ impl ProjectionBatch for HealthBatch {
                     row.last_failure_status = e.status.map(i64::from);
                 }
             }
-            Event::DeliveryAbandoned { webhook_id, test: false } => {
-                self.row(tx, *webhook_id)?.abandoned += 1;
+            Event::DeliveryAbandoned(e) if !e.test => {
+                self.row(tx, e.webhook_id)?.abandoned += 1;
             }
             Event::WebhookFlaggedFailing { webhook_id, delivery_id, failing_since, recorded_at } => {
                 let row = self.row(tx, *webhook_id)?;

@@ -9,6 +9,7 @@
 
 pub mod audit;
 pub mod db;
+pub mod deliveries;
 pub mod delivery_log;
 mod error;
 pub mod event;

@@ -10,7 +10,8 @@ use packhooks_store::Position;
 use parking_lot::Mutex;
 use rusqlite::Connection;
 
-use crate::delivery_log::{self, AttemptPage};
+use crate::deliveries::{self, DeliveryFilter, DeliveryRow};
+use crate::delivery_log::{self, AttemptEntry, AttemptPage};
 use crate::health::{self, WebhookHealth};
 use crate::pack_stats::{self, AccountStats, PackStats};
 use crate::projection::Tables;
@@ -121,6 +122,33 @@ impl ReadModels {
         self.read(delivery_log::NAME, move |c, t| match t {
             Some(t) => delivery_log::page(c, &t, &webhook_id, before, limit),
             None => Ok(AttemptPage { items: Vec::new(), next: None }),
+        })
+        .await
+    }
+
+    /// Up to `limit` of a webhook's deliveries that pass `filter`, newest first.
+    pub async fn delivery_list(
+        self: &Arc<Self>,
+        webhook_id: String,
+        filter: DeliveryFilter,
+        limit: usize,
+    ) -> Result<Vec<DeliveryRow>, ProjectionError> {
+        self.read(delivery_log::NAME, move |c, t| match t {
+            Some(t) => deliveries::list(c, &t, &webhook_id, &filter, limit),
+            None => Ok(Vec::new()),
+        })
+        .await
+    }
+
+    /// One delivery of a webhook with its attempts, oldest first.
+    pub async fn delivery(
+        self: &Arc<Self>,
+        webhook_id: String,
+        delivery_id: String,
+    ) -> Result<Option<(DeliveryRow, Vec<AttemptEntry>)>, ProjectionError> {
+        self.read(delivery_log::NAME, move |c, t| match t {
+            Some(t) => deliveries::get(c, &t, &webhook_id, &delivery_id),
+            None => Ok(None),
         })
         .await
     }

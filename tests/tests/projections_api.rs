@@ -70,6 +70,7 @@ async fn health_stats_deliveries_audit_and_rebuild_read_from_the_projections() {
     assert_eq!(failing["last_delivery"]["attempt"], 3);
     assert_eq!(failing["last_delivery"]["status_code"], 500);
     assert_eq!(failing["last_delivery"]["error_code"], "status");
+    assert_eq!(failing["last_delivery"]["event_type"], "interested");
     assert!(failing["last_delivery"]["delivery_id"].as_str().unwrap().starts_with("dlv_"));
     // The health the read model keeps, in the webhook view.
     let health = &failing["health"];
@@ -249,5 +250,125 @@ async fn a_rebuild_running_in_another_process_is_refused_with_409() {
     assert_problem(app.post_empty("/v1/ops/projections/all/rebuild").await, 409, "conflict").await;
     // The other projections are free.
     assert_eq!(app.post_empty("/v1/ops/projections/delivery_log/rebuild").await.status(), 202);
+    app.stop().await;
+}
+
+/// The delivery view: one row per delivery with its state, filters, paging, one delivery's
+/// attempts and the exact body that was sent; a disabled webhook shows no next attempt.
+#[actix_web::test]
+async fn the_delivery_view_lists_deliveries_with_their_state_attempts_and_body() {
+    let app = spawn_app_with(|_| {}).await;
+    let receiver = TestReceiver::start();
+    let up = Arc::new(AtomicBool::new(false));
+    let script_up = up.clone();
+    receiver.on("/hook", move |_| {
+        if script_up.load(Ordering::SeqCst) {
+            Reply::ok()
+        } else {
+            Reply::status(500).body("down for maintenance")
+        }
+    });
+    let created = app.given_webhook("acc_1", &receiver.url("/hook")).await;
+    let id = created["id"].as_str().unwrap().to_owned();
+    let list = |query: &str| {
+        let path = format!("/v1/webhooks/{id}/deliveries{query}");
+        let app = &app;
+        async move { get_json(app, &path).await }
+    };
+
+    // An interest that fails three times (abandoned), then a decline and a test event that succeed.
+    assert_eq!(app.submit_interest("pk_1", &interest_body("acc_1"), None).await.status(), 202);
+    eventually(WAIT, "the interest to be abandoned", || async {
+        let page = list("?state=abandoned").await;
+        (page["data"].as_array().unwrap().len() == 1).then_some(())
+    })
+    .await;
+    up.store(true, Ordering::SeqCst);
+    let decline = json!({
+        "account_id": "acc_1", "pack_name": "Senior Rust Engineer",
+        "candidate": {"name": "Bob"}, "reason": {"code": "timing"}
+    });
+    let accepted: Value = app.post_json("/v1/packs/pk_1/decline", &decline).await.json().await.unwrap();
+    let test = app.post_json(&format!("/v1/webhooks/{id}/test?wait=true"), &json!({"event": "declined"})).await;
+    assert_eq!(test.status(), 200);
+    let page = eventually(WAIT, "three deliveries", || async {
+        let page = list("").await;
+        (page["data"].as_array().unwrap().iter().filter(|d| d["state"] != "pending").count() == 3).then_some(page)
+    })
+    .await;
+    let rows = page["data"].as_array().unwrap();
+    assert_eq!(page["next_cursor"], Value::Null);
+    let states: Vec<_> = rows.iter().map(|d| (d["state"].as_str().unwrap(), d["test"].as_bool().unwrap())).collect();
+    assert_eq!(states, [("delivered", true), ("delivered", false), ("abandoned", false)], "newest first: {page}");
+    let (test_row, declined, abandoned) = (&rows[0], &rows[1], &rows[2]);
+    assert_eq!((test_row["event_type"].clone(), test_row["submission_id"].clone()), (json!("declined"), Value::Null));
+    assert!(test_row["test_id"].as_str().unwrap().starts_with("test_"));
+    assert_eq!(declined["submission_id"], accepted["submission_id"]);
+    assert_eq!(declined["event_type"], "declined");
+    assert_eq!((declined["attempts"].clone(), declined["last_attempt"]["status_code"].clone()), (json!(1), json!(200)));
+    assert_eq!(abandoned["event_type"], "interested");
+    assert_eq!(abandoned["attempts"], 3);
+    assert_eq!(abandoned["last_attempt"]["status_code"], 500);
+    assert_eq!(abandoned["last_attempt"]["error_code"], "status");
+    assert_eq!(abandoned["next_attempt_at"], Value::Null);
+    assert!(abandoned["created_at"].as_str().unwrap().ends_with('Z'));
+
+    // Filters and paging.
+    let only = |page: Value| page["data"].as_array().unwrap().iter().map(|d| d["delivery_id"].clone()).collect::<Vec<_>>();
+    assert_eq!(only(list("?state=abandoned").await), [abandoned["delivery_id"].clone()]);
+    assert_eq!(only(list("?event_type=interested").await), [abandoned["delivery_id"].clone()]);
+    assert_eq!(only(list("?event_type=declined&state=delivered").await).len(), 2);
+    assert_eq!(only(list("?until=2000-01-01T00:00:00Z").await).len(), 0);
+    assert_eq!(only(list("?since=2000-01-01T00:00:00Z").await).len(), 3);
+    assert_eq!(only(list("?since=2999-01-01T00:00:00Z").await).len(), 0);
+    let first = list("?limit=2").await;
+    assert_eq!(only(first.clone()), [test_row["delivery_id"].clone(), declined["delivery_id"].clone()]);
+    let rest = list(&format!("?limit=2&cursor={}", first["next_cursor"].as_str().expect("a next page"))).await;
+    assert_eq!((only(rest.clone()), &rest["next_cursor"]), (vec![abandoned["delivery_id"].clone()], &Value::Null));
+    for bad in ["state=lost", "event_type=hired", "since=yesterday", "limit=0", "limit=201", "cursor=abc"] {
+        assert_problem(app.get(&format!("/v1/webhooks/{id}/deliveries?{bad}")).await, 400, "invalid_field").await;
+    }
+
+    // One delivery: its attempts and the exact body the receiver got.
+    let dlv = abandoned["delivery_id"].as_str().unwrap();
+    let detail = get_json(&app, &format!("/v1/webhooks/{id}/deliveries/{dlv}")).await;
+    let attempts = detail["attempts"].as_array().unwrap();
+    assert_eq!(attempts.iter().map(|a| a["attempt"].as_u64().unwrap()).collect::<Vec<_>>(), [1, 2, 3]);
+    for a in attempts {
+        assert_eq!((a["status_code"].clone(), a["error_code"].clone()), (json!(500), json!("status")));
+        assert_eq!(a["response_body"], "down for maintenance");
+        assert!(a["latency_ms"].is_u64());
+    }
+    let sent = receiver.requests_to("/hook");
+    let first_attempt = sent.iter().find(|r| r.webhook_id() == abandoned["message_id"].as_str()).expect("sent");
+    assert_eq!(detail["body"].as_str().unwrap().as_bytes(), &first_attempt.body[..], "the exact body sent");
+    assert_eq!(detail["state"], "abandoned");
+    let unknown = format!("/v1/webhooks/{id}/deliveries/dlv_0190f2a46b1c7d3e8f0000000000000b");
+    assert_problem(app.get(&unknown).await, 404, "not_found").await;
+    assert_problem(app.get(&format!("/v1/webhooks/{id}/deliveries/nope")).await, 404, "not_found").await;
+    let never = "/v1/webhooks/wh_0190f2a46b1c7d3e8f0000000000000b/deliveries";
+    assert_problem(app.get(never).await, 404, "not_found").await;
+    app.stop().await;
+}
+
+#[actix_web::test]
+async fn a_disabled_webhook_shows_no_next_attempt_for_retries_that_will_not_run() {
+    let app = spawn_app_with(|s| s.delivery.retry_delays = vec![Duration::from_secs(3600)]).await;
+    let receiver = TestReceiver::start();
+    receiver.on("/hook", |_| Reply::status(503));
+    let created = app.given_webhook("acc_1", &receiver.url("/hook")).await;
+    let id = created["id"].as_str().unwrap().to_owned();
+    assert_eq!(app.submit_interest("pk_1", &interest_body("acc_1"), None).await.status(), 202);
+    let pending = eventually(WAIT, "a pending delivery", || async {
+        let page = get_json(&app, &format!("/v1/webhooks/{id}/deliveries")).await;
+        page["data"].as_array().unwrap().first().filter(|d| d["state"] == "pending").cloned()
+    })
+    .await;
+    assert!(pending["next_attempt_at"].as_str().unwrap().ends_with('Z'), "{pending}");
+    assert_eq!(app.post_empty(&format!("/v1/webhooks/{id}/disable")).await.status(), 200);
+    let page = get_json(&app, &format!("/v1/webhooks/{id}/deliveries")).await;
+    assert_eq!(page["data"][0]["next_attempt_at"], Value::Null, "no retry will run: {page}");
+    let detail = get_json(&app, &format!("/v1/webhooks/{id}/deliveries/{}", pending["delivery_id"].as_str().unwrap())).await;
+    assert_eq!(detail["next_attempt_at"], Value::Null);
     app.stop().await;
 }

@@ -42,3 +42,30 @@ async fn unknown_plans_and_bad_account_ids_are_refused() {
     assert_eq!(body["field"], "account");
     app.stop().await;
 }
+
+#[actix_web::test]
+async fn an_account_shows_its_plan_eligibility_webhook_limit_and_count() {
+    let app = spawn_app().await;
+    let read = |account: &'static str| {
+        let app = &app;
+        async move {
+            let response = app.get(&format!("/v1/accounts/{account}")).await;
+            assert_eq!(response.status(), 200, "GET /v1/accounts/{account}");
+            response.json::<Value>().await.unwrap()
+        }
+    };
+    let unknown = read("acc_new").await;
+    assert_eq!(
+        unknown,
+        json!({"account_id": "acc_new", "plan": null, "webhooks_allowed": false, "webhook_limit": 4, "webhook_count": 0})
+    );
+    app.given_webhook("acc_7", "https://example.com/hook").await;
+    let growth = read("acc_7").await;
+    assert_eq!((growth["plan"].clone(), growth["webhooks_allowed"].clone()), (json!("growth"), json!(true)));
+    assert_eq!((growth["webhook_limit"].clone(), growth["webhook_count"].clone()), (json!(4), json!(1)));
+    app.set_plan("acc_7", "starter").await;
+    let starter = read("acc_7").await;
+    assert_eq!((starter["plan"].clone(), starter["webhooks_allowed"].clone()), (json!("starter"), json!(false)));
+    assert_problem(app.get("/v1/accounts/a%20b").await, 400, "invalid_field").await;
+    app.stop().await;
+}

@@ -1,5 +1,7 @@
-//! Accounts: the recruiting product sets an account's plan (`PUT /v1/accounts/{account}/plan`).
-//! Only growth and scale accounts may have webhooks; the plan lives in `account-{id}`.
+//! Accounts: the recruiting product sets an account's plan (`PUT /v1/accounts/{account}/plan`)
+//! and reads what its webhooks page needs (`GET /v1/accounts/{account}`: the plan, whether it
+//! may have webhooks, the limit and how many it has). Only growth and scale accounts may have
+//! webhooks; the plan lives in `account-{id}`.
 //!
 //! A plan change holds the account's lock (the one creating a webhook holds, see
 //! `webhooks`) from reading the account to appending the change, so a create never decides
@@ -12,7 +14,7 @@
 //! more. The key is scoped to the account, like a keyed webhook create's: a key one of them
 //! used is refused (422) on the other.
 
-use actix_web::{put, web, HttpRequest, HttpResponse};
+use actix_web::{get, put, web, HttpRequest, HttpResponse};
 use packhooks_domain::account::{self, AccountState, Plan, SetPlan};
 use packhooks_domain::AccountId;
 use serde::{Deserialize, Serialize};
@@ -25,12 +27,26 @@ use crate::json::ApiJson;
 use crate::{ApiError, ApiState};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(set_plan);
+    cfg.service(set_plan).service(get_account);
 }
 
 #[derive(utoipa::OpenApi)]
-#[openapi(paths(set_plan))]
+#[openapi(paths(set_plan, get_account), components(schemas(AccountOut, AccountDetailOut)))]
 pub struct Doc;
+
+/// An account as its webhooks page needs it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AccountDetailOut {
+    pub account_id: AccountId,
+    /// `null` for an account whose plan was never set.
+    pub plan: Option<Plan>,
+    /// Whether the plan allows webhooks (growth and scale do; starter and no plan do not).
+    pub webhooks_allowed: bool,
+    /// The most webhooks an account may have (`PACKHOOKS_MAX_WEBHOOKS`).
+    pub webhook_limit: usize,
+    /// Its webhooks now (enabled or disabled; deleted ones are gone).
+    pub webhook_count: usize,
+}
 
 /// Serialisable too: a keyed request's hash is taken over the parsed body.
 #[derive(Debug, Deserialize, Serialize, ToSchema)]
@@ -102,4 +118,37 @@ async fn set_plan(
     .await?;
     // The answer names the plan asked for: a retry (same hash, so same plan) answers the same.
     Ok(HttpResponse::Ok().json(AccountOut { account_id, plan }))
+}
+
+/// An account: its plan, whether it may have webhooks, the limit and its webhook count. An
+/// account packhooks never heard of has no plan and no webhooks.
+#[utoipa::path(
+    get,
+    path = "/v1/accounts/{account}",
+    tag = "accounts",
+    params(("account" = String, Path, description = "The account id, e.g. `acc_7`")),
+    responses(
+        (status = 200, body = AccountDetailOut),
+        (status = 400, body = crate::error::Problem, content_type = crate::error::PROBLEM_JSON),
+    ),
+)]
+#[get("/v1/accounts/{account}")]
+async fn get_account(
+    _: Authorized<Frontend>,
+    state: web::Data<ApiState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let account_id = account_id(&path)?;
+    state.registry.ensure_current().await?;
+    let tracked = state.registry.read().await;
+    let plan = tracked.registry.plan(&account_id);
+    let webhook_count = tracked.registry.live_webhooks(&account_id);
+    drop(tracked);
+    Ok(HttpResponse::Ok().json(AccountDetailOut {
+        account_id,
+        plan,
+        webhooks_allowed: plan.is_some_and(Plan::allows_webhooks),
+        webhook_limit: state.config.max_webhooks,
+        webhook_count,
+    }))
 }

@@ -24,7 +24,7 @@ macro_rules! route_modules {
 }
 
 // Submissions first: they are the hot path, and actix tries routes in registration order.
-route_modules!(submissions, health, metrics, accounts, webhooks, stats, attempts, audit, ops, test_events);
+route_modules!(submissions, health, metrics, accounts, webhooks, stats, attempts, deliveries, audit, ops, test_events);
 
 pub(crate) mod read;
 pub mod webhook_views;

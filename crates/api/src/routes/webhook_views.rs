@@ -174,5 +174,20 @@ pub async fn fill_health(state: &ApiState, webhooks: &mut [WebhookOut]) {
         if let Some(h) = health.iter().find(|h| h.webhook_id == out.id.to_string()) {
             out.with_health(h);
         }
+        if let Some(last) = out.last_delivery.as_mut() {
+            last.event_type = event_type_of(state, &projections, out.id, &last.delivery_id).await;
+        }
     }
+}
+
+/// The event type of a delivery, from the delivery view and the delivered event; `None` when
+/// either is not there (yet).
+async fn event_type_of(
+    state: &ApiState,
+    projections: &packhooks_projections::Projections,
+    webhook: WebhookId,
+    delivery: &str,
+) -> Option<EventType> {
+    let found = projections.read_models().delivery(webhook.to_string(), delivery.to_owned()).await.ok()??;
+    super::deliveries::Source::read(state, &found.0).await.ok()?.event_type()
 }
