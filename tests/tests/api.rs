@@ -5,6 +5,8 @@
 mod accounts;
 #[path = "api/auth.rs"]
 mod auth;
+#[path = "api/contract.rs"]
+mod contract;
 #[path = "api/errors.rs"]
 mod errors;
 #[path = "api/health.rs"]

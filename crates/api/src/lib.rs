@@ -9,6 +9,7 @@
 //! [`routes`] and reach their own services through [`ApiState::extension`].
 
 pub mod auth;
+pub mod catalogue;
 pub mod command;
 pub mod deadline;
 pub mod edge;
@@ -80,10 +81,13 @@ pub fn app(
         })
         .configure(routes::configure)
         .route("/openapi.json", web::get().to(openapi::document))
+        .route("/v1/event-types", web::get().to(openapi::event_types))
         .default_service(web::to(edge::unrouted))
 }
 
 /// The OpenAPI document of every route.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    routes::openapi()
+    let mut document = routes::openapi();
+    openapi::complete(&mut document);
+    document
 }
