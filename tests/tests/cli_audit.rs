@@ -125,8 +125,8 @@ async fn audit_stream_shows_readable_rows_with_limit_and_from_and_errors_before_
     let lines: Vec<&str> = account.lines().collect();
     assert!(lines[0].starts_with("REVISION") && lines[0].contains("TIME") && lines[0].contains("DETAILS"), "{account}");
     assert_eq!(lines.len(), 3, "a header and two plan changes (growth again changes nothing): {account}");
-    assert!(lines[1].contains("AccountPlanChanged") && lines[1].ends_with("plan=scale"), "{account}");
-    assert!(lines[2].ends_with("plan=growth previous=scale"), "{account}");
+    assert!(lines[1].contains("AccountPlanChanged") && lines[1].contains("plan=scale"), "{account}");
+    assert!(lines[2].contains("plan=growth previous=scale"), "{account}");
     assert!(lines[1].contains('Z') && !lines[1].contains('{'), "a time in UTC, no JSON: {account}");
 
     let webhook = text(&["audit", "stream", &format!("webhook-{id}")]);
@@ -135,7 +135,7 @@ async fn audit_stream_shows_readable_rows_with_limit_and_from_and_errors_before_
     let limited = text(&["audit", "stream", "account-acc_1", "--from", "1", "--limit", "1"]);
     let rows: Vec<&str> = limited.lines().skip(1).collect();
     assert_eq!(rows.len(), 1, "{limited}");
-    assert!(rows[0].trim_start().starts_with("1 ") && rows[0].ends_with("plan=growth previous=scale"), "{limited}");
+    assert!(rows[0].trim_start().starts_with("1 ") && rows[0].contains("plan=growth previous=scale"), "{limited}");
     let newest = text(&["audit", "stream", "account-acc_1", "--backwards", "--limit", "1", "--json"]);
     let event: Value = serde_json::from_str(newest.trim()).expect("one JSON line");
     assert_eq!(event["revision"], 1);

@@ -130,7 +130,15 @@ fn default_description(status: &str) -> &'static str {
 /// parameters, the `Idempotency-Key` header.
 fn complete_parameters(path: &str, operation: &mut Operation) {
     use packhooks_projections::{audit, delivery_log};
-    let page = if path.starts_with("/v1/audit") { audit::MAX_PAGE } else { delivery_log::MAX_PAGE };
+    // The routes' page bounds: the audit history, the delivery log, and the short lists
+    // (an account's webhooks, the projections) of at most 100.
+    let page = if path.starts_with("/v1/audit") {
+        audit::MAX_PAGE
+    } else if path.starts_with("/v1/webhooks/") {
+        delivery_log::MAX_PAGE
+    } else {
+        100
+    };
     for parameter in operation.parameters.iter_mut().flatten() {
         let schema = match (&parameter.parameter_in, parameter.name.as_str()) {
             (ParameterIn::Path, "account" | "pack") => text(1, 64, EXTERNAL_ID),
@@ -148,11 +156,15 @@ fn complete_parameters(path: &str, operation: &mut Operation) {
             (ParameterIn::Query, "limit") => {
                 ObjectBuilder::new().schema_type(Type::Integer).minimum(Some(1)).maximum(Some(page as f64)).build()
             }
-            // Below 2^63, so every number fits the store's positions and revisions.
-            (ParameterIn::Query, "from" | "before") if path.starts_with("/v1/audit/all") => {
-                text(1, 39, "^[0-9]{1,18}(?:/[0-9]{1,18})?$")
+            // Below 2^63, so every number fits the store's positions and revisions; a stream's
+            // cursor is a revision, an account's webhooks' the last webhook id, the
+            // projections' a name (any text), the others a log position.
+            (ParameterIn::Query, "from" | "before" | "cursor") if path.starts_with("/v1/audit/streams") => {
+                text(1, 18, "^[0-9]{1,18}$")
             }
-            (ParameterIn::Query, "from" | "before") => text(1, 18, "^[0-9]{1,18}$"),
+            (ParameterIn::Query, "cursor") if path.ends_with("/webhooks") => text(35, 35, "^wh_[0-9a-f]{32}$"),
+            (ParameterIn::Query, "cursor") if path.starts_with("/v1/ops") => continue,
+            (ParameterIn::Query, "from" | "before" | "cursor") => text(1, 37, "^[0-9]{1,18}(?:/[0-9]{1,18})?$"),
             (ParameterIn::Query, "at" | "since" | "until") => ObjectBuilder::new()
                 .schema_type(Type::String)
                 .format(Some(utoipa::openapi::SchemaFormat::KnownFormat(utoipa::openapi::KnownFormat::DateTime)))

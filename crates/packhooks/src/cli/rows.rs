@@ -10,10 +10,16 @@ use serde_json::Value;
 /// The header above the rows.
 pub const HEADER: &str = "REVISION  TIME                      TYPE                   DETAILS";
 
-/// One event as a row under [`HEADER`].
+/// One event as a row under [`HEADER`], ending with who issued it (`by=<token name or role>`)
+/// when a command did.
 pub fn row(event: &AuditEvent) -> String {
     let time = time_of(event).to_rfc3339_opts(SecondsFormat::Millis, true);
-    format!("{:>8}  {:<24}  {:<22} {}", event.revision, time, event.event_type, details(&event.event_type, &event.data))
+    let mut details = details(&event.event_type, &event.data);
+    if let Some(issuer) = &event.issued_by {
+        let by = issuer.token.as_deref().unwrap_or(&issuer.role);
+        details = if details.is_empty() { format!("by={by}") } else { format!("{details} by={by}") };
+    }
+    format!("{:>8}  {:<24}  {:<22} {}", event.revision, time, event.event_type, details)
 }
 
 /// When it happened: the time the event records (`recorded_at`, a submission's
@@ -118,6 +124,7 @@ mod tests {
             created: "2026-12-08T10:00:00Z".parse().unwrap(),
             data,
             metadata: json!({}),
+            issued_by: None,
         }
     }
 
@@ -147,6 +154,10 @@ mod tests {
         );
         assert!(row(&created).contains("2026-12-08T10:00:00.000Z"), "falls back to the store's time");
         assert!(row(&created).ends_with("webhook=wh_1 url=https://x events=interested,declined"));
+        let mut plan = event("AccountPlanChanged", json!({"plan": "growth", "previous": null}));
+        plan.issued_by =
+            Some(packhooks_domain::events::Issuer { role: "frontend".into(), token: Some("portal".into()) });
+        assert!(row(&plan).ends_with("plan=growth by=portal"), "{}", row(&plan));
         let future = event("SomethingNew", json!({"a": 1, "nested": {"b": 2}, "c": "d"}));
         assert!(row(&future).ends_with("SomethingNew           a=1 c=d"), "{}", row(&future));
     }
