@@ -1,7 +1,10 @@
 //! The store conformance suite against a real EventStoreDB, when `PACKHOOKS_TEST_ESDB`
 //! holds a connection string (e.g. `esdb://127.0.0.1:2113?tls=false&discoveryInterval=10`).
-//! Without it every case returns at once and says so; the module name makes the skip
-//! visible in the test list: `real_esdb_skipped_unless_PACKHOOKS_TEST_ESDB::<case>`.
+//!
+//! Without it every case is `#[ignore]`d (build.rs sets the `packhooks_test_esdb` cfg only
+//! when the variable is set at build time, and cargo rebuilds when it changes), so nextest
+//! and `cargo test` report them as skipped, never as passes; `scripts/test` says how many
+//! ran against a real server.
 //!
 //! Only the cases that hold on a shared, long-lived server run here: those about streams.
 //! The cases that assert on the whole of `$all` (its exact content, an empty head, the
@@ -9,22 +12,22 @@
 //! carries the server's own system events and every earlier run's events, and cases run
 //! in parallel. They run over the wire test server instead (esdb_conformance_wire.rs).
 
-#![allow(non_snake_case)]
-
-const VARIABLE: &str = "PACKHOOKS_TEST_ESDB";
-
-/// Says plainly, once per run, whether the real-server suite ran.
-#[test]
-fn real_esdb_suite_skipped_unless_PACKHOOKS_TEST_ESDB() {
-    match std::env::var(VARIABLE) {
-        Ok(target) if !target.trim().is_empty() => println!("real EventStoreDB suite: running against {VARIABLE}"),
-        _ => println!(
-            "SKIPPED: the real EventStoreDB suite needs {VARIABLE}=esdb://…; nothing ran against a real server"
-        ),
-    }
+/// One `#[tokio::test]` per conformance case against the real server, ignored unless the
+/// server was named at build time (the conformance macro's own expansion cannot take the
+/// attribute).
+macro_rules! real_server_cases {
+    ($($case:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            #[cfg_attr(not(packhooks_test_esdb), ignore = "needs a real EventStoreDB: set PACKHOOKS_TEST_ESDB=esdb://…")]
+            async fn $case() {
+                packhooks_store::conformance::$case(&real_esdb()).await;
+            }
+        )*
+    };
 }
 
-mod real_esdb_skipped_unless_PACKHOOKS_TEST_ESDB {
+mod real_esdb {
     use std::path::Path;
     use std::sync::Arc;
 
@@ -32,16 +35,15 @@ mod real_esdb_skipped_unless_PACKHOOKS_TEST_ESDB {
     use packhooks_store::EventStore;
     use packhooks_store_esdb::EsdbStore;
 
-    /// The server named by the variable; `None` (and a printed reason) without it.
+    /// The server named by `PACKHOOKS_TEST_ESDB`.
     struct RealEsdb(String);
 
-    fn real_esdb() -> Option<RealEsdb> {
-        match std::env::var(super::VARIABLE) {
-            Ok(target) if !target.trim().is_empty() => Some(RealEsdb(target)),
-            _ => {
-                println!("SKIPPED: {} is not set", super::VARIABLE);
-                None
-            }
+    /// The server to test against; a case runs only when the variable was set at build
+    /// time, so its absence now is a mistake worth failing on.
+    fn real_esdb() -> RealEsdb {
+        match std::env::var("PACKHOOKS_TEST_ESDB") {
+            Ok(target) if !target.trim().is_empty() => RealEsdb(target),
+            _ => panic!("built with PACKHOOKS_TEST_ESDB but run without it: set it to the server's connection string"),
         }
     }
 
@@ -52,7 +54,7 @@ mod real_esdb_skipped_unless_PACKHOOKS_TEST_ESDB {
         }
     }
 
-    packhooks_store::conformance_tests!(@cases match real_esdb() { Some(backend) => backend, None => return };
+    real_server_cases!(
         append_no_stream_creates_the_stream_at_revision_zero,
         append_no_stream_to_an_existing_stream_conflicts,
         append_any_writes_to_missing_and_existing_streams,
