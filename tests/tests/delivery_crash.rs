@@ -4,6 +4,9 @@
 //! a pair arrived twice only across a kill (it was in flight then), always with the same
 //! `webhook-id`; no delivery was attempted more often than the schedule (3 attempts) allows,
 //! counting one repeat per kill it straddled.
+//!
+//! The kill moments come from a seeded generator: the seed is printed at the start
+//! (`PACKHOOKS_TEST_SEED=<seed>` repeats a run's kill points).
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
@@ -17,7 +20,7 @@ use packhooks_store::{AllPosition, Direction, EventStore};
 use packhooks_tests::packhooks_bin;
 use packhooks_tests::process::{Launch, ServerProcess};
 use packhooks_tests::receiver::{Reply, TestReceiver};
-use rand::Rng as _;
+use rand::{Rng as _, SeedableRng as _};
 use serde_json::{json, Value};
 
 const TOKEN: &str = "delivery-crash-token-0123456789";
@@ -26,6 +29,19 @@ const KILLS: usize = 5;
 const CLIENTS: usize = 16;
 const MAX_ATTEMPTS: usize = 3;
 const HOOKS: [&str; 2] = ["/one", "/two"];
+/// Names the seed of the kill moments, to repeat a run.
+const SEED_VARIABLE: &str = "PACKHOOKS_TEST_SEED";
+
+/// The generator of the kill moments: seeded from `PACKHOOKS_TEST_SEED`, or at random, and
+/// the seed printed either way so a failure can be run again with the same kills.
+fn kill_rng() -> rand::rngs::StdRng {
+    let seed = match std::env::var(SEED_VARIABLE) {
+        Ok(text) => text.trim().parse().unwrap_or_else(|_| panic!("{SEED_VARIABLE}={text:?} is not a u64")),
+        Err(_) => rand::random(),
+    };
+    eprintln!("delivery crash test: kill points seeded with {SEED_VARIABLE}={seed}");
+    rand::rngs::StdRng::seed_from_u64(seed)
+}
 
 fn start(data_dir: &Path) -> ServerProcess {
     Launch::new(packhooks_bin!(), data_dir)
@@ -79,7 +95,8 @@ async fn sigkill_five_times_during_delivery_loses_nothing_and_repeats_only_what_
         webhook_of_path.insert(path.to_string(), created["id"].as_str().expect("webhook id").to_owned());
     }
 
-    let mut kill_points: Vec<usize> = (0..KILLS).map(|_| rand::thread_rng().gen_range(1_000..SUBMISSIONS - 1_000)).collect();
+    let mut rng = kill_rng();
+    let mut kill_points: Vec<usize> = (0..KILLS).map(|_| rng.gen_range(1_000..SUBMISSIONS - 1_000)).collect();
     kill_points.sort();
     let next = Arc::new(AtomicUsize::new(0));
     let acknowledged = Arc::new(AtomicUsize::new(0));
@@ -121,7 +138,7 @@ async fn sigkill_five_times_during_delivery_loses_nothing_and_repeats_only_what_
             tokio::time::sleep(Duration::from_millis(2)).await;
         }
         // A random moment a little after the point, so kills land mid-delivery too.
-        tokio::time::sleep(Duration::from_millis(rand::thread_rng().gen_range(0..50))).await;
+        tokio::time::sleep(Duration::from_millis(rng.gen_range(0..50))).await;
         let before = Instant::now();
         server.kill();
         kills.push((before, Instant::now()));
