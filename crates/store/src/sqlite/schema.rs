@@ -176,3 +176,29 @@ pub(crate) fn head(conn: &Connection) -> Result<u64, StoreError> {
     let head: i64 = conn.query_row("SELECT COALESCE(MAX(position), 0) FROM events", [], |r| r.get(0))?;
     Ok(head as u64)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The pragmas of a connection as `(journal_mode, synchronous)`; synchronous is 2 for FULL.
+    fn durability(conn: &Connection) -> (String, i64) {
+        let mode = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0)).expect("journal_mode");
+        let synchronous = conn.query_row("PRAGMA synchronous", [], |r| r.get(0)).expect("synchronous");
+        (mode, synchronous)
+    }
+
+    /// "A command answered 2xx is synced to disk before the answer" rests on these two
+    /// pragmas of the writer: in WAL mode `synchronous=NORMAL` (SQLite's usual advice) would
+    /// skip the fsync at commit, and a power cut could lose acknowledged events.
+    #[test]
+    fn the_writer_commits_in_wal_mode_with_synchronous_full() {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let path = dir.path().join("events.sqlite");
+        let writer = open_writer(&path).expect("the writer's connection opens");
+        assert_eq!(durability(&writer), ("wal".to_owned(), 2));
+        // The checkpointer syncs the database file after moving the WAL into it.
+        let checkpointer = open_checkpointer(&path).expect("the checkpointer's connection opens");
+        assert_eq!(durability(&checkpointer), ("wal".to_owned(), 2));
+    }
+}
