@@ -200,6 +200,9 @@ async fn failing_longer_than_the_auto_disable_period_disables_the_webhook_with_a
     assert!(!env.receiver.requests().iter().any(|r| r.webhook_id() == Some(msg_id(later.submission_id.uuid()).as_str()) && r.path == "/down"));
 }
 
+/// A `410 Gone` ends the delivery at its first attempt: no retry is scheduled (no
+/// `next_attempt_at`), the delivery is abandoned after that one attempt, and the webhook is
+/// disabled at once, so a later submission is not sent to it.
 #[actix_rt::test]
 async fn gone_disables_the_webhook_at_once() {
     let mut env = Env::new(test_config());
@@ -207,14 +210,57 @@ async fn gone_disables_the_webhook_at_once() {
     let (hook, _) = env.create_webhook("acc_1", "/gone", &[EventType::Interested]).await;
     env.receiver.on("/gone", |_| Reply::status(410));
     env.start();
-    env.interested("acc_1", "pk_1", InterestedCandidate::default()).await;
+    let (submission, _) = env.interested("acc_1", "pk_1", InterestedCandidate::default()).await;
     let events = env
         .wait_stream(&hook.id.stream(), WAIT, |e| e.iter().any(|e| e.event_type() == "WebhookDisabled"))
         .await;
-    let Some(DomainEvent::WebhookDisabled(disabled)) = events.last() else { panic!() };
+    let Some(DomainEvent::WebhookDisabled(disabled)) = events.last() else { panic!("{events:?}") };
     assert_eq!(disabled.by, DisabledBy::Auto);
-    assert!(disabled.reason.contains("410"));
-    assert_eq!(env.receiver.requests_to("/gone").len(), 1, "no retry after 410");
+    assert!(disabled.reason.contains("410"), "{}", disabled.reason);
+
+    let deliveries =
+        env.wait_stream(&packhooks_delivery::deliveries_stream(hook.id), WAIT, |e| count(e, "DeliveryAbandoned") == 1).await;
+    let tries = attempts(&deliveries);
+    assert_eq!(tries.len(), 1, "one attempt, no retry after 410: {deliveries:#?}");
+    assert_eq!(tries[0].source.message_id, msg_id(submission.submission_id.uuid()));
+    assert_eq!(tries[0].attempt, 1);
+    assert!(matches!(tries[0].outcome, AttemptOutcome::Failure { code: FailureCode::Status, status: Some(410), .. }));
+    assert_eq!(tries[0].next_attempt_at, None, "no retry is scheduled after 410");
+    let abandoned = deliveries.iter().find_map(|e| if let DomainEvent::DeliveryAbandoned(a) = e { Some(a) } else { None });
+    assert_eq!(abandoned.expect("abandoned").attempts, 1, "abandoned after its one attempt");
+
+    // Disabled: the next submission goes to another webhook of the account, not to this one.
+    let marker = env.create_webhook("acc_1", "/marker", &[EventType::Interested]).await.0;
+    env.interested("acc_1", "pk_1", InterestedCandidate::default()).await;
+    assert!(env.receiver.wait_for(Some(&marker.path), 1, WAIT).await);
+    assert_eq!(env.receiver.requests_to("/gone").len(), 1, "nothing more after 410");
+}
+
+/// With `PACKHOOKS_DISABLE_ON_GONE=false` a 410 is a failure like any other: retried on the
+/// schedule, abandoned after the last attempt, the webhook flagged failing and never disabled.
+#[actix_rt::test]
+async fn gone_is_an_ordinary_failure_when_disable_on_gone_is_off() {
+    let mut config = test_config();
+    config.disable_on_gone = false;
+    let mut env = Env::new(config);
+    env.set_plan("acc_1", Plan::Growth).await;
+    let (hook, _) = env.create_webhook("acc_1", "/gone", &[EventType::Interested]).await;
+    env.receiver.on("/gone", |_| Reply::status(410));
+    env.start();
+    env.interested("acc_1", "pk_1", InterestedCandidate::default()).await;
+    let deliveries =
+        env.wait_stream(&packhooks_delivery::deliveries_stream(hook.id), WAIT, |e| count(e, "WebhookFlaggedFailing") == 1).await;
+    let tries = attempts(&deliveries);
+    assert_eq!(tries.iter().map(|a| a.attempt).collect::<Vec<_>>(), vec![1, 2, 3], "{deliveries:#?}");
+    assert!(tries.iter().all(|a| matches!(a.outcome, AttemptOutcome::Failure { status: Some(410), .. })));
+    assert!(tries[..2].iter().all(|a| a.next_attempt_at.is_some()) && tries[2].next_attempt_at.is_none());
+    assert_eq!(count(&deliveries, "DeliveryAbandoned"), 1);
+    assert_eq!(env.receiver.requests_to("/gone").len(), 3);
+
+    // Still enabled: the next submission is sent to it.
+    env.interested("acc_1", "pk_1", InterestedCandidate::default()).await;
+    assert!(env.receiver.wait_for(Some("/gone"), 4, WAIT).await, "a webhook answering 410 stays enabled");
+    assert_eq!(count(&env.stream(&hook.id.stream()).await, "WebhookDisabled"), 0);
 }
 
 #[actix_rt::test]
