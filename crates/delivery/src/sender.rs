@@ -106,8 +106,13 @@ pub struct Sender {
 
 impl Sender {
     pub fn new(policy: UrlPolicy, timeout: Duration, connections: usize, user_agent: String) -> Self {
-        let tcp = actix_tls::connect::Connector::new(actix_tls::connect::Resolver::custom(GuardedResolver { policy }))
-            .service();
+        Sender::with_resolver(GuardedResolver::new(policy), timeout, connections, user_agent)
+    }
+
+    /// With a given resolver (tests script its name lookups).
+    pub fn with_resolver(resolver: GuardedResolver, timeout: Duration, connections: usize, user_agent: String) -> Self {
+        let policy = resolver.policy;
+        let tcp = actix_tls::connect::Connector::new(actix_tls::connect::Resolver::custom(resolver)).service();
         let connector = awc::Connector::new()
             .connector(tcp)
             .rustls_0_23(tls_config())
