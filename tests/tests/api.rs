@@ -13,6 +13,8 @@ mod errors;
 mod health;
 #[path = "api/plan_race.rs"]
 mod plan_race;
+#[path = "api/rotation.rs"]
+mod rotation;
 #[path = "api/slow_clients.rs"]
 mod slow_clients;
 #[path = "api/startup.rs"]
