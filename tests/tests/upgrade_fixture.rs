@@ -281,6 +281,6 @@ async fn write_the_upgrade_fixture() {
     });
     std::fs::write(out.join("expected.json"), serde_json::to_string_pretty(&expected).unwrap()).unwrap();
     let missing: Vec<_> =
-        packhooks_domain::DomainEvent::TYPES.iter().filter(|t| !expected["events_by_type"].get(**t).is_some()).collect();
+        packhooks_domain::DomainEvent::TYPES.iter().filter(|t| expected["events_by_type"].get(**t).is_none()).collect();
     assert!(missing.is_empty(), "the fixture lacks {missing:?}");
 }
