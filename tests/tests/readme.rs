@@ -57,6 +57,7 @@ const EXPECTED: &[&str] = &[
     "200 GET /healthz",
     "200 GET /readyz",
     "200 GET /openapi.json",
+    "200 GET /v1/event-types",
     "200 GET /metrics",
     "200 GET /v1/packs/pk_42/stats",
     "200 GET /v1/accounts/acc_7/stats",
