@@ -36,7 +36,7 @@ pub struct ApiState {
     pub registry: Arc<LiveRegistry>,
     /// Request counters for `/metrics`.
     pub metrics: Arc<HttpMetrics>,
-    account_locks: Arc<Mutex<HashMap<AccountId, Arc<tokio::sync::Mutex<()>>>>>,
+    account_locks: Arc<AccountLocks>,
     extensions: Arc<HashMap<TypeId, Arc<dyn Any + Send + Sync>>>,
 }
 
@@ -75,7 +75,60 @@ impl ApiState {
     /// The lock that serialises commands deciding on one account's registry state (creating a
     /// webhook counts the account's webhooks: two creates at once must not both see 3).
     pub fn account_lock(&self, account: &AccountId) -> Arc<tokio::sync::Mutex<()>> {
-        let mut locks = self.account_locks.lock().expect("account locks poisoned");
-        Arc::clone(locks.entry(account.clone()).or_default())
+        self.account_locks.get(account)
+    }
+}
+
+/// A sweep of idle account locks happens once the map holds at least this many.
+const ACCOUNT_LOCKS_SWEEP_FLOOR: usize = 64;
+
+/// One lock per account, bounded: a lock no command holds or waits for (only the map refers
+/// to it; a command keeps a clone while it waits and holds) is dropped at the next sweep, and
+/// a sweep comes whenever the map has doubled since the last one. So the map holds about
+/// twice the accounts busy at once, not every account ever seen, at an amortised constant
+/// cost per command.
+#[derive(Default)]
+struct AccountLocks(Mutex<Locks>);
+
+#[derive(Default)]
+struct Locks {
+    map: HashMap<AccountId, Arc<tokio::sync::Mutex<()>>>,
+    /// The size at which the next sweep comes.
+    sweep_at: usize,
+}
+
+impl AccountLocks {
+    fn get(&self, account: &AccountId) -> Arc<tokio::sync::Mutex<()>> {
+        let mut locks = self.0.lock().expect("account locks poisoned");
+        if locks.map.len() >= locks.sweep_at.max(ACCOUNT_LOCKS_SWEEP_FLOOR) {
+            locks.map.retain(|_, lock| Arc::strong_count(lock) > 1);
+            locks.sweep_at = 2 * locks.map.len();
+        }
+        Arc::clone(locks.map.entry(account.clone()).or_default())
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.0.lock().expect("account locks poisoned").map.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn account(name: &str) -> AccountId {
+        AccountId::parse(name).expect("account id")
+    }
+
+    #[test]
+    fn idle_account_locks_are_dropped_so_the_map_stays_bounded_and_a_held_one_is_kept() {
+        let locks = AccountLocks::default();
+        let held = locks.get(&account("acc_held"));
+        for n in 0..10_000 {
+            drop(locks.get(&account(&format!("acc_{n}"))));
+        }
+        assert!(locks.len() <= 2 * ACCOUNT_LOCKS_SWEEP_FLOOR, "{} locks kept for 1 account busy", locks.len());
+        assert!(Arc::ptr_eq(&held, &locks.get(&account("acc_held"))), "a held lock was replaced");
     }
 }
