@@ -117,20 +117,45 @@ pub async fn stream_page(
     Ok(page(events, limit, |e| e.revision.to_string()))
 }
 
-/// Events of `$all` from `from` (inclusive; the start or the end, by direction, when `None`).
+/// Events of `$all` from `from` (inclusive either way; the start or the end, by direction,
+/// when `None`). The store's own system events ([`RecordedEvent::is_system`]) are left out
+/// unless `system`; positions are shown as the store gives them (sparse on EventStoreDB).
 pub async fn all_page(
     store: &dyn EventStore,
     from: Option<Position>,
     direction: Direction,
     limit: usize,
+    system: bool,
 ) -> Result<AuditPage, ProjectionError> {
     let limit = limit.clamp(1, MAX_PAGE);
-    let start = match (from, direction) {
+    let shown = |e: &RecordedEvent| system || !e.is_system();
+    let mut events = Vec::with_capacity(limit + 1);
+    let mut start = match (from, direction) {
         (Some(p), _) => AllPosition::Position(p),
         (None, Direction::Forwards) => AllPosition::Start,
         (None, Direction::Backwards) => AllPosition::End,
     };
-    let events = store.read_all(start, direction, limit + 1).await?;
+    if let (Some(p), Direction::Backwards) = (from, direction) {
+        // A backwards read from a position leaves it out (EventStoreDB's rule); the page
+        // starts with it, so it is read on its own.
+        let at = store.read_all(start, Direction::Forwards, 1).await?;
+        events.extend(at.into_iter().filter(|e| e.position == p && shown(e)));
+    }
+    // Pages of the raw log until the page is full, skipping what is not shown; forwards
+    // reads include their start again, so only what lies after the last read is taken.
+    let mut last: Option<Position> = None;
+    while events.len() <= limit {
+        let read = store.read_all(start, direction, limit + 1).await?;
+        let full = read.len() == limit + 1;
+        let Some(end) = read.last().map(|e| e.position) else { break };
+        let fresh = read.into_iter().filter(|e| direction == Direction::Backwards || last.is_none_or(|l| e.position > l));
+        events.extend(fresh.filter(|e| shown(e)));
+        if !full || last == Some(end) {
+            break;
+        }
+        last = Some(end);
+        start = AllPosition::Position(end);
+    }
     Ok(page(events, limit, |e| e.position.to_string()))
 }
 
@@ -291,10 +316,12 @@ pub async fn webhook_at(
 }
 
 /// Writes every event of `$all` from `from` (inclusive; all when `None`) to `out`, one redacted JSON
-/// object per line, calling `progress` with the count so far after every page.
+/// object per line, calling `progress` with the count so far after every page. The store's
+/// own system events are written only when `system`.
 pub async fn export(
     store: &dyn EventStore,
     from: Option<Position>,
+    system: bool,
     out: &mut (dyn std::io::Write + Send),
     progress: &(dyn Fn(u64, Position) + Send + Sync),
 ) -> Result<u64, ProjectionError> {
@@ -305,7 +332,7 @@ pub async fn export(
     loop {
         let events = store.read_all(start, Direction::Forwards, PAGE).await?;
         let full = events.len() == PAGE;
-        for e in events.iter().filter(|e| Some(e.position) > last) {
+        for e in events.iter().filter(|e| Some(e.position) > last && (system || !e.is_system())) {
             serde_json::to_writer(&mut *out, &AuditEvent::from_recorded(e)).map_err(std::io::Error::from)?;
             out.write_all(b"\n")?;
             written += 1;

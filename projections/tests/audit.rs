@@ -109,7 +109,7 @@ async fn history_pages_both_ways_with_cursors_and_redacts_secrets() {
     let mut seen = Vec::new();
     let mut from: Option<Position> = None;
     loop {
-        let page = audit::all_page(store, from, Direction::Forwards, 3).await.unwrap();
+        let page = audit::all_page(store, from, Direction::Forwards, 3, false).await.unwrap();
         seen.extend(page.events.iter().map(|e| e.position.clone()));
         match page.next {
             Some(next) => from = Some(next.parse().unwrap()),
@@ -118,7 +118,7 @@ async fn history_pages_both_ways_with_cursors_and_redacts_secrets() {
     }
     assert_eq!(seen, (1..=9).map(|n| n.to_string()).collect::<Vec<_>>());
     // Backwards from the end.
-    let back = audit::all_page(store, None, Direction::Backwards, 4).await.unwrap();
+    let back = audit::all_page(store, None, Direction::Backwards, 4, false).await.unwrap();
     let positions: Vec<_> = back.events.iter().map(|e| e.position.as_str()).collect();
     assert_eq!(positions, ["9", "8", "7", "6"]);
     assert_eq!(back.next.as_deref(), Some("5"));
@@ -135,13 +135,65 @@ async fn history_pages_both_ways_with_cursors_and_redacts_secrets() {
 
     // The export holds every event, one JSON object a line, without secrets.
     let mut out = Vec::new();
-    let written = audit::export(store, None, &mut out, &|_, _| {}).await.unwrap();
+    let written = audit::export(store, None, false, &mut out, &|_, _| {}).await.unwrap();
     assert_eq!(written, 9);
     let text = String::from_utf8(out).unwrap();
     assert_eq!(text.lines().count(), 9);
     assert!(!text.contains(FIRST_SECRET) && !text.contains(SECOND_SECRET));
     let mut tail = Vec::new();
-    assert_eq!(audit::export(store, Some(Position::at(8)), &mut tail, &|_, _| {}).await.unwrap(), 2);
+    assert_eq!(audit::export(store, Some(Position::at(8)), false, &mut tail, &|_, _| {}).await.unwrap(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn system_events_are_hidden_unless_asked_for_and_backwards_pages_meet_every_event() {
+    let env = Env::new();
+    history(&env).await;
+    let store = env.store.as_ref();
+    // What an EventStoreDB server writes of its own between ours: a delete's metadata and
+    // statistics, twice in a row at one place, and once more at the end.
+    let system = |stream: &str, kind: &str| async move {
+        let event = packhooks_store::EventData::json(uuid::Uuid::new_v4(), kind, r#"{"$tb":1}"#, "{}");
+        store.append(stream, packhooks_store::ExpectedRevision::Any, vec![event]).await.unwrap();
+    };
+    system("$$pack-x", "$metadata").await;
+    system("$stats-127.0.0.1:2113", "$statsCollected").await;
+    append(store, &pack(2).stream(), &[interested(&pack(2), &account(1), 9, t0())]).await;
+    system("$stats-127.0.0.1:2113", "$statsCollected").await;
+
+    let mut forwards = Vec::new();
+    let mut from: Option<Position> = None;
+    loop {
+        let page = audit::all_page(store, from, Direction::Forwards, 2, false).await.unwrap();
+        forwards.extend(page.events.iter().map(|e| e.position.clone()));
+        match page.next {
+            Some(next) => from = Some(next.parse().unwrap()),
+            None => break,
+        }
+    }
+    let ours: Vec<String> = (1..=9).chain([12]).map(|n: u64| n.to_string()).collect();
+    assert_eq!(forwards, ours, "system events left out, the rest once each");
+
+    let mut backwards = Vec::new();
+    let mut from: Option<Position> = None;
+    loop {
+        let page = audit::all_page(store, from, Direction::Backwards, 3, false).await.unwrap();
+        backwards.extend(page.events.iter().map(|e| e.position.clone()));
+        match page.next {
+            Some(next) => from = Some(next.parse().unwrap()),
+            None => break,
+        }
+    }
+    let mut newest_first = ours.clone();
+    newest_first.reverse();
+    assert_eq!(backwards, newest_first, "backwards pages from their cursor meet every event once");
+
+    let everything = audit::all_page(store, None, Direction::Forwards, 100, true).await.unwrap();
+    assert_eq!(everything.events.len(), 13, "asked for, system events are shown");
+    assert_eq!(everything.events[9].stream, "$$pack-x");
+    let mut out = Vec::new();
+    assert_eq!(audit::export(store, None, false, &mut out, &|_, _| {}).await.unwrap(), 10);
+    let mut out = Vec::new();
+    assert_eq!(audit::export(store, None, true, &mut out, &|_, _| {}).await.unwrap(), 13);
 }
 
 /// The real store, counting the events that reads of `deliveries-` streams return.

@@ -13,7 +13,8 @@ pub enum StoreError {
     /// The stream does not exist (never written, or soft-deleted).
     #[error("stream {0} not found")]
     StreamNotFound(String),
-    /// The stream was tombstoned: no reads, no appends, ever again.
+    /// The stream was tombstoned: no reads, no appends, ever again. (Also a delete that
+    /// expected a soft-deleted stream to exist, as EventStoreDB answers it.)
     #[error("stream {0} is deleted for good (tombstoned)")]
     StreamDeleted(String),
     /// A stream name or argument the store cannot accept.

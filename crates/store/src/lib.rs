@@ -51,7 +51,13 @@ pub trait EventStore: Send + Sync + 'static {
         max_count: usize,
     ) -> Result<Vec<RecordedEvent>, StoreError>;
 
-    /// Reads up to `max_count` events of `$all`, from `from` (inclusive) in `direction`.
+    /// Reads up to `max_count` events of `$all` from `from` in `direction`, as EventStoreDB
+    /// does: forwards from a position includes it, backwards from a position excludes it
+    /// (so a backwards page continues from the last position it read).
+    ///
+    /// `$all` may hold the store's own events ([`RecordedEvent::is_system`]: on
+    /// EventStoreDB, `$metadata` written by deletes, statistics, links); readers skip
+    /// what they do not know.
     async fn read_all(
         &self,
         from: AllPosition,
@@ -71,12 +77,20 @@ pub trait EventStore: Send + Sync + 'static {
     ) -> Result<Subscription, StoreError>;
 
     /// Soft-deletes a stream: reads say not found; a later append continues the numbering.
+    ///
+    /// As on EventStoreDB, the expectation is checked against the last revision ever
+    /// written (a soft-deleted stream keeps it, so deleting it again at that revision
+    /// succeeds), a stream that never had an event is a [`StoreError::WrongExpectedVersion`]
+    /// whatever the expectation, and [`ExpectedRevision::StreamExists`] on a soft-deleted
+    /// stream is [`StoreError::StreamDeleted`].
     async fn delete_stream(&self, stream: &str, expected: ExpectedRevision) -> Result<Position, StoreError>;
 
     /// Tombstones a stream: reads and appends fail with [`StoreError::StreamDeleted`] for good.
+    /// The expectation is checked as for [`EventStore::delete_stream`].
     async fn tombstone_stream(&self, stream: &str, expected: ExpectedRevision) -> Result<Position, StoreError>;
 
-    /// The position of the last event in `$all`, or `None` when the store is empty.
+    /// The position of the last event in `$all` (a system event included), or `None` when
+    /// the store is empty.
     async fn head(&self) -> Result<Option<Position>, StoreError>;
 
     /// Waits until everything acknowledged is on disk and stops accepting writes.

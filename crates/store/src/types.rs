@@ -123,6 +123,15 @@ pub struct RecordedEvent {
     pub created: DateTime<Utc>,
 }
 
+impl RecordedEvent {
+    /// True for the store's own events: a stream or event type starting with `$`, as
+    /// EventStoreDB writes into `$all` (`$metadata` in `$$<stream>` on a delete, `$stats-…`
+    /// statistics, links). Readers of `$all` hide them unless asked for.
+    pub fn is_system(&self) -> bool {
+        self.stream.starts_with('$') || self.event_type.starts_with('$')
+    }
+}
+
 /// The answer to a successful append.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct AppendResult {
@@ -140,7 +149,7 @@ pub enum StreamPosition {
     Revision(u64),
 }
 
-/// Where an `$all` read starts (inclusive).
+/// Where an `$all` read starts: a position is included forwards and excluded backwards.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum AllPosition {
     Start,

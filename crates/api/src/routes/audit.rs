@@ -100,9 +100,10 @@ async fn stream_history(
     path = "/v1/audit/all",
     tag = "audit",
     params(
-        ("cursor" = Option<String>, Query, description = "First position (inclusive): the `next_cursor` of the previous page"),
+        ("cursor" = Option<String>, Query, description = "First position (inclusive either way; `commit/prepare` where they differ, as EventStoreDB's are): the `next_cursor` of the previous page"),
         ("direction" = Option<String>, Query, description = "`forwards` (default) or `backwards`"),
         ("limit" = Option<usize>, Query, description = "Events per page, 1 to 1000 (default 100)"),
+        ("system" = Option<bool>, Query, description = "Include the store's own system events (EventStoreDB's `$`-streams: `$metadata`, statistics); default false"),
     ),
     responses((status = 200, body = AuditListOut), (status = 400, body = crate::error::Problem, content_type = PROBLEM)),
 )]
@@ -118,10 +119,20 @@ async fn all_history(
         position(&q, "cursor")?,
         direction(&q)?,
         limit(&q, DEFAULT_PAGE, audit::MAX_PAGE)?,
+        system(&q)?,
     )
     .await
     .map_err(failed)?;
     Ok(HttpResponse::Ok().json(AuditListOut::from(page)))
+}
+
+/// The `system` switch: `true` or `false` (the default).
+fn system(q: &std::collections::HashMap<String, String>) -> Result<bool, ApiError> {
+    match q.get("system").map(String::as_str) {
+        None | Some("false") => Ok(false),
+        Some("true") => Ok(true),
+        Some(_) => Err(ApiError::InvalidInput { field: "system", reason: "must be true or false" }),
+    }
 }
 
 /// A webhook as it was at `at`: url, event types, status, secret version; never a secret.

@@ -63,9 +63,13 @@ pub enum AuditCommand {
     },
     /// Write every event of the log as JSON lines to stdout.
     Export {
-        /// Start at this log position (inclusive), as printed in an event's `position`.
+        /// Start at this log position (inclusive), as printed in an event's `position`
+        /// (`commit/prepare` when the two differ, on EventStoreDB).
         #[arg(long, value_name = "POSITION", value_parser = position)]
         from: Option<Position>,
+        /// Include the store's own system events (EventStoreDB's `$`-streams and types).
+        #[arg(long)]
+        system: bool,
         #[command(flatten)]
         settings: StoreOverrides,
     },
@@ -139,7 +143,7 @@ pub async fn run(args: AuditArgs) -> anyhow::Result<()> {
             out.flush()?;
             Ok(())
         }
-        AuditCommand::Export { from, settings: overrides } => {
+        AuditCommand::Export { from, system, settings: overrides } => {
             let store = open_store(&settings(&overrides)?)?;
             let head = store.head().await?.map(|h| h.commit).unwrap_or(0);
             let bar = ProgressBar::with_draw_target(Some(head), ProgressDrawTarget::stderr());
@@ -154,7 +158,7 @@ pub async fn run(args: AuditArgs) -> anyhow::Result<()> {
             );
             let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout());
             let progress_bar = bar.clone();
-            let written = audit::export(store.as_ref(), from, &mut out, &move |_, at: Position| {
+            let written = audit::export(store.as_ref(), from, system, &mut out, &move |_, at: Position| {
                 progress_bar.set_position(at.commit)
             })
             .await

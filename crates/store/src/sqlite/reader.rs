@@ -184,15 +184,17 @@ pub(crate) fn read_all(
             read_all_after(conn, start.saturating_sub(1), max_count)
         }
         Direction::Backwards => {
-            let start = match from {
+            // From a position, backwards excludes it (as EventStoreDB reads); from the end,
+            // the last event is the first read.
+            let before = match from {
                 AllPosition::Start => return Ok(Vec::new()),
                 AllPosition::Position(p) => clamp(p.commit),
                 AllPosition::End => i64::MAX,
             };
             let mut stmt = conn.prepare_cached(&format!(
-                "SELECT {EVENT_COLUMNS} FROM events WHERE position <= ?1 ORDER BY position DESC LIMIT ?2"
+                "SELECT {EVENT_COLUMNS} FROM events WHERE position < ?1 ORDER BY position DESC LIMIT ?2"
             ))?;
-            let rows = stmt.query_map(rusqlite::params![start, limit(max_count)], event_from_row)?;
+            let rows = stmt.query_map(rusqlite::params![before, limit(max_count)], event_from_row)?;
             Ok(rows.collect::<Result<Vec<_>, _>>()?)
         }
     }

@@ -490,18 +490,24 @@ impl Writer {
         if row.tombstoned {
             return Err(StoreError::StreamDeleted(stream.to_owned()));
         }
-        let visible = row.visible_last();
-        let ok = match expected {
-            ExpectedRevision::Any => true,
-            ExpectedRevision::NoStream => visible.is_none(),
-            ExpectedRevision::StreamExists => visible.is_some(),
-            ExpectedRevision::Exact(e) => visible == Some(e),
+        // EventStoreDB's rules: a delete checks the last revision ever written, soft-deleted
+        // or not (so a second delete at that revision succeeds); a stream that never had an
+        // event cannot be deleted, whatever the expectation; "exists" on a soft-deleted
+        // stream is answered as deleted.
+        let ok = match (expected, row.last) {
+            (_, None) => false,
+            (ExpectedRevision::StreamExists, Some(_)) if row.visible_last().is_none() => {
+                return Err(StoreError::StreamDeleted(stream.to_owned()));
+            }
+            (ExpectedRevision::Any | ExpectedRevision::StreamExists, Some(_)) => true,
+            (ExpectedRevision::NoStream, Some(_)) => false,
+            (ExpectedRevision::Exact(e), Some(last)) => e == last,
         };
         if !ok {
             return Err(StoreError::WrongExpectedVersion {
                 stream: stream.to_owned(),
                 expected,
-                actual: visible.map_or(StreamState::NoStream, StreamState::Revision),
+                actual: row.last.map_or(StreamState::NoStream, StreamState::Revision),
             });
         }
         let deleted = StreamRow { deleted_before: row.next_revision(), tombstoned: tombstone, ..row };
