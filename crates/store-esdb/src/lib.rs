@@ -7,10 +7,12 @@
 //! cases about the whole of `$all` need a private, empty server).
 //!
 //! The client's known traps (see `shared/EVENTSTOREDB.md`) are handled in
-//! `connection.rs` (a client whose connection task ended is rebuilt with
-//! backoff; a crypto provider installed by someone else is refused with a clear error
-//! instead of a panic) and `subscription.rs` (own checkpoints and
-//! resubscription). This backend never writes `$maxAge` stream metadata.
+//! `connection.rs` (a client whose connection task ended is rebuilt with backoff) and
+//! `subscription.rs` (own checkpoints and resubscription); the client's panic when a
+//! rustls crypto provider was installed before its own is patched out of the client
+//! (`vendor/eventstore/`). This backend never writes `$maxAge` stream metadata, and it
+//! reads `$all` as the server gives it: system events included (see
+//! [`packhooks_store::RecordedEvent::is_system`]), positions sparse.
 //!
 //! With the `wire-server` feature, [`wire_server`] is an EventStoreDB look-alike for tests:
 //! it speaks the client's gRPC subset over a SQLite store.

@@ -1,6 +1,7 @@
 //! The store conformance suite, run against `EsdbStore` through the wire test server:
 //! the real `eventstore` client, real gRPC over 127.0.0.1, and a SQLite store behind the
-//! server. Test names read `esdb_over_wire_test_server::<case>`.
+//! server, which writes system events into `$all` and serves sparse positions as a real
+//! server does. Test names read `esdb_over_wire_test_server::<case>`.
 
 mod esdb_over_wire_test_server {
     use std::collections::HashMap;
@@ -37,6 +38,10 @@ mod esdb_over_wire_test_server {
     }
 
     packhooks_store::conformance_tests!(OverWire::default());
+    packhooks_store::conformance_tests!(@cases OverWire::default();
+        server_deletes_write_metadata_and_statistics_come_unasked,
+        server_positions_are_sparse_and_an_append_shares_its_commit,
+    );
 }
 
 /// The append cases again, with a server that answers appends without a position (as the

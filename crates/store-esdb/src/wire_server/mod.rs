@@ -8,9 +8,17 @@
 //! checkpoints, caught-up and fell-behind), `Streams/Delete` and `Streams/Tombstone`.
 //! Errors take the forms the client decodes (see `streams.rs`).
 //!
+//! It behaves as a real server at the edges where code written against a tidy log goes
+//! wrong (see `log.rs`): sparse positions with commit ≠ prepare inside multi-event
+//! appends, `$`-system events in `$all` (`$metadata` on deletes, periodic
+//! `$statsCollected`), idempotency for expected "any" only while the id is in a bounded
+//! cache; and, from the store beneath, backwards `$all` reads that exclude their start and
+//! EventStoreDB's delete rules. `scripts/esdb_client_check.py` holds it to the vendor's
+//! own Python client, whose documentation and tests describe a real server.
+//!
 //! What it proves: the client's requests, as our backend makes them, and our mapping of
-//! the answers. What it does not: anything about the real server's behaviour (clustering,
-//! leader election, its idempotency cache, performance). The messages come from
+//! the answers. What it does not: clustering, leader election, regex filters, links,
+//! performance, or anything of the real server not listed above. The messages come from
 //! packhooks' own .proto subset in `proto/`, compiled by `build.rs`.
 
 use std::net::SocketAddr;
@@ -24,6 +32,7 @@ use tokio::task::JoinHandle;
 use tokio_stream::wrappers::TcpListenerStream;
 
 mod features;
+mod log;
 mod streams;
 
 /// The code generated from `proto/` (module nesting follows the proto packages).
@@ -43,9 +52,10 @@ pub mod proto {
     pub use event_store::client::{server_features, streams, uuid, Empty, StreamIdentifier, Uuid};
 }
 
-/// Answers of the real server that a client must cope with, switched on one by one so a
-/// test can show the backend copes.
-#[derive(Clone, Copy, Debug, Default)]
+/// Answers of the real server that a client must cope with. The first ones are switched on
+/// one by one so a test can show the backend copes; the defaults of the others are the
+/// real server's habits, which every test meets (see `log.rs`).
+#[derive(Clone, Copy, Debug)]
 pub struct Quirks {
     /// Answer successful appends without a position, as the server may for an idempotent
     /// retry (the client then reports position 0/0).
@@ -54,6 +64,18 @@ pub struct Quirks {
     /// a node whose replication is slow does: ABORTED `Operation timed out` (the write may
     /// have landed). The same append again is answered as the idempotent retry it is.
     pub appends_time_out: bool,
+    /// Write a `$statsCollected` event (to `$stats-<address>`) after every this many writes
+    /// by clients, as a real node does every 30 s; 0 for never.
+    pub stats_every: u32,
+    /// Event ids remembered for recognising a retry with expected "any"; a retry whose
+    /// first id left this cache is written again, as on a real server.
+    pub idempotency_cache: usize,
+}
+
+impl Default for Quirks {
+    fn default() -> Self {
+        Quirks { appends_without_position: false, appends_time_out: false, stats_every: 5, idempotency_cache: 10_000 }
+    }
 }
 
 /// How long [`WireServer::stop`] waits for connections to close before cutting them.
@@ -92,7 +114,9 @@ impl WireServer {
         let mut signal = stopped.clone();
         let server = tonic::transport::Server::builder()
             .add_service(proto::streams::streams_server::StreamsServer::new(streams::StreamsService::new(
-                store, stopped, quirks,
+                store,
+                stopped,
+                log::ServerLog::new(quirks, address),
             )))
             .add_service(proto::server_features::server_features_server::ServerFeaturesServer::new(
                 features::FeaturesService,

@@ -3,7 +3,8 @@
 //! Answers take the forms the client decodes:
 //! - append conflicts are an `AppendResp` with the newer wrong-expected-version fields;
 //! - delete and tombstone conflicts are FAILED_PRECONDITION with the server's message
-//!   (`… Expected version: e, Actual version: a`) and `exception: wrong-expected-version`;
+//!   (`Delete failed due to WrongExpectedVersion. Stream: s, Expected version: e, Actual
+//!   version: a`) and `exception: wrong-expected-version`;
 //! - a tombstoned stream is any status with the trailer `exception: stream-deleted`;
 //! - a missing stream on a read is a `stream_not_found` answer;
 //! - a store that is closed or unreachable is UNAVAILABLE (the client calls it a server
@@ -32,8 +33,8 @@ use super::proto::streams::{
     append_req, append_resp, delete_req, delete_resp, read_req, read_resp, tombstone_resp, AppendReq, AppendResp,
     DeleteReq, DeleteResp, ReadReq, ReadResp, TombstoneReq, TombstoneResp,
 };
+use super::log::{deleted_metadata, first_at_or_after, last_at_or_before, ServerLog};
 use super::proto::{uuid, Empty, StreamIdentifier, Uuid};
-use super::Quirks;
 
 /// Answers buffered per subscription before the feeder waits for the client.
 const SUBSCRIPTION_BUFFER: usize = 256;
@@ -44,15 +45,41 @@ pub(super) struct StreamsService {
     store: Arc<dyn EventStore>,
     /// Turns true when the server stops: subscriptions end with UNAVAILABLE.
     stopping: watch::Receiver<bool>,
-    quirks: Quirks,
+    /// Positions, system events and the idempotency cache of a real server.
+    log: Arc<ServerLog>,
     /// The first event ids of the appends answered with a timeout (see
     /// [`Quirks::appends_time_out`]): their retries are answered normally.
     timed_out: parking_lot::Mutex<std::collections::HashSet<::uuid::Uuid>>,
 }
 
 impl StreamsService {
-    pub(super) fn new(store: Arc<dyn EventStore>, stopping: watch::Receiver<bool>, quirks: Quirks) -> Self {
-        StreamsService { store, stopping, quirks, timed_out: Default::default() }
+    pub(super) fn new(store: Arc<dyn EventStore>, stopping: watch::Receiver<bool>, log: ServerLog) -> Self {
+        StreamsService { store, stopping, log: Arc::new(log), timed_out: Default::default() }
+    }
+
+    /// A recorded event as this server sends it (at its served position).
+    fn answer(&self, event: &RecordedEvent, uuids: UuidForm) -> ReadResp {
+        event_answer(event, self.log.served(event.position), uuids)
+    }
+
+    /// Counts a client's write, and writes the periodic statistics event when it is due.
+    async fn wrote(&self) {
+        if self.log.stats_due() {
+            let (stream, event) = self.log.stats_event();
+            if let Err(error) = self.store.append(&stream, ExpectedRevision::Any, vec![event]).await {
+                tracing::warn!(%error, "the wire test server could not write its statistics event");
+            }
+        }
+    }
+
+    /// Writes the `$metadata` event of a delete or tombstone; its position is the answer's.
+    async fn deleted(&self, stream: &str) -> Result<delete_resp::Position, Status> {
+        let (metastream, event) = deleted_metadata(stream);
+        let written =
+            self.store.append(&metastream, ExpectedRevision::Any, vec![event]).await.map_err(|e| store_status(&metastream, e))?;
+        self.wrote().await;
+        let position = self.log.served(written.position);
+        Ok(delete_resp::Position { commit_position: position.commit, prepare_position: position.prepare })
     }
 }
 
@@ -76,7 +103,7 @@ impl Streams for StreamsService {
                 let from = match all_position(all) {
                     AllPosition::Start => SubscribeFrom::Start,
                     AllPosition::End => SubscribeFrom::End,
-                    AllPosition::Position(position) => SubscribeFrom::After(position),
+                    AllPosition::Position(position) => SubscribeFrom::After(last_at_or_before(position)),
                 };
                 self.subscribe(from, filter, uuids).await
             }
@@ -92,7 +119,7 @@ impl Streams for StreamsService {
                     Some(read_req::options::stream_options::RevisionOption::Start(_)) | None => StreamPosition::Start,
                 };
                 let answers = match self.store.read_stream(&stream, from, direction, to_count(count)).await {
-                    Ok(events) => events.iter().map(|e| event_answer(e, uuids)).collect(),
+                    Ok(events) => events.iter().map(|e| self.answer(e, uuids)).collect(),
                     Err(StoreError::StreamNotFound(_)) => vec![ReadResp {
                         content: Some(read_resp::Content::StreamNotFound(read_resp::StreamNotFound {
                             stream_identifier: Some(identifier(&stream)),
@@ -103,12 +130,15 @@ impl Streams for StreamsService {
                 Ok(Response::new(futures::stream::iter(answers.into_iter().map(Ok)).boxed()))
             }
             (Some(StreamOption::All(all)), Some(CountOption::Count(count))) => {
-                let events = self
-                    .store
-                    .read_all(all_position(all), direction, to_count(count))
-                    .await
-                    .map_err(|e| store_status("$all", e))?;
-                let answers: Vec<_> = events.iter().map(|e| Ok(event_answer(e, uuids))).collect();
+                // The store's backwards reads exclude their start too: both directions start
+                // at the first event at or after the client's position.
+                let from = match all_position(all) {
+                    AllPosition::Position(position) => AllPosition::Position(first_at_or_after(position)),
+                    other => other,
+                };
+                let events =
+                    self.store.read_all(from, direction, to_count(count)).await.map_err(|e| store_status("$all", e))?;
+                let answers: Vec<_> = events.iter().map(|e| Ok(self.answer(e, uuids))).collect();
                 Ok(Response::new(futures::stream::iter(answers).boxed()))
             }
             _ => Err(Status::invalid_argument("a read names a stream or $all, and a count or a subscription")),
@@ -135,21 +165,30 @@ impl Streams for StreamsService {
                 _ => return Err(Status::invalid_argument("after the options, an append sends only events")),
             }
         }
-        let first_id = events.first().map(|e| e.id);
-        let result = match self.store.append(&stream, expected, events).await {
-            Ok(_) if self.quirks.appends_time_out && first_id.is_some_and(|id| self.timed_out.lock().insert(id)) => {
+        self.log.forget_if_evicted(expected, &mut events);
+        let ids: Vec<_> = events.iter().map(|e| e.id).collect();
+        let quirks = self.log.quirks();
+        let appended = self.store.append(&stream, expected, events).await;
+        if let Ok(written) = &appended {
+            self.log.appended(written.position, ids.len());
+            self.log.remember(&ids);
+            self.wrote().await;
+        }
+        let result = match appended {
+            Ok(_) if quirks.appends_time_out && ids.first().is_some_and(|id| self.timed_out.lock().insert(*id)) => {
                 return Err(Status::aborted("Operation timed out"));
             }
             Ok(written) => append_resp::Result::Success(append_resp::Success {
                 current_revision_option: Some(append_resp::success::CurrentRevisionOption::CurrentRevision(
                     written.next_expected_revision,
                 )),
-                position_option: Some(if self.quirks.appends_without_position {
+                position_option: Some(if quirks.appends_without_position {
                     append_resp::success::PositionOption::NoPosition(Empty {})
                 } else {
+                    let position = self.log.served(written.position);
                     append_resp::success::PositionOption::Position(append_resp::Position {
-                        commit_position: written.position.commit,
-                        prepare_position: written.position.prepare,
+                        commit_position: position.commit,
+                        prepare_position: position.prepare,
                     })
                 }),
             }),
@@ -175,24 +214,16 @@ impl Streams for StreamsService {
 
     async fn delete(&self, request: Request<DeleteReq>) -> Result<Response<DeleteResp>, Status> {
         let (stream, expected) = delete_options(request.into_inner().options)?;
-        let position = self.store.delete_stream(&stream, expected).await.map_err(|e| store_status(&stream, e))?;
-        Ok(Response::new(DeleteResp {
-            position_option: Some(delete_resp::PositionOption::Position(delete_resp::Position {
-                commit_position: position.commit,
-                prepare_position: position.prepare,
-            })),
-        }))
+        self.store.delete_stream(&stream, expected).await.map_err(|e| delete_status(&stream, e))?;
+        let position = self.deleted(&stream).await?;
+        Ok(Response::new(DeleteResp { position_option: Some(delete_resp::PositionOption::Position(position)) }))
     }
 
     async fn tombstone(&self, request: Request<TombstoneReq>) -> Result<Response<TombstoneResp>, Status> {
         let (stream, expected) = delete_options(request.into_inner().options)?;
-        let position = self.store.tombstone_stream(&stream, expected).await.map_err(|e| store_status(&stream, e))?;
-        Ok(Response::new(TombstoneResp {
-            position_option: Some(tombstone_resp::PositionOption::Position(delete_resp::Position {
-                commit_position: position.commit,
-                prepare_position: position.prepare,
-            })),
-        }))
+        self.store.tombstone_stream(&stream, expected).await.map_err(|e| delete_status(&stream, e))?;
+        let position = self.deleted(&stream).await?;
+        Ok(Response::new(TombstoneResp { position_option: Some(tombstone_resp::PositionOption::Position(position)) }))
     }
 }
 
@@ -215,6 +246,7 @@ impl StreamsService {
         });
         sender.send(Ok(ReadResp { content: Some(confirmation) })).await.ok();
         let store = Arc::clone(&self.store);
+        let log = Arc::clone(&self.log);
         let mut stopping = self.stopping.clone();
         tokio::spawn(async move {
             let mut last: Option<Position> = None;
@@ -231,13 +263,14 @@ impl StreamsService {
                     None => return,
                     Some(Ok(SubscriptionEvent::Event(event))) => {
                         last = Some(event.position);
-                        event_answer(&event, uuids).content
+                        event_answer(&event, log.served(event.position), uuids).content
                     }
                     Some(Ok(SubscriptionEvent::Checkpoint(position))) => {
                         last = Some(position);
+                        let served = log.served(position);
                         Some(read_resp::Content::Checkpoint(read_resp::Checkpoint {
-                            commit_position: position.commit,
-                            prepare_position: position.prepare,
+                            commit_position: served.commit,
+                            prepare_position: served.prepare,
                         }))
                     }
                     Some(Ok(SubscriptionEvent::CaughtUp)) => Some(read_resp::Content::CaughtUp(read_resp::CaughtUp {})),
@@ -372,7 +405,7 @@ fn delete_options(options: Option<delete_req::Options>) -> Result<(String, Expec
 /// A recorded event as the server sends it: the type, content type and creation time
 /// (100-ns ticks since the Unix epoch) in the metadata map; the event's own metadata as
 /// custom metadata.
-fn event_answer(event: &RecordedEvent, uuids: UuidForm) -> ReadResp {
+fn event_answer(event: &RecordedEvent, position: Position, uuids: UuidForm) -> ReadResp {
     let ticks = SystemTime::from(event.created)
         .duration_since(SystemTime::UNIX_EPOCH)
         .map_or(0, |since| since.as_nanos() / 100);
@@ -385,8 +418,8 @@ fn event_answer(event: &RecordedEvent, uuids: UuidForm) -> ReadResp {
         id: Some(uuids.encode(event.id)),
         stream_identifier: Some(identifier(&event.stream)),
         stream_revision: event.revision,
-        prepare_position: event.position.prepare,
-        commit_position: event.position.commit,
+        prepare_position: position.prepare,
+        commit_position: position.commit,
         metadata,
         custom_metadata: event.metadata.clone().into(),
         data: event.data.clone().into(),
@@ -394,13 +427,22 @@ fn event_answer(event: &RecordedEvent, uuids: UuidForm) -> ReadResp {
     ReadResp {
         content: Some(read_resp::Content::Event(read_resp::ReadEvent {
             event: Some(recorded),
-            position: Some(read_resp::read_event::Position::CommitPosition(event.position.commit)),
+            position: Some(read_resp::read_event::Position::CommitPosition(position.commit)),
         })),
     }
 }
 
 /// The status a store error becomes on the wire, in the form the client decodes.
 fn store_status(stream: &str, error: StoreError) -> Status {
+    status_of("Append", stream, error)
+}
+
+/// The status a delete's or tombstone's error becomes (a conflict says "Delete failed").
+fn delete_status(stream: &str, error: StoreError) -> Status {
+    status_of("Delete", stream, error)
+}
+
+fn status_of(operation: &str, stream: &str, error: StoreError) -> Status {
     match error {
         StoreError::StreamDeleted(_) => {
             let mut status = Status::failed_precondition(format!("Event stream '{stream}' is deleted."));
@@ -420,7 +462,7 @@ fn store_status(stream: &str, error: StoreError) -> Status {
                 StreamState::Revision(r) => r as i64,
             };
             let mut status = Status::failed_precondition(format!(
-                "Append failed due to WrongExpectedVersion. Stream: {stream}, Expected version: {expected}, Actual version: {actual}"
+                "{operation} failed due to WrongExpectedVersion. Stream: {stream}, Expected version: {expected}, Actual version: {actual}"
             ));
             insert(&mut status, "exception", "wrong-expected-version");
             insert(&mut status, "stream-name", stream);
