@@ -7,13 +7,11 @@
 //! first report for a generation builds a new client, after an exponential backoff that
 //! the next callers wait out (so a server that is down is not hammered).
 //!
-//! It also guards the client's other trap: its connection task installs rustls's aws-lc-rs
-//! crypto provider with `expect`, so it panics (and the client is dead) when anything else
-//! in the process installed a provider first. Installing one ourselves would trigger
-//! exactly that, so [`Connection::new`] instead refuses to start when a provider it did not
-//! cause is already installed, and says why.
+//! The client's other trap, a panic in its connection task when a rustls crypto provider
+//! was installed before its own, is patched out of the client itself
+//! (`vendor/eventstore/PATCHED.md`): any number of stores connect in one process, whatever
+//! else installed a provider first.
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use eventstore::{Client, ClientSettings};
@@ -27,10 +25,6 @@ use crate::error::EsdbError;
 const BACKOFF_START: Duration = Duration::from_millis(100);
 /// The longest wait between two rebuilds.
 const BACKOFF_MAX: Duration = Duration::from_secs(5);
-
-/// Set once an EventStoreDB client was built in this process: from then on the installed
-/// crypto provider is the one the client put there itself (its install runs once).
-static CLIENT_BUILT: AtomicBool = AtomicBool::new(false);
 
 /// One leased client and the generation it belongs to.
 pub(crate) struct Lease {
@@ -117,12 +111,7 @@ fn backoff(failures: u32) -> Duration {
 }
 
 fn build_client(settings: &ClientSettings) -> Result<Client, EsdbError> {
-    if !CLIENT_BUILT.load(Ordering::SeqCst) && rustls::crypto::CryptoProvider::get_default().is_some() {
-        return Err(EsdbError::CryptoProviderAlreadyInstalled);
-    }
-    let client = Client::new(settings.clone()).map_err(EsdbError::Client)?;
-    CLIENT_BUILT.store(true, Ordering::SeqCst);
-    Ok(client)
+    Client::new(settings.clone()).map_err(EsdbError::Client)
 }
 
 #[cfg(test)]

@@ -22,13 +22,6 @@ pub enum EsdbError {
     /// The client spawns its connection task on the current tokio runtime; there was none.
     #[error("the EventStoreDB store must be opened inside a tokio runtime")]
     NoRuntime,
-    /// Something in this process installed a rustls crypto provider before the first
-    /// EventStoreDB client was built; the client would panic installing its own.
-    #[error(
-        "a rustls crypto provider was installed before the EventStoreDB client was created; \
-         open the EventStoreDB store before anything else sets up TLS"
-    )]
-    CryptoProviderAlreadyInstalled,
     /// The client answered with an error this backend has no better name for.
     #[error("EventStoreDB client")]
     Client(#[source] eventstore::Error),

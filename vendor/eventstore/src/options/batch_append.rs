@@ -1,0 +1,7 @@
+use eventstore_macros::{options, streaming};
+
+options! {
+    #[derive(Clone, Default)]
+    #[streaming]
+    pub struct BatchAppendOptions {}
+}
