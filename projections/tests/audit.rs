@@ -99,6 +99,20 @@ async fn a_webhook_state_at_a_time_says_whether_its_deliveries_were_failing_then
     assert_eq!(health(50).await, serde_json::json!({"status": "healthy", "failing_since": null}));
 }
 
+/// The positions of every event the `$all` audit pages show, following their cursors.
+async fn every_page(store: &dyn packhooks_store::EventStore, direction: Direction, limit: usize) -> Vec<String> {
+    let mut seen = Vec::new();
+    let mut from: Option<Position> = None;
+    loop {
+        let page = audit::all_page(store, from, direction, limit, false).await.unwrap();
+        seen.extend(page.events.iter().map(|e| e.position.clone()));
+        match page.next {
+            Some(next) => from = Some(next.parse().unwrap()),
+            None => return seen,
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn history_pages_both_ways_with_cursors_and_redacts_secrets() {
     let env = Env::new();
@@ -106,16 +120,7 @@ async fn history_pages_both_ways_with_cursors_and_redacts_secrets() {
     let store = env.store.as_ref();
 
     // $all forwards in pages of 3 visits all 9 events once, in order.
-    let mut seen = Vec::new();
-    let mut from: Option<Position> = None;
-    loop {
-        let page = audit::all_page(store, from, Direction::Forwards, 3, false).await.unwrap();
-        seen.extend(page.events.iter().map(|e| e.position.clone()));
-        match page.next {
-            Some(next) => from = Some(next.parse().unwrap()),
-            None => break,
-        }
-    }
+    let seen = every_page(store, Direction::Forwards, 3).await;
     assert_eq!(seen, (1..=9).map(|n| n.to_string()).collect::<Vec<_>>());
     // Backwards from the end.
     let back = audit::all_page(store, None, Direction::Backwards, 4, false).await.unwrap();
@@ -151,38 +156,18 @@ async fn system_events_are_hidden_unless_asked_for_and_backwards_pages_meet_ever
     let store = env.store.as_ref();
     // What an EventStoreDB server writes of its own between ours: a delete's metadata and
     // statistics, twice in a row at one place, and once more at the end.
-    let system = |stream: &str, kind: &str| async move {
-        let event = packhooks_store::EventData::json(uuid::Uuid::new_v4(), kind, r#"{"$tb":1}"#, "{}");
-        store.append(stream, packhooks_store::ExpectedRevision::Any, vec![event]).await.unwrap();
-    };
-    system("$$pack-x", "$metadata").await;
-    system("$stats-127.0.0.1:2113", "$statsCollected").await;
+    let system = |kind: &str| vec![packhooks_store::EventData::json(uuid::Uuid::new_v4(), kind, r#"{"$tb":1}"#, "{}")];
+    let any = packhooks_store::ExpectedRevision::Any;
+    store.append("$$pack-x", any, system("$metadata")).await.unwrap();
+    store.append("$stats-127.0.0.1:2113", any, system("$statsCollected")).await.unwrap();
     append(store, &pack(2).stream(), &[interested(&pack(2), &account(1), 9, t0())]).await;
-    system("$stats-127.0.0.1:2113", "$statsCollected").await;
+    store.append("$stats-127.0.0.1:2113", any, system("$statsCollected")).await.unwrap();
 
-    let mut forwards = Vec::new();
-    let mut from: Option<Position> = None;
-    loop {
-        let page = audit::all_page(store, from, Direction::Forwards, 2, false).await.unwrap();
-        forwards.extend(page.events.iter().map(|e| e.position.clone()));
-        match page.next {
-            Some(next) => from = Some(next.parse().unwrap()),
-            None => break,
-        }
-    }
+    let forwards = every_page(store, Direction::Forwards, 2).await;
     let ours: Vec<String> = (1..=9).chain([12]).map(|n: u64| n.to_string()).collect();
     assert_eq!(forwards, ours, "system events left out, the rest once each");
 
-    let mut backwards = Vec::new();
-    let mut from: Option<Position> = None;
-    loop {
-        let page = audit::all_page(store, from, Direction::Backwards, 3, false).await.unwrap();
-        backwards.extend(page.events.iter().map(|e| e.position.clone()));
-        match page.next {
-            Some(next) => from = Some(next.parse().unwrap()),
-            None => break,
-        }
-    }
+    let backwards = every_page(store, Direction::Backwards, 3).await;
     let mut newest_first = ours.clone();
     newest_first.reverse();
     assert_eq!(backwards, newest_first, "backwards pages from their cursor meet every event once");

@@ -198,6 +198,18 @@ async fn next_item(sub: &mut Subscription) -> SubscriptionEvent {
     }
 }
 
+/// Every event a subscription yields before it catches up, system events included.
+async fn history(sub: &mut Subscription) -> Vec<RecordedEvent> {
+    let mut events = Vec::new();
+    loop {
+        match next_item(sub).await {
+            SubscriptionEvent::CaughtUp => return events,
+            SubscriptionEvent::Event(e) => events.push(e),
+            SubscriptionEvent::Checkpoint(_) => {}
+        }
+    }
+}
+
 /// What a subscription yielded, in order.
 #[derive(Default)]
 struct Seen {
@@ -653,25 +665,11 @@ pub async fn system_events_are_in_all_and_filters_leave_them_out(backend: &dyn B
         [SubscriptionFilter::StreamPrefix(vec!["pack-".into()]), SubscriptionFilter::EventTypePrefix(vec!["Tested".into()])]
     {
         let mut sub = store.subscribe_to_all(SubscribeFrom::Start, Some(filter)).await.expect("subscribe");
-        let mut items = Vec::new();
-        loop {
-            match next_item(&mut sub).await {
-                SubscriptionEvent::CaughtUp => break,
-                SubscriptionEvent::Event(e) => items.push(e),
-                SubscriptionEvent::Checkpoint(_) => {}
-            }
-        }
+        let items = history(&mut sub).await;
         assert_eq!(ids(&items), data_ids(&ours), "a filter leaves system events out");
     }
     let mut sub = store.subscribe_to_all(SubscribeFrom::Start, None).await.expect("subscribe");
-    let mut unfiltered = Vec::new();
-    loop {
-        match next_item(&mut sub).await {
-            SubscriptionEvent::CaughtUp => break,
-            SubscriptionEvent::Event(e) => unfiltered.push(e.id),
-            SubscriptionEvent::Checkpoint(_) => {}
-        }
-    }
+    let unfiltered = ids(&history(&mut sub).await);
     assert!(unfiltered.contains(&metadata.id), "an unfiltered subscription meets them");
 }
 
@@ -708,15 +706,7 @@ pub async fn server_deletes_write_metadata_and_statistics_come_unasked(backend: 
     );
     // An unfiltered subscription meets them; a filtered one does not.
     let mut sub = store.subscribe_to_all(SubscribeFrom::Start, None).await.expect("subscribe");
-    let mut seen = Vec::new();
-    loop {
-        match next_item(&mut sub).await {
-            SubscriptionEvent::CaughtUp => break,
-            SubscriptionEvent::Event(e) => seen.push(e),
-            SubscriptionEvent::Checkpoint(_) => {}
-        }
-    }
-    assert_eq!(ids(&seen), ids(&all));
+    assert_eq!(ids(&history(&mut sub).await), ids(&all));
 }
 
 pub async fn server_positions_are_sparse_and_an_append_shares_its_commit(backend: &dyn Backend) {

@@ -81,6 +81,10 @@ pub(super) struct ServerLog {
     stats_stream: String,
     /// Multi-event appends served: the last event's dense position to the first's.
     appends: Mutex<BTreeMap<u64, u64>>,
+    /// Held (exclusively) by a multi-event append from before its events exist until its
+    /// extent is in `appends`; positions are served under it (shared), so no event of an
+    /// append is ever served without the append's commit position.
+    appending: tokio::sync::RwLock<()>,
     writes: Mutex<u64>,
     recent: Mutex<RecentIds>,
 }
@@ -100,6 +104,7 @@ impl ServerLog {
             quirks,
             stats_stream: format!("$stats-{address}"),
             appends: Mutex::default(),
+            appending: tokio::sync::RwLock::new(()),
             writes: Mutex::default(),
             recent: Mutex::default(),
         }
@@ -109,7 +114,22 @@ impl ServerLog {
         self.quirks
     }
 
-    /// The position a client sees for the store's event at `position`.
+    /// Held while serving positions (see `appending`): take it after reading from the store.
+    pub(super) async fn settled(&self) -> tokio::sync::RwLockReadGuard<'_, ()> {
+        self.appending.read().await
+    }
+
+    /// Held by an append of `count` events until [`ServerLog::appended`] ran for it.
+    pub(super) async fn appending(&self, count: usize) -> Option<tokio::sync::RwLockWriteGuard<'_, ()>> {
+        if count > 1 {
+            Some(self.appending.write().await)
+        } else {
+            None
+        }
+    }
+
+    /// The position a client sees for the store's event at `position` (under
+    /// [`ServerLog::settled`]).
     pub(super) fn served(&self, position: Position) -> Position {
         let n = position.prepare;
         let first = self.appends.lock().range(n..).next().filter(|(_, first)| **first <= n).map(|(_, first)| *first);

@@ -78,7 +78,10 @@ impl StreamsService {
         let written =
             self.store.append(&metastream, ExpectedRevision::Any, vec![event]).await.map_err(|e| store_status(&metastream, e))?;
         self.wrote().await;
-        let position = self.log.served(written.position);
+        let position = {
+            let _settled = self.log.settled().await;
+            self.log.served(written.position)
+        };
         Ok(delete_resp::Position { commit_position: position.commit, prepare_position: position.prepare })
     }
 }
@@ -119,7 +122,10 @@ impl Streams for StreamsService {
                     Some(read_req::options::stream_options::RevisionOption::Start(_)) | None => StreamPosition::Start,
                 };
                 let answers = match self.store.read_stream(&stream, from, direction, to_count(count)).await {
-                    Ok(events) => events.iter().map(|e| self.answer(e, uuids)).collect(),
+                    Ok(events) => {
+                        let _settled = self.log.settled().await;
+                        events.iter().map(|e| self.answer(e, uuids)).collect()
+                    }
                     Err(StoreError::StreamNotFound(_)) => vec![ReadResp {
                         content: Some(read_resp::Content::StreamNotFound(read_resp::StreamNotFound {
                             stream_identifier: Some(identifier(&stream)),
@@ -138,6 +144,7 @@ impl Streams for StreamsService {
                 };
                 let events =
                     self.store.read_all(from, direction, to_count(count)).await.map_err(|e| store_status("$all", e))?;
+                let _settled = self.log.settled().await;
                 let answers: Vec<_> = events.iter().map(|e| Ok(self.answer(e, uuids))).collect();
                 Ok(Response::new(futures::stream::iter(answers).boxed()))
             }
@@ -168,9 +175,11 @@ impl Streams for StreamsService {
         self.log.forget_if_evicted(expected, &mut events);
         let ids: Vec<_> = events.iter().map(|e| e.id).collect();
         let quirks = self.log.quirks();
+        let appending = self.log.appending(ids.len()).await;
         let appended = self.store.append(&stream, expected, events).await;
         if let Ok(written) = &appended {
             self.log.appended(written.position, ids.len());
+            drop(appending);
             self.log.remember(&ids);
             self.wrote().await;
         }
@@ -185,6 +194,7 @@ impl Streams for StreamsService {
                 position_option: Some(if quirks.appends_without_position {
                     append_resp::success::PositionOption::NoPosition(Empty {})
                 } else {
+                    // Its own extent is recorded already: no wait needed.
                     let position = self.log.served(written.position);
                     append_resp::success::PositionOption::Position(append_resp::Position {
                         commit_position: position.commit,
@@ -259,6 +269,7 @@ impl StreamsService {
                     }
                     item = subscription.next() => item,
                 };
+                let settled = log.settled().await;
                 let content = match item {
                     None => return,
                     Some(Ok(SubscriptionEvent::Event(event))) => {
@@ -290,6 +301,8 @@ impl StreamsService {
                         return;
                     }
                 };
+                // Not held while the client is slow to read: appends would wait for it.
+                drop(settled);
                 if sender.send(Ok(ReadResp { content })).await.is_err() {
                     return;
                 }
