@@ -179,7 +179,7 @@ impl ServerLog {
         let every = self.quirks.stats_every;
         let mut writes = self.writes.lock();
         *writes += 1;
-        every > 0 && *writes % u64::from(every) == 0
+        every > 0 && writes.is_multiple_of(u64::from(every))
     }
 
     /// The statistics event a real node writes periodically.
