@@ -150,6 +150,13 @@ fn complete_parameters(path: &str, operation: &mut Operation) {
             (ParameterIn::Header, name) if name.eq_ignore_ascii_case("Idempotency-Key") => {
                 text(1, crate::idempotency::MAX_KEY_LEN, "^[!-~](?:[ -~]*[!-~])?$")
             }
+            (ParameterIn::Query, "state") => ObjectBuilder::new()
+                .schema_type(Type::String)
+                .enum_values(Some(packhooks_projections::deliveries::state::ALL))
+                .build(),
+            (ParameterIn::Query, "event_type") => {
+                ObjectBuilder::new().schema_type(Type::String).enum_values(Some(["interested", "declined"])).build()
+            }
             (ParameterIn::Query, "direction") => {
                 ObjectBuilder::new().schema_type(Type::String).enum_values(Some(["forwards", "backwards"])).build()
             }

@@ -62,7 +62,7 @@ pub struct LastErrorOut {
 
 /// Delivery health as the webhook-health read model keeps it (test deliveries excluded).
 #[derive(Clone, Debug, Default, Serialize, ToSchema)]
-pub struct HealthOut {
+pub struct WebhookHealthOut {
     /// Failed attempts since the last success.
     pub consecutive_failures: u64,
     /// Successful attempts over all attempts in the last 24 hours; `null` without attempts.
@@ -91,7 +91,7 @@ pub struct WebhookOut {
     /// Set while `status` is `failing`: since when.
     pub failing_since: Option<DateTime<Utc>>,
     pub last_delivery: Option<LastDeliveryOut>,
-    pub health: HealthOut,
+    pub health: WebhookHealthOut,
     /// 1 for the first secret, one more per rotation.
     pub secret_version: u32,
     pub created_at: DateTime<Utc>,
@@ -118,7 +118,7 @@ impl WebhookOut {
             disabled,
             failing_since: None,
             last_delivery: None,
-            health: HealthOut::default(),
+            health: WebhookHealthOut::default(),
             secret_version: webhook.secrets.version,
             created_at: webhook.created_at,
             updated_at: webhook.updated_at,
@@ -142,7 +142,7 @@ impl WebhookOut {
             error_code: h.last_failure.as_ref().filter(|_| !d.success).map(|f| f.code.clone()),
             attempt: d.attempt,
         });
-        self.health = HealthOut {
+        self.health = WebhookHealthOut {
             consecutive_failures: h.consecutive_failures,
             success_rate_24h: h.success_rate_24h,
             delivered: h.counts.successes,
