@@ -12,4 +12,5 @@ pub mod app;
 pub mod faults;
 pub mod process;
 pub mod receiver;
+pub mod schemas;
 pub mod signatures;

@@ -114,7 +114,8 @@ fn envelope(kind: &str, data: Value) -> Value {
 fn data(specific: Value) -> Value {
     let mut properties = json!({
         "account_id": {"type": "string"},
-        "submission_id": {"type": "string", "pattern": "^sub_[0-9a-f]{32}$"},
+        "submission_id": {"type": "string", "pattern": "^(sub|test)_[0-9a-f]{32}$",
+                          "description": "The submission, `sub_…`; for a test event the test's id, `test_…`"},
         "submitted_at": {"type": "string", "format": "date-time"},
         "pack": pack(),
     });

@@ -66,7 +66,10 @@ pub fn app(
             let metrics = std::sync::Arc::clone(&metrics);
             // The path only: query strings and headers (tokens) are never logged. Copied only
             // when the line is written at all.
-            let logged = tracing::enabled!(tracing::Level::INFO).then(|| (req.method().clone(), req.path().to_owned()));
+            // Probes and scrapes come every few seconds: their lines are at debug, so the info log
+            // holds what people and programs asked for.
+            let level = if is_probe(req.path()) { tracing::Level::DEBUG } else { tracing::Level::INFO };
+            let logged = access_log_enabled(level).then(|| (req.method().clone(), req.path().to_owned()));
             let response = srv.call(req);
             async move {
                 let response = response.await?;
@@ -74,7 +77,13 @@ pub fn app(
                 let status = response.status().as_u16();
                 metrics.record(status, elapsed);
                 if let Some((method, path)) = logged {
-                    tracing::info!(%method, %path, status, elapsed_ms = elapsed.as_secs_f64() * 1000.0, "request");
+                    // Milliseconds with three decimals: microsecond precision, no float noise.
+                    let elapsed_ms = (elapsed.as_micros() as f64) / 1000.0;
+                    if level == tracing::Level::DEBUG {
+                        tracing::debug!(%method, %path, status, elapsed_ms, "request");
+                    } else {
+                        tracing::info!(%method, %path, status, elapsed_ms, "request");
+                    }
                 }
                 Ok(response)
             }
@@ -83,6 +92,19 @@ pub fn app(
         .route("/openapi.json", web::get().to(openapi::document))
         .route("/v1/event-types", web::get().to(openapi::event_types))
         .default_service(web::to(edge::unrouted))
+}
+
+/// The health probes and the metrics scrape: asked by machines on a schedule.
+fn is_probe(path: &str) -> bool {
+    matches!(path, "/healthz" | "/readyz" | "/metrics")
+}
+
+fn access_log_enabled(level: tracing::Level) -> bool {
+    if level == tracing::Level::DEBUG {
+        tracing::enabled!(tracing::Level::DEBUG)
+    } else {
+        tracing::enabled!(tracing::Level::INFO)
+    }
 }
 
 /// The OpenAPI document of every route.

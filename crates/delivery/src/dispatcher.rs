@@ -452,8 +452,10 @@ impl StreamHandler<Result<SubscriptionEvent, StoreError>> for Dispatcher {
                 self.last_position = self.last_position.max(Some(position));
             }
             Ok(SubscriptionEvent::CaughtUp) => {
-                let at = self.last_position.map_or_else(|| "start".to_owned(), |p| p.to_string());
-                tracing::info!(at, "dispatcher caught up");
+                match self.last_position {
+                    Some(at) => tracing::info!(position = at.commit, "dispatcher caught up"),
+                    None => tracing::info!("dispatcher caught up on an empty log"),
+                }
                 // Everything up to the head read at start is routed: the views agree now.
                 self.current = None;
                 self.progress(ctx);

@@ -1,10 +1,15 @@
 //! The published contract: `/openapi.json` names every status each route can answer, with a
 //! description, its per-route security, the bounds and patterns of path ids, and the
-//! requests packhooks sends (`webhooks`); `GET /v1/event-types` is the event catalogue.
+//! requests packhooks sends (`webhooks`); `GET /v1/event-types` is the event catalogue, whose
+//! schemas the bodies really delivered are checked against (with Python's `jsonschema`).
 
-use packhooks_tests::app::spawn_app;
+use std::time::Duration;
+
+use packhooks_tests::app::{interest_body, spawn_app, spawn_app_with};
+use packhooks_tests::receiver::TestReceiver;
+use packhooks_tests::schemas::schema_errors;
 use reqwest::Method;
-use serde_json::Value;
+use serde_json::{json, Value};
 
 const METHODS: [&str; 5] = ["get", "post", "put", "patch", "delete"];
 
@@ -83,5 +88,61 @@ async fn path_ids_carry_their_patterns_and_the_document_describes_the_requests_s
     let customs: Vec<bool> =
         declined["examples"].as_array().unwrap().iter().map(|e| e["data"]["reason"]["custom"] == true).collect();
     assert_eq!(customs, [false, true], "a decline with a standard and with a custom reason");
+    app.stop().await;
+}
+
+/// What a receiver got, checked against the catalogue's schema of its type: the schemas
+/// describe the bodies packhooks really sends, not only the examples written next to them.
+#[actix_web::test]
+async fn every_body_delivered_and_every_example_validates_against_the_catalogue_schema_of_its_type() {
+    let app = spawn_app_with(|_| {}).await;
+    let receiver = TestReceiver::start();
+    let hook = app.given_webhook("acc_cat", &receiver.url("/catalogue")).await;
+    let decline = |reason: Value, candidate: Value| {
+        json!({"account_id": "acc_cat", "pack_name": "Data Engineer", "candidate": candidate, "reason": reason})
+    };
+    let submissions = [
+        ("interest", interest_body("acc_cat")),
+        ("interest", json!({"account_id": "acc_cat", "pack_name": "Data Engineer", "candidate": {"name": "Grace"}})),
+        ("decline", decline(json!({"code": "compensation"}), json!({"name": "Ada", "email": "ada@example.com"}))),
+        ("decline", decline(json!({"custom": "Relocating abroad"}), json!({"name": "Linus"}))),
+    ];
+    for (form, body) in &submissions {
+        let response = app.post_json(&format!("/v1/packs/pk_cat/{form}"), body).await;
+        assert_eq!(response.status(), 202, "{form}: {body}");
+    }
+    let id = hook["id"].as_str().unwrap();
+    for event in ["interested", "declined"] {
+        let response = app.post_json(&format!("/v1/webhooks/{id}/test"), &json!({ "event": event })).await;
+        assert_eq!(response.status(), 202);
+    }
+    assert!(receiver.wait_for(Some("/catalogue"), 6, Duration::from_secs(20)).await, "six deliveries arrive");
+
+    let catalogue: Value = app.anonymous(Method::GET, "/v1/event-types").send().await.unwrap().json().await.unwrap();
+    let schema_of = |kind: &str| -> Value {
+        catalogue["data"].as_array().unwrap().iter().find(|t| t["type"] == kind).unwrap()["schema"].clone()
+    };
+    let mut cases = Vec::new();
+    for received in receiver.requests_to("/catalogue") {
+        let body = received.json();
+        cases.push((schema_of(body["type"].as_str().expect("a type")), body));
+    }
+    for entry in catalogue["data"].as_array().unwrap() {
+        for example in entry["examples"].as_array().unwrap() {
+            cases.push((entry["schema"].clone(), example.clone()));
+        }
+    }
+    let kinds: std::collections::BTreeSet<String> =
+        cases.iter().map(|(_, body)| body["type"].as_str().unwrap_or_default().to_owned()).collect();
+    assert_eq!(kinds.len(), 2, "both event types are checked: {kinds:?}");
+    let errors = schema_errors(&cases);
+    for ((_, body), errors) in cases.iter().zip(&errors) {
+        assert!(errors.is_empty(), "{body} does not match its schema: {errors:?}");
+    }
+    // The check can fail: a body with a field the schema does not allow is refused.
+    let (schema, mut body) = cases[0].clone();
+    body["data"]["unexpected"] = json!(1);
+    body["type"] = json!(12);
+    assert!(!schema_errors(&[(schema, body)])[0].is_empty(), "the schema refuses a wrong body");
     app.stop().await;
 }
