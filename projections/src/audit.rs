@@ -167,7 +167,7 @@ pub struct WebhookAt {
     /// Lifecycle events folded (those recorded up to `at`).
     pub events: u64,
     /// `state`: `none` (not created yet), `active` or `deleted`, with url, event types,
-    /// status and secret version; never a secret.
+    /// format, status and secret version; never a secret.
     #[schema(value_type = Object)]
     pub state: WebhookState,
     /// Whether its deliveries were failing then (from its `deliveries-` stream).

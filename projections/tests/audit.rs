@@ -33,6 +33,7 @@ async fn history(env: &Env) -> packhooks_domain::WebhookId {
         url: "https://example.com/v2".into(),
         events: vec![EventType::Declined],
         description: Some("second".into()),
+        format: Default::default(),
         recorded_at: at + Duration::hours(2),
     };
     append(env.store.as_ref(), &wh.stream(), &[rotated.into(), updated.into(), disabled(wh, at + Duration::hours(3))])

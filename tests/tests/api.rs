@@ -3,6 +3,8 @@
 
 #[path = "api/accounts.rs"]
 mod accounts;
+#[path = "api/chat.rs"]
+mod chat;
 #[path = "api/auth.rs"]
 mod auth;
 #[path = "api/contract.rs"]

@@ -426,6 +426,7 @@ async fn private_targets_are_refused_at_delivery_time() {
                 url,
                 events: vec![EventType::Interested],
                 description: None,
+                format: Default::default(),
                 recorded_at: chrono::Utc::now(),
             },
         )
@@ -567,6 +568,7 @@ async fn https_targets_go_through_tls_and_a_failed_handshake_is_a_tls_failure() 
             url: env.receiver.url("/tls").replace("http://", "https://"),
             events: vec![EventType::Interested],
             description: None,
+            format: Default::default(),
             recorded_at: chrono::Utc::now(),
         },
     )

@@ -133,6 +133,7 @@ async fn a_restored_retry_goes_to_the_url_the_webhook_has_now() {
         url: env.receiver.url("/after"),
         events: vec![EventType::Interested],
         description: None,
+        format: Default::default(),
         recorded_at: Utc::now(),
     };
     env.append(&hook.id.stream(), updated).await;

@@ -179,7 +179,12 @@ pub fn webhooks_section() -> Value {
         section.insert(name.clone(), json!({
             "post": {
                 "summary": name,
-                "description": entry["description"],
+                "description": format!(
+                    "{} This is the body of a webhook whose format is standard; one whose format is slack, discord \
+                     or teams receives a chat message made from the same data instead (Slack text and Block Kit \
+                     blocks, Discord content and one embed, a Teams Adaptive Card), with the same headers.",
+                    entry["description"].as_str().unwrap_or_default()
+                ),
                 "parameters": parameters,
                 "requestBody": {"required": true, "content": {"application/json": {
                     "schema": entry["schema"], "examples": examples}}},

@@ -221,6 +221,7 @@ async fn generate(store: &dyn EventStore, total: u64, accounts: u64) -> anyhow::
             url: format!("https://hooks.example.com/{i}"),
             events: vec![EventType::Interested, EventType::Declined],
             description: None,
+            format: Default::default(),
             secret: Secret::new("whsec_YmVuY2htYXJrYmVuY2htYXJrYmVuY2htYXJr".into()),
             secret_version: 1,
             recorded_at: t0(),

@@ -67,7 +67,7 @@ impl View {
     fn route_of(&self, id: WebhookId) -> Retarget {
         let Some(webhook) = self.registry.webhook(&id) else { return Retarget::inactive() };
         let target = match url::Url::parse(&webhook.url) {
-            Ok(url) => Some(Arc::new(Target::new(url, webhook.secrets.clone()))),
+            Ok(url) => Some(Arc::new(Target::new(url, webhook.secrets.clone()).with_format(webhook.format))),
             Err(error) => {
                 tracing::error!(webhook = %id, %error, "stored webhook url does not parse");
                 None

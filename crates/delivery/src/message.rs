@@ -1,12 +1,15 @@
-//! What a routed event becomes on the wire: its message id and the body bytes, built once
-//! per delivery and shared by every webhook it goes to (and rebuilt, byte for byte the
-//! same, from the stored event after a restart).
+//! What a routed event becomes on the wire: its message id and the body, built once per
+//! delivery and shared by every webhook it goes to (and rebuilt, byte for byte the same,
+//! from the stored event after a restart). The standard bytes are built once; a chat
+//! webhook's message is rendered from the same payload when it is sent ([`Body::for_format`]).
 
 use std::sync::Arc;
 
 use bytes::Bytes;
+use packhooks_domain::chat;
 use packhooks_domain::delivery::DeliverySource;
 use packhooks_domain::payload::{message_id, WebhookMessage};
+use packhooks_domain::webhook::WebhookFormat;
 use packhooks_domain::DomainEvent;
 use packhooks_store::{Direction, EventStore, Position, RecordedEvent, StreamPosition};
 use uuid::Uuid;
@@ -22,7 +25,30 @@ pub struct Outgoing {
     pub source: Arc<DeliverySource>,
     /// `source.position`, kept parsed.
     pub position: Position,
-    pub body: Bytes,
+    pub body: Body,
+}
+
+/// A message's body in every format.
+#[derive(Clone, Debug)]
+pub struct Body {
+    message: Arc<WebhookMessage>,
+    /// The standard body, serialised once: most webhooks are sent these bytes.
+    standard: Bytes,
+}
+
+impl Body {
+    pub fn new(message: WebhookMessage) -> Self {
+        let standard = Bytes::from(message.to_bytes());
+        Body { message: Arc::new(message), standard }
+    }
+
+    /// The bytes a webhook of `format` is sent: the same on every attempt.
+    pub fn for_format(&self, format: WebhookFormat) -> Bytes {
+        match format {
+            WebhookFormat::Standard => self.standard.clone(),
+            chat_format => Bytes::from(chat::render(chat_format, &self.message)),
+        }
+    }
 }
 
 impl Outgoing {
@@ -44,7 +70,7 @@ impl Outgoing {
                 test,
             }),
             position: recorded.position,
-            body: Bytes::from(body.to_bytes()),
+            body: Body::new(body),
         })
     }
 
@@ -54,7 +80,7 @@ impl Outgoing {
 }
 
 /// Reads a delivery's source event back from the store and rebuilds its body.
-pub async fn load_body(store: &dyn EventStore, source: &DeliverySource) -> Result<Bytes, DeliveryError> {
+pub async fn load_body(store: &dyn EventStore, source: &DeliverySource) -> Result<Body, DeliveryError> {
     let found =
         store.read_stream(&source.stream, StreamPosition::Revision(source.revision), Direction::Forwards, 1).await?;
     let not_deliverable = |event_type: &str| DeliveryError::NotDeliverable {

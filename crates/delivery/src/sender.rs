@@ -14,7 +14,7 @@ use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use packhooks_domain::delivery::{AttemptOutcome, FailureCode};
-use packhooks_domain::webhook::{Secrets, UrlPolicy};
+use packhooks_domain::webhook::{Secrets, UrlPolicy, WebhookFormat};
 
 use crate::guard::{check_literal_host, GuardedResolver, TargetError};
 use crate::signing::{signature_header, SigningKey};
@@ -35,6 +35,8 @@ const WEBHOOK_SIGNATURE: HeaderName = HeaderName::from_static("webhook-signature
 pub struct Target {
     pub url: url::Url,
     pub secrets: Secrets,
+    /// The body the webhook is sent (standard unless set with [`Target::with_format`]).
+    pub format: WebhookFormat,
     /// `url` as awc takes it; `None` if it does not parse as one (the attempt then fails
     /// with awc's own error, as it would from the text).
     uri: Option<Uri>,
@@ -64,7 +66,12 @@ impl Target {
             .previous
             .as_ref()
             .and_then(|p| p.secret.key_bytes().ok().map(|key| (SigningKey::new(key), p.valid_until)));
-        Target { url, secrets, uri, host, current, previous }
+        Target { url, secrets, format: WebhookFormat::Standard, uri, host, current, previous }
+    }
+
+    /// The same target, sent bodies of `format`.
+    pub fn with_format(self, format: WebhookFormat) -> Self {
+        Target { format, ..self }
     }
 
     /// The keys that sign at `now` (both during a rotation's overlap, as the domain's

@@ -27,6 +27,7 @@
 //!     url: "https://hooks.example.com/in".into(),
 //!     events: vec![EventType::Declined],
 //!     description: None,
+//!     format: None,
 //!     secret: Secret::from_bytes(&[7; 32]),
 //!     now,
 //! };
@@ -40,6 +41,7 @@
 //! ```
 
 pub mod account;
+pub mod chat;
 pub mod clock;
 pub mod delivery;
 pub mod error;

@@ -357,6 +357,7 @@ mod tests {
                 url: "https://x.example.com/".into(),
                 events: vec![EventType::Declined],
                 description: None,
+                format: Default::default(),
                 recorded_at: t(2),
             }
             .into(),

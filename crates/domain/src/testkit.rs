@@ -117,6 +117,7 @@ pub mod fixtures {
             url: "https://hooks.example.com/in".into(),
             events: events.to_vec(),
             description: None,
+            format: Default::default(),
             secret: secret(1),
             secret_version: 1,
             recorded_at: t(at),

@@ -63,6 +63,7 @@ pub fn created(wh: WebhookId, acc: &AccountId, at: DateTime<Utc>) -> DomainEvent
         url: "https://example.com/hook".into(),
         events: vec![EventType::Interested, EventType::Declined],
         description: None,
+        format: Default::default(),
         secret: Secret::new("whsec_c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0".into()),
         secret_version: 1,
         recorded_at: at,

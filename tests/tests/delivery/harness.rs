@@ -104,6 +104,7 @@ impl Env {
             url: self.receiver.url(path),
             events: events.to_vec(),
             description: None,
+            format: Default::default(),
             secret: secret.clone(),
             secret_version: 1,
             recorded_at: Utc::now(),

@@ -5,7 +5,7 @@
 //!
 //! Rows come from the delivery-log read model; what a delivery carries (the submission or test
 //! event, its type, the body) is read from the delivered event itself, which the body is a pure
-//! function of. A retry that will not run (the webhook is disabled or deleted now) shows no
+//! function of (with the webhook's format: a chat webhook's body is its chat message). A retry that will not run (the webhook is disabled or deleted now) shows no
 //! `next_attempt_at`.
 
 use std::collections::HashMap;
@@ -13,7 +13,8 @@ use std::collections::HashMap;
 use actix_web::{get, web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
 use packhooks_domain::payload::WebhookMessage;
-use packhooks_domain::webhook::{EventType, WebhookState};
+use packhooks_domain::chat;
+use packhooks_domain::webhook::{EventType, WebhookFormat, WebhookState};
 use packhooks_domain::{DomainEvent, WebhookId};
 use packhooks_projections::deliveries::{self, state, DeliveryFilter, DeliveryRow};
 use packhooks_projections::delivery_log::AttemptEntry;
@@ -131,7 +132,8 @@ pub struct DeliveryDetailOut {
     #[serde(flatten)]
     pub delivery: DeliveryOut,
     pub attempts: Vec<DeliveryAttemptOut>,
-    /// The exact request body that was sent (the same bytes on every attempt), as text.
+    /// The exact request body that was sent (the same bytes on every attempt), as text: in the
+    /// webhook's `format` (a format changed after the attempts shows the body it sends now).
     pub body: Option<String>,
 }
 
@@ -174,15 +176,15 @@ impl Source {
         }
     }
 
-    /// The body every attempt sent: the message is a pure function of the event.
-    fn body(&self) -> Option<String> {
+    /// The body every attempt sent: the message is a pure function of the event and format.
+    fn body(&self, format: WebhookFormat) -> Option<String> {
         let message = match &self.event {
             Some(DomainEvent::CandidateInterested(e)) => WebhookMessage::interested(e),
             Some(DomainEvent::CandidateDeclined(e)) => WebhookMessage::declined(e),
             Some(DomainEvent::TestEventRequested(e)) => WebhookMessage::test(e),
             _ => return None,
         };
-        String::from_utf8(message.to_bytes()).ok()
+        String::from_utf8(chat::render(format, &message)).ok()
     }
 
     fn out(&self, row: DeliveryRow, will_retry: bool) -> DeliveryOut {
@@ -215,10 +217,15 @@ impl Source {
 
 /// The webhook's lifecycle state: 404 for one never created; whether its retries run.
 async fn webhook_retries(state: &ApiState, id: WebhookId) -> Result<bool, ApiError> {
+    Ok(webhook_now(state, id).await?.0)
+}
+
+/// Whether the webhook's retries will run (it exists and is enabled), and its format.
+async fn webhook_now(state: &ApiState, id: WebhookId) -> Result<(bool, WebhookFormat), ApiError> {
     match load_webhook(state, id).await? {
         WebhookState::None => Err(ApiError::NotFound { what: format!("webhook {id}") }),
-        WebhookState::Deleted { .. } => Ok(false),
-        WebhookState::Active(webhook) => Ok(webhook.is_enabled()),
+        WebhookState::Deleted { webhook, .. } => Ok((false, webhook.format)),
+        WebhookState::Active(webhook) => Ok((webhook.is_enabled(), webhook.format)),
     }
 }
 
@@ -334,13 +341,13 @@ async fn get_delivery(
     let id = webhook_id(&id)?;
     let not_found = || ApiError::NotFound { what: format!("delivery {delivery}") };
     let delivery_id = packhooks_domain::DeliveryId::parse(&delivery).map_err(|_| not_found())?;
-    let will_retry = webhook_retries(&state, id).await?;
+    let (will_retry, format) = webhook_now(&state, id).await?;
     let projections = projections(&state)?;
     let read_models = projections.read_models();
     let (row, attempts) =
         read_models.delivery(id.to_string(), delivery_id.to_string()).await.map_err(failed)?.ok_or_else(not_found)?;
     let source = Source::read(&state, &row).await?;
-    let body = source.body();
+    let body = source.body(format);
     Ok(HttpResponse::Ok().json(DeliveryDetailOut {
         delivery: source.out(row, will_retry),
         attempts: attempts.into_iter().map(DeliveryAttemptOut::from).collect(),

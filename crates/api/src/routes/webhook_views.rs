@@ -4,7 +4,7 @@
 //! served as they are: every field here is the API's own.
 
 use chrono::{DateTime, Utc};
-use packhooks_domain::webhook::{DisabledBy, EventType, Webhook, WebhookStatus};
+use packhooks_domain::webhook::{DisabledBy, EventType, Webhook, WebhookFormat, WebhookStatus};
 use packhooks_domain::{AccountId, WebhookId};
 use packhooks_projections::health::WebhookHealth;
 use serde::Serialize;
@@ -85,6 +85,8 @@ pub struct WebhookOut {
     pub url: String,
     pub events: Vec<EventType>,
     pub description: Option<String>,
+    /// The body the webhook receives: `standard`, or a chat message (`slack`, `discord`, `teams`).
+    pub format: WebhookFormat,
     pub status: HealthStatus,
     /// Set while `status` is `disabled`.
     pub disabled: Option<DisabledOut>,
@@ -114,6 +116,7 @@ impl WebhookOut {
             url: webhook.url.clone(),
             events: webhook.events.clone(),
             description: webhook.description.clone(),
+            format: webhook.format,
             status,
             disabled,
             failing_since: None,

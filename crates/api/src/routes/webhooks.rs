@@ -21,7 +21,7 @@ use chrono::{DateTime, Utc};
 use packhooks_domain::account::Plan;
 use packhooks_domain::webhook::{
     self, CreateWebhook, DeleteWebhook, DisableWebhook, DisabledBy, EnableWebhook, EventType, RotateSecret, Secret,
-    UpdateWebhook, UrlPolicy, Webhook, WebhookCommand, WebhookContext, WebhookState,
+    UpdateWebhook, UrlPolicy, Webhook, WebhookCommand, WebhookContext, WebhookFormat, WebhookState,
 };
 use packhooks_domain::{AccountId, DomainEvent, Issuer, WebhookId};
 use rand::RngCore as _;
@@ -79,6 +79,13 @@ pub struct CreateWebhookIn {
     /// `interested`, `declined` or both.
     pub events: Vec<EventType>,
     pub description: Option<String>,
+    /// The body the webhook receives: `standard` (the event catalogue's JSON), or a chat
+    /// message for `slack`, `discord` or `teams`. Absent: the format of a known chat webhook
+    /// URL (the answer's `format_detected` is then `true`), else `standard`.
+    /// Skipped when absent in a keyed request's hash, so keys used before the field existed
+    /// still match their requests.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub format: Option<WebhookFormat>,
 }
 
 /// A patch: absent fields stay as they are; `"description": null` clears the description.
@@ -91,6 +98,10 @@ pub struct UpdateWebhookIn {
     #[serde(default, deserialize_with = "present", skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<String>)]
     pub description: Option<Option<String>>,
+    /// `standard`, `slack`, `discord` or `teams`. Absent: the format stays, unless `url`
+    /// changes to a known chat webhook URL, whose format is then chosen (`format_detected`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub format: Option<WebhookFormat>,
 }
 
 /// A field that is present deserialises to `Some`, even when it is `null`.
@@ -105,6 +116,27 @@ pub struct WebhookCreatedOut {
     pub webhook: WebhookOut,
     /// `whsec_…`: keep it; it is not shown again.
     pub secret: String,
+    /// `true` when the request had no `format` and the URL is a known chat webhook (Slack,
+    /// Discord, Teams), so `format` is the one chosen for it.
+    pub format_detected: bool,
+}
+
+/// A changed webhook, and whether its format was chosen from its new URL.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WebhookUpdatedOut {
+    #[serde(flatten)]
+    pub webhook: WebhookOut,
+    /// `true` when the request changed `url` to a known chat webhook URL without a `format`,
+    /// so `format` is the one chosen for it.
+    pub format_detected: bool,
+}
+
+/// Whether a request without a `format` but with a `url` got the format of a known chat
+/// webhook URL (the webhook's URL after the request).
+fn format_detected(format: Option<WebhookFormat>, url_given: bool, webhook: &Webhook) -> bool {
+    format.is_none()
+        && url_given
+        && WebhookFormat::detect_text(&webhook.url) == Some(webhook.format)
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -224,6 +256,7 @@ async fn create_webhook(
         url: body.url,
         events: body.events,
         description: body.description,
+        format: body.format,
         secret: new_secret(),
         now: state.clock.now(),
     };
@@ -239,16 +272,17 @@ async fn create_webhook(
         // Our own event, applied before the lock is released, so the next create counts it.
         state.registry.ensure_current().await?;
     }
-    created(webhook_id, &ran.own)
+    created(webhook_id, &ran.own, command.format)
 }
 
 /// The 201 of a create, from its stored events: the webhook and its first secret.
-fn created(webhook_id: WebhookId, events: &[DomainEvent]) -> Result<HttpResponse, ApiError> {
+fn created(webhook_id: WebhookId, events: &[DomainEvent], format: Option<WebhookFormat>) -> Result<HttpResponse, ApiError> {
     let created = fold_active(events)?;
     let secret = created.secrets.current.expose().to_owned();
+    let format_detected = format_detected(format, true, &created);
     Ok(HttpResponse::Created()
         .insert_header((actix_web::http::header::LOCATION, format!("/v1/webhooks/{webhook_id}")))
-        .json(WebhookCreatedOut { webhook: WebhookOut::from_webhook(&created), secret }))
+        .json(WebhookCreatedOut { webhook: WebhookOut::from_webhook(&created), secret, format_detected }))
 }
 
 /// Lists an account's webhooks (deleted ones are gone), in creation order, with their health.
@@ -350,7 +384,7 @@ fn fold_active(events: &[DomainEvent]) -> Result<Webhook, ApiError> {
         .ok_or_else(|| ApiError::internal(std::io::Error::other("a created webhook folds to no webhook")))
 }
 
-/// Changes url, events or description; absent fields stay as they are.
+/// Changes url, events, description or format; absent fields stay as they are.
 #[utoipa::path(
     patch,
     path = "/v1/webhooks/{id}",
@@ -361,7 +395,7 @@ fn fold_active(events: &[DomainEvent]) -> Result<Webhook, ApiError> {
     ),
     request_body = UpdateWebhookIn,
     responses(
-        (status = 200, body = WebhookOut),
+        (status = 200, body = WebhookUpdatedOut),
         (status = 400, body = crate::error::Problem, content_type = PROBLEM),
         (status = 404, body = crate::error::Problem, content_type = PROBLEM),
         (status = 409, body = crate::error::Problem, content_type = PROBLEM),
@@ -379,10 +413,18 @@ async fn update_webhook(
     let id = webhook_id(&path)?;
     let body = body.into_inner();
     let keyed = keyed(&req, kind::UPDATE, id, &body)?;
-    let command =
-        UpdateWebhook { url: body.url, events: body.events, description: body.description, now: state.clock.now() };
+    let (format, url_given) = (body.format, body.url.is_some());
+    let command = UpdateWebhook {
+        url: body.url,
+        events: body.events,
+        description: body.description,
+        format: body.format,
+        now: state.clock.now(),
+    };
     let after = run(&state, id, command.into(), keyed, auth.issuer()).await?;
-    Ok(HttpResponse::Ok().json(WebhookOut::from_webhook(active_or_404(&after, id)?)))
+    let webhook = active_or_404(&after, id)?;
+    let format_detected = format_detected(format, url_given, webhook);
+    Ok(HttpResponse::Ok().json(WebhookUpdatedOut { webhook: WebhookOut::from_webhook(webhook), format_detected }))
 }
 
 /// Deletes a webhook for good; nothing is delivered to it afterwards. Deleting twice is fine.

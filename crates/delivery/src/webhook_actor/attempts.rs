@@ -3,14 +3,13 @@
 //! or abandoned; a webhook that is off gives up what it owes (`give_up`).
 
 use actix::prelude::*;
-use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use packhooks_domain::delivery::{give_up, record_attempt, AttemptOutcome, RecordAttempt};
 use packhooks_domain::DeliveryId;
 
 use super::WebhookActor;
 use crate::backoff::Backoff;
-use crate::message::load_body;
+use crate::message::{load_body, Body};
 use crate::outcome::{self, Attempted, IdText};
 use crate::sender::AttemptReport;
 use crate::{DeliveryError, DeliveryMetrics};
@@ -79,7 +78,7 @@ impl WebhookActor {
                     Some(body) => body,
                     None => load_body(&*store, &source).await?,
                 };
-                let report = sender.send(&target, &source.message_id, body.clone(), clock.now()).await;
+                let report = sender.send(&target, &source.message_id, body.for_format(target.format), clock.now()).await;
                 Ok::<_, DeliveryError>((body, report))
             };
             ctx.spawn(attempt.into_actor(self).map(move |result, act, ctx| act.finished(id, result, ctx)));
@@ -94,7 +93,7 @@ impl WebhookActor {
     fn finished(
         &mut self,
         id: DeliveryId,
-        result: Result<(Bytes, AttemptReport), DeliveryError>,
+        result: Result<(Body, AttemptReport), DeliveryError>,
         ctx: &mut Context<Self>,
     ) {
         self.in_flight -= 1;

@@ -27,7 +27,6 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 use actix::prelude::*;
-use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use packhooks_domain::clock::Clock;
 use packhooks_domain::delivery::{DeliveryRules, DeliverySource, DeliveryState, WebhookNow};
@@ -36,6 +35,7 @@ use packhooks_store::{EventStore, Position};
 
 pub use self::messages::{Deliver, Progress, ResumePoint, Retarget, Retire, Stop};
 use crate::backoff::{millis, Backoff};
+use crate::message::Body;
 use crate::outcome::IdText;
 use crate::resume::ResumeState;
 use crate::sender::{Sender, Target};
@@ -53,7 +53,7 @@ const LOAD_TRIES: u32 = 6;
 struct Owed {
     source: Arc<DeliverySource>,
     /// `None` for a delivery restored from a checkpoint until its first attempt reads it.
-    body: Option<Bytes>,
+    body: Option<Body>,
     /// The number of the attempt that is due.
     attempt: u32,
     due_at: DateTime<Utc>,

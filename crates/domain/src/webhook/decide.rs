@@ -18,7 +18,7 @@ use chrono::{DateTime, Utc};
 
 use super::{
     DisabledBy, EventType, Secret, TestEventRequested, UrlPolicy, WebhookCreated, WebhookDeleted, WebhookDisabled,
-    WebhookEnabled, WebhookSecretRotated, WebhookState, WebhookUpdated, WebhookUrl,
+    WebhookEnabled, WebhookFormat, WebhookSecretRotated, WebhookState, WebhookUpdated, WebhookUrl,
 };
 use crate::account::Plan;
 use crate::error::{DomainError, EventsProblem, FieldProblem};
@@ -52,6 +52,9 @@ pub struct CreateWebhook {
     pub url: String,
     pub events: Vec<EventType>,
     pub description: Option<String>,
+    /// `None` chooses it from the URL: the chat format of a known chat webhook
+    /// ([`WebhookFormat::detect`]), else standard. Given, it always wins.
+    pub format: Option<WebhookFormat>,
     /// Drawn at random by the caller, e.g. `Secret::from_bytes(&32 random bytes)`.
     pub secret: Secret,
     pub now: DateTime<Utc>,
@@ -64,6 +67,8 @@ pub struct UpdateWebhook {
     pub events: Option<Vec<EventType>>,
     /// `Some(None)` (or a blank text) clears the description.
     pub description: Option<Option<String>>,
+    /// `None` keeps the format, unless a new `url` is a known chat webhook: then its format.
+    pub format: Option<WebhookFormat>,
     pub now: DateTime<Utc>,
 }
 
@@ -151,9 +156,13 @@ pub fn decide(
     let event: DomainEvent = match command {
         WebhookCommand::Create(_) => return Err(DomainError::WebhookExists),
         WebhookCommand::Update(c) => {
-            let url = match c.url {
-                Some(raw) => WebhookUrl::parse(&raw, &ctx.url_policy)?.into(),
-                None => webhook.url.clone(),
+            let (url, format) = match c.url {
+                Some(raw) => {
+                    let url = WebhookUrl::parse(&raw, &ctx.url_policy)?;
+                    let format = c.format.or_else(|| WebhookFormat::detect(url.as_url())).unwrap_or(webhook.format);
+                    (url.into(), format)
+                }
+                None => (webhook.url.clone(), c.format.unwrap_or(webhook.format)),
             };
             let events = match c.events {
                 Some(events) => check_events(events)?,
@@ -163,10 +172,14 @@ pub fn decide(
                 Some(description) => check_description(description)?,
                 None => webhook.description.clone(),
             };
-            if url == webhook.url && events == webhook.events && description == webhook.description {
+            if url == webhook.url
+                && events == webhook.events
+                && description == webhook.description
+                && format == webhook.format
+            {
                 return Ok(vec![]);
             }
-            WebhookUpdated { webhook_id, url, events, description, recorded_at: c.now }.into()
+            WebhookUpdated { webhook_id, url, events, description, format, recorded_at: c.now }.into()
         }
         WebhookCommand::RotateSecret(c) => {
             c.secret.key_bytes()?;
@@ -229,6 +242,7 @@ fn create(c: &CreateWebhook, ctx: &WebhookContext) -> Result<Vec<DomainEvent>, D
     let url = WebhookUrl::parse(&c.url, &ctx.url_policy)?;
     let events = check_events(c.events.clone())?;
     let description = check_description(c.description.clone())?;
+    let format = c.format.or_else(|| WebhookFormat::detect(url.as_url())).unwrap_or_default();
     c.secret.key_bytes()?;
     Ok(vec![WebhookCreated {
         webhook_id: c.webhook_id,
@@ -236,6 +250,7 @@ fn create(c: &CreateWebhook, ctx: &WebhookContext) -> Result<Vec<DomainEvent>, D
         url: url.into(),
         events,
         description,
+        format,
         secret: c.secret.clone(),
         secret_version: 1,
         recorded_at: c.now,

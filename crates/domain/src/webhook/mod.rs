@@ -1,11 +1,14 @@
 //! Webhooks: the endpoints an account registers, their lifecycle events and rules.
 //!
 //! - this file: the events of a `webhook-{id}` stream and the types they carry;
+//! - `format.rs`: the body a webhook receives ([`WebhookFormat`]) and the chat URLs it is
+//!   chosen for;
 //! - `url.rs`: validated webhook URLs ([`WebhookUrl`]) and the private-target policy;
 //! - `state.rs`: a webhook's state folded from its events ([`evolve`], [`fold_until`]);
 //! - `decide.rs`: the commands and the rules that turn them into events ([`decide`]).
 
 mod decide;
+mod format;
 mod state;
 #[cfg(test)]
 mod tests;
@@ -19,6 +22,7 @@ pub use self::decide::{
     decide, CreateWebhook, DeleteWebhook, DisableWebhook, EnableWebhook, RequestTestEvent, RotateSecret, UpdateWebhook,
     WebhookCommand, WebhookContext, MAX_DESCRIPTION, MAX_REASON, MAX_SECRET_OVERLAP,
 };
+pub use self::format::WebhookFormat;
 pub use self::state::{evolve, fold, fold_until, PreviousSecret, Secrets, Webhook, WebhookState, WebhookStatus};
 pub use self::url::{UrlPolicy, WebhookUrl};
 use crate::error::{DomainError, SecretProblem};
@@ -117,19 +121,26 @@ pub struct WebhookCreated {
     pub url: String,
     pub events: Vec<EventType>,
     pub description: Option<String>,
+    /// The body the webhook receives. Absent from events written before formats existed,
+    /// which were all standard; the default says so.
+    #[serde(default)]
+    pub format: WebhookFormat,
     /// Kept in the event so that any instance can sign after any restart; audit views redact it.
     pub secret: Secret,
     pub secret_version: u32,
     pub recorded_at: DateTime<Utc>,
 }
 
-/// `webhook-{id}`: url, events or description changed; the fields hold the new values.
+/// `webhook-{id}`: url, events, description or format changed; the fields hold the new values.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WebhookUpdated {
     pub webhook_id: WebhookId,
     pub url: String,
     pub events: Vec<EventType>,
     pub description: Option<String>,
+    /// Absent from events written before formats existed, when every webhook was standard.
+    #[serde(default)]
+    pub format: WebhookFormat,
     pub recorded_at: DateTime<Utc>,
 }
 

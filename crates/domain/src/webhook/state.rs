@@ -7,7 +7,7 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use super::{DisabledBy, EventType, Secret, WebhookCreated};
+use super::{DisabledBy, EventType, Secret, WebhookCreated, WebhookFormat};
 use crate::{AccountId, DomainEvent, WebhookId};
 
 /// Where a webhook is in its life.
@@ -34,6 +34,7 @@ pub struct Webhook {
     pub url: String,
     pub events: Vec<EventType>,
     pub description: Option<String>,
+    pub format: WebhookFormat,
     pub status: WebhookStatus,
     pub secrets: Secrets,
     pub created_at: DateTime<Utc>,
@@ -86,6 +87,7 @@ impl Webhook {
             url: e.url.clone(),
             events: e.events.clone(),
             description: e.description.clone(),
+            format: e.format,
             status: WebhookStatus::Enabled,
             secrets: Secrets { current: e.secret.clone(), version: e.secret_version, previous: None },
             created_at: e.recorded_at,
@@ -109,6 +111,7 @@ impl Webhook {
                 self.url = e.url.clone();
                 self.events = e.events.clone();
                 self.description = e.description.clone();
+                self.format = e.format;
                 self.updated_at = e.recorded_at;
             }
             DomainEvent::WebhookSecretRotated(e) => {

@@ -26,6 +26,7 @@ fn create_cmd() -> CreateWebhook {
         url: "https://hooks.example.com/in".into(),
         events: BOTH.to_vec(),
         description: None,
+        format: None,
         secret: secret(1),
         now: t(0),
     }
@@ -61,6 +62,7 @@ fn create_on_growth_or_scale_records_the_normalised_webhook_with_secret_version_
                 url: "https://hooks.example.com/in".into(),
                 events: vec![EventType::Declined],
                 description: Some("CRM sync".into()),
+                format: Default::default(),
                 secret: secret(1),
                 secret_version: 1,
                 recorded_at: t(0),
@@ -186,6 +188,7 @@ fn update_records_the_new_values_and_keeps_the_rest() {
         url: "https://other.example.com/x".into(),
         events: BOTH.to_vec(),
         description: Some("new".into()),
+        format: Default::default(),
         recorded_at: t(10),
     }
     .into()]);
@@ -197,6 +200,7 @@ fn update_records_the_new_values_and_keeps_the_rest() {
         url: "https://hooks.example.com/in".into(),
         events: vec![EventType::Interested],
         description: None,
+        format: Default::default(),
         recorded_at: t(11),
     }
     .into()]);
@@ -209,6 +213,7 @@ fn update_clears_the_description_with_null() {
         url: "https://hooks.example.com/in".into(),
         events: BOTH.to_vec(),
         description: Some("old".into()),
+        format: Default::default(),
         recorded_at: t(1),
     }
     .into();
@@ -220,6 +225,7 @@ fn update_clears_the_description_with_null() {
             url: "https://hooks.example.com/in".into(),
             events: BOTH.to_vec(),
             description: None,
+            format: Default::default(),
             recorded_at: t(2),
         }
         .into()]);
@@ -232,6 +238,7 @@ fn an_update_that_changes_nothing_records_nothing() {
         url: Some("https://HOOKS.example.com/in".into()),
         events: Some(BOTH.to_vec()),
         description: Some(None),
+        format: None,
         now: t(3),
     };
     given::<WebhookState>(existing()).when(|s| decide(s, same, &growth())).then_no_events();
@@ -454,6 +461,7 @@ fn fold_until_gives_the_state_as_it_was_at_a_time() {
         url: "https://v2.example.com/".into(),
         events: vec![EventType::Interested],
         description: Some("v2".into()),
+        format: Default::default(),
         recorded_at: t(20),
     }
     .into();
@@ -509,4 +517,69 @@ fn the_serialised_state_never_shows_a_secret() {
         json["secrets"],
         serde_json::json!({"version": 2, "previous": {"version": 1, "valid_until": "2026-11-28T09:01:40Z"}})
     );
+}
+
+// ---- format ----
+
+fn created_format(events: &[DomainEvent]) -> WebhookFormat {
+    match events {
+        [DomainEvent::WebhookCreated(e)] => e.format,
+        other => panic!("expected one WebhookCreated, got {other:?}"),
+    }
+}
+
+fn updated_format(events: &[DomainEvent]) -> WebhookFormat {
+    match events {
+        [DomainEvent::WebhookUpdated(e)] => e.format,
+        other => panic!("expected one WebhookUpdated, got {other:?}"),
+    }
+}
+
+#[test]
+fn create_chooses_the_chat_format_of_a_known_chat_url_unless_one_is_given() {
+    let create = |url: &str, format: Option<WebhookFormat>| {
+        let cmd = CreateWebhook { url: url.into(), format, ..create_cmd() };
+        created_format(&decide(&WebhookState::None, cmd, &growth()).expect("created"))
+    };
+    assert_eq!(create("https://hooks.example.com/in", None), WebhookFormat::Standard);
+    assert_eq!(create("https://hooks.slack.com/services/T0/B0/x", None), WebhookFormat::Slack);
+    assert_eq!(create("https://discord.com/api/webhooks/1/t", None), WebhookFormat::Discord);
+    assert_eq!(create("https://a.webhook.office.com/webhookb2/x", None), WebhookFormat::Teams);
+    // An explicit format always wins, standard included.
+    assert_eq!(create("https://hooks.slack.com/services/T0/B0/x", Some(WebhookFormat::Standard)), WebhookFormat::Standard);
+    assert_eq!(create("https://hooks.example.com/in", Some(WebhookFormat::Teams)), WebhookFormat::Teams);
+}
+
+#[test]
+fn update_sets_the_format_and_a_new_chat_url_brings_its_own_unless_one_is_given() {
+    let patch = |format, url: Option<&str>| UpdateWebhook { format, url: url.map(Into::into), now: t(5), ..UpdateWebhook::default() };
+    let state = fold(&existing());
+    let decided = |p| decide(&state, p, &growth()).expect("decided");
+    assert_eq!(updated_format(&decided(patch(Some(WebhookFormat::Discord), None))), WebhookFormat::Discord);
+    assert_eq!(updated_format(&decided(patch(None, Some("https://hooks.slack.com/services/T/B/x")))), WebhookFormat::Slack);
+    let explicit = patch(Some(WebhookFormat::Standard), Some("https://hooks.slack.com/services/T/B/x"));
+    assert_eq!(updated_format(&decided(explicit)), WebhookFormat::Standard);
+    // The same format again changes nothing.
+    assert!(decided(patch(Some(WebhookFormat::Standard), None)).is_empty());
+
+    // A webhook on Slack moved to a URL that is no chat webhook keeps its format.
+    let mut on_slack = existing();
+    on_slack.extend(decide(&state, patch(Some(WebhookFormat::Slack), None), &growth()).expect("decided"));
+    let on_slack = fold(&on_slack);
+    let moved = decide(&on_slack, patch(None, Some("https://relay.example.com/slack")), &growth()).expect("decided");
+    assert_eq!(updated_format(&moved), WebhookFormat::Slack);
+    assert_eq!(on_slack.active().map(|w| w.format), Some(WebhookFormat::Slack));
+}
+
+#[test]
+fn events_written_before_formats_existed_read_as_standard() {
+    let created = br#"{"webhook_id":"wh_00000000000000000000000000000001","account_id":"acc_7","url":"https://hooks.slack.com/services/T/B/x","events":["declined"],"description":null,"secret":"whsec_BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc=","secret_version":1,"recorded_at":"2026-11-28T09:00:00Z"}"#;
+    let updated = br#"{"webhook_id":"wh_00000000000000000000000000000001","url":"https://discord.com/api/webhooks/1/t","events":["declined"],"description":null,"recorded_at":"2026-11-28T10:00:00Z"}"#;
+    let events = [
+        DomainEvent::decode("WebhookCreated", created).expect("an old WebhookCreated decodes"),
+        DomainEvent::decode("WebhookUpdated", updated).expect("an old WebhookUpdated decodes"),
+    ];
+    // Standard, whatever the URL: that is what these webhooks received when the events were written.
+    assert_eq!(fold(&events[..1]).active().map(|w| w.format), Some(WebhookFormat::Standard));
+    assert_eq!(fold(&events).active().map(|w| w.format), Some(WebhookFormat::Standard));
 }
