@@ -13,6 +13,17 @@ pub fn test_python() -> String {
     })
 }
 
+/// One verification case: a request a `TestReceiver` got, checked with `secret`.
+pub fn case(secret: &str, received: &crate::receiver::Received) -> serde_json::Value {
+    serde_json::json!({
+        "secret": secret,
+        "id": received.header("webhook-id"),
+        "timestamp": received.header("webhook-timestamp"),
+        "signature": received.header("webhook-signature"),
+        "body": String::from_utf8(received.body.to_vec()).expect("a UTF-8 body"),
+    })
+}
+
 /// Verifies signatures with the Standard Webhooks reference library (Python); panics
 /// naming each case it refused.
 pub fn verify_with_reference_library(cases: &[serde_json::Value]) {

@@ -3,10 +3,10 @@
 
 #[path = "api/accounts.rs"]
 mod accounts;
-#[path = "api/chat.rs"]
-mod chat;
 #[path = "api/auth.rs"]
 mod auth;
+#[path = "api/chat.rs"]
+mod chat;
 #[path = "api/contract.rs"]
 mod contract;
 #[path = "api/errors.rs"]

@@ -153,6 +153,10 @@ async fn the_data_directory_of_2026_12_08_is_read_with_the_same_meaning() {
     server.wait_healthy(&client).await;
     let want: BTreeMap<String, String> = serde_json::from_value(expected["statuses"].clone()).unwrap();
     assert_eq!(statuses(&client, &server).await, want, "webhook statuses");
+    // Webhooks stored before formats existed were sent the standard body, and still are.
+    let list = get(&client, &server, &format!("/v1/accounts/{ACCOUNT}/webhooks")).await;
+    let formats: Vec<Value> = list["data"].as_array().expect("a list").iter().map(|w| w["format"].clone()).collect();
+    assert!(!formats.is_empty() && formats.iter().all(|f| f == "standard"), "formats: {formats:?}");
     let stats = get(&client, &server, &format!("/v1/packs/{PACK}/stats")).await;
     assert_eq!(stats, expected["pack_stats"], "pack statistics");
 

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use packhooks_tests::app::{assert_problem, eventually, spawn_app, TestApp};
 use packhooks_tests::receiver::{Received, Reply, TestReceiver};
-use packhooks_tests::signatures::verify_with_reference_library;
+use packhooks_tests::signatures::{case, verify_with_reference_library};
 use serde_json::{json, Value};
 
 const WAIT: Duration = Duration::from_secs(20);
@@ -32,16 +32,26 @@ async fn view(app: &TestApp, id: &str) -> Value {
 async fn a_known_chat_url_chooses_its_format_an_explicit_one_wins_and_every_view_shows_it() {
     let app = spawn_app().await;
     let events = json!(["interested", "declined"]);
-    let slack = create(&app, "acc_c", json!({"url": "https://hooks.slack.com/services/T0/B0/x", "events": events})).await;
+    let slack =
+        create(&app, "acc_c", json!({"url": "https://hooks.slack.com/services/T0/B0/x", "events": events})).await;
     assert_eq!((slack["format"].clone(), slack["format_detected"].clone()), (json!("slack"), json!(true)));
     let teams = create(&app, "acc_c", json!({"url": "https://prod-1.westus.logic.azure.com/workflows/a/triggers/manual/paths/invoke", "events": events})).await;
     assert_eq!((teams["format"].clone(), teams["format_detected"].clone()), (json!("teams"), json!(true)));
-    let explicit = create(&app, "acc_c", json!({"url": "https://discord.com/api/webhooks/1/t", "events": events, "format": "standard"})).await;
+    let explicit = create(
+        &app,
+        "acc_c",
+        json!({"url": "https://discord.com/api/webhooks/1/t", "events": events, "format": "standard"}),
+    )
+    .await;
     assert_eq!((explicit["format"].clone(), explicit["format_detected"].clone()), (json!("standard"), json!(false)));
     let plain = create(&app, "acc_d", json!({"url": "https://hooks.example.com/in", "events": events})).await;
     assert_eq!((plain["format"].clone(), plain["format_detected"].clone()), (json!("standard"), json!(false)));
     assert_problem(
-        app.create_webhook("acc_d", &json!({"url": "https://hooks.example.com/x", "events": events, "format": "email"})).await,
+        app.create_webhook(
+            "acc_d",
+            &json!({"url": "https://hooks.example.com/x", "events": events, "format": "email"}),
+        )
+        .await,
         400,
         "invalid_field",
     )
@@ -52,10 +62,12 @@ async fn a_known_chat_url_chooses_its_format_an_explicit_one_wins_and_every_view
     let patched = json_of(app.patch_json(&format!("/v1/webhooks/{id}"), &json!({"format": "teams"})).await, 200).await;
     assert_eq!((patched["format"].clone(), patched["format_detected"].clone()), (json!("teams"), json!(false)));
     let before_move = chrono::Utc::now();
-    let moved = app.patch_json(&format!("/v1/webhooks/{id}"), &json!({"url": "https://discordapp.com/api/webhooks/2/t"})).await;
+    let moved =
+        app.patch_json(&format!("/v1/webhooks/{id}"), &json!({"url": "https://discordapp.com/api/webhooks/2/t"})).await;
     let moved = json_of(moved, 200).await;
     assert_eq!((moved["format"].clone(), moved["format_detected"].clone()), (json!("discord"), json!(true)));
-    assert_problem(app.patch_json(&format!("/v1/webhooks/{id}"), &json!({"format": 3})).await, 400, "invalid_type").await;
+    assert_problem(app.patch_json(&format!("/v1/webhooks/{id}"), &json!({"format": 3})).await, 400, "invalid_type")
+        .await;
     assert_eq!(view(&app, id).await["format"], "discord");
     let list = json_of(app.get("/v1/accounts/acc_d/webhooks").await, 200).await;
     assert_eq!(list["data"][0]["format"], "discord");
@@ -72,7 +84,12 @@ async fn a_known_chat_url_chooses_its_format_an_explicit_one_wins_and_every_view
 
 /// A webhook of `format` to `path` on the receiver, for both event types; its id and secret.
 async fn chat_webhook(app: &TestApp, receiver: &TestReceiver, path: &str, format: &str) -> (String, String) {
-    let hook = create(app, "acc_chat", json!({"url": receiver.url(path), "events": ["interested", "declined"], "format": format})).await;
+    let hook = create(
+        app,
+        "acc_chat",
+        json!({"url": receiver.url(path), "events": ["interested", "declined"], "format": format}),
+    )
+    .await;
     assert_eq!(hook["format"], format);
     (hook["id"].as_str().expect("id").to_owned(), hook["secret"].as_str().expect("secret").to_owned())
 }
@@ -87,14 +104,28 @@ async fn decline(app: &TestApp) {
     assert_eq!(app.post_json("/v1/packs/pk_chat/decline", &body).await.status(), 202);
 }
 
-fn signed_with(secret: &str, received: &Received) -> Value {
-    json!({
-        "secret": secret,
-        "id": received.header("webhook-id"),
-        "timestamp": received.header("webhook-timestamp"),
-        "signature": received.header("webhook-signature"),
-        "body": String::from_utf8(received.body.to_vec()).expect("a UTF-8 body"),
-    })
+/// One decline delivered to a webhook of `format` at `path`, which answers with `reply`.
+struct Delivered {
+    app: TestApp,
+    /// Kept so the receiver keeps answering.
+    receiver: TestReceiver,
+    id: String,
+    secret: String,
+    /// The request received, its signature checked by the reference library.
+    received: Received,
+}
+
+async fn deliver_one(format: &str, path: &str, reply: Reply) -> Delivered {
+    let app = spawn_app().await;
+    let receiver = TestReceiver::start();
+    receiver.on(path, move |_| reply.clone());
+    let (id, secret) = chat_webhook(&app, &receiver, path, format).await;
+    decline(&app).await;
+    assert!(receiver.wait_for(Some(path), 1, WAIT).await, "nothing was delivered");
+    let received = receiver.requests_to(path).remove(0);
+    verify_with_reference_library(&[case(&secret, &received)]);
+    assert_eq!(received.header("content-type"), Some("application/json"));
+    Delivered { app, receiver, id, secret, received }
 }
 
 /// The webhook's only delivery once it is no longer pending.
@@ -116,17 +147,13 @@ async fn status_becomes(app: &TestApp, id: &str, status: &str) -> Value {
 
 #[actix_web::test]
 async fn slack_gets_a_signed_block_kit_message_with_the_name_as_text_and_answers_ok() {
-    let app = spawn_app().await;
-    let receiver = TestReceiver::start();
-    receiver.on("/services/T0/B0/ok", |_| Reply::ok().body("ok"));
-    let (id, secret) = chat_webhook(&app, &receiver, "/services/T0/B0/ok", "slack").await;
-    decline(&app).await;
-    assert!(receiver.wait_for(Some("/services/T0/B0/ok"), 1, WAIT).await, "nothing was delivered");
-    let received = receiver.requests_to("/services/T0/B0/ok").remove(0);
-    verify_with_reference_library(&[signed_with(&secret, &received)]);
-    assert_eq!(received.header("content-type"), Some("application/json"));
+    let Delivered { app, receiver, id, secret, received } =
+        deliver_one("slack", "/services/T0/B0/ok", Reply::ok().body("ok")).await;
     let body = received.json();
-    assert!(body["text"].as_str().expect("text").contains("&lt;!channel&gt; @everyone &lt;https://evil.example|click&gt;"));
+    assert!(body["text"]
+        .as_str()
+        .expect("text")
+        .contains("&lt;!channel&gt; @everyone &lt;https://evil.example|click&gt;"));
     assert!(body["blocks"].as_array().is_some_and(|b| !b.is_empty()));
     let text = body.to_string();
     assert!(text.contains("Reason #2") && text.contains("Thanks **all** @here"), "{text}");
@@ -144,7 +171,7 @@ async fn slack_gets_a_signed_block_kit_message_with_the_name_as_text_and_answers
     let tested = app.post_json(&format!("/v1/webhooks/{id}/test?wait=true"), &json!({"event": "interested"})).await;
     assert_eq!(tested.status(), 200);
     let test = receiver.requests_to("/services/T0/B0/ok").pop().expect("the test event");
-    verify_with_reference_library(&[signed_with(&secret, &test)]);
+    verify_with_reference_library(&[case(&secret, &test)]);
     assert!(test.json()["text"].as_str().expect("text").starts_with("[Test] "), "{}", test.json());
 }
 
@@ -157,7 +184,9 @@ async fn slacks_invalid_payload_and_no_service_are_failures_retried_then_abandon
     let (bad, _) = chat_webhook(&app, &receiver, "/services/bad", "slack").await;
     let (gone, _) = chat_webhook(&app, &receiver, "/services/gone", "slack").await;
     decline(&app).await;
-    for (id, path, status, answer) in [(&bad, "/services/bad", 400, "invalid_payload"), (&gone, "/services/gone", 404, "no_service")] {
+    for (id, path, status, answer) in
+        [(&bad, "/services/bad", 400, "invalid_payload"), (&gone, "/services/gone", 404, "no_service")]
+    {
         let delivery = settled_delivery(&app, id).await;
         assert_eq!((delivery["state"].clone(), delivery["attempts"].clone()), (json!("abandoned"), json!(3)), "{path}");
         assert_eq!(delivery["last_attempt"]["status_code"], status);
@@ -168,20 +197,17 @@ async fn slacks_invalid_payload_and_no_service_are_failures_retried_then_abandon
         assert!(failing["disabled"].is_null(), "a failure, not a disable: {failing}");
         let sent = receiver.requests_to(path);
         assert_eq!(sent.len(), 3);
-        assert!(sent.iter().all(|r| r.body == sent[0].body && r.webhook_id() == sent[0].webhook_id()), "every attempt the same");
+        assert!(
+            sent.iter().all(|r| r.body == sent[0].body && r.webhook_id() == sent[0].webhook_id()),
+            "every attempt the same"
+        );
     }
 }
 
 #[actix_web::test]
 async fn discord_gets_content_and_one_embed_that_ping_no_one_and_answers_204() {
-    let app = spawn_app().await;
-    let receiver = TestReceiver::start();
-    receiver.on("/api/webhooks/1/t", |_| Reply::status(204));
-    let (id, secret) = chat_webhook(&app, &receiver, "/api/webhooks/1/t", "discord").await;
-    decline(&app).await;
-    assert!(receiver.wait_for(Some("/api/webhooks/1/t"), 1, WAIT).await, "nothing was delivered");
-    let received = receiver.requests_to("/api/webhooks/1/t").remove(0);
-    verify_with_reference_library(&[signed_with(&secret, &received)]);
+    let Delivered { app, receiver: _receiver, id, received, .. } =
+        deliver_one("discord", "/api/webhooks/1/t", Reply::status(204)).await;
     let body = received.json();
     assert_eq!(body["allowed_mentions"], json!({"parse": []}));
     assert_eq!(body["embeds"].as_array().map(Vec::len), Some(1));
@@ -189,19 +215,16 @@ async fn discord_gets_content_and_one_embed_that_ping_no_one_and_answers_204() {
     assert!(content.contains("\\<!channel\\> @\u{200B}everyone"), "{content}");
     assert!(!body.to_string().contains("@everyone"), "{body}");
     let delivery = settled_delivery(&app, &id).await;
-    assert_eq!((delivery["state"].clone(), delivery["last_attempt"]["status_code"].clone()), (json!("delivered"), json!(204)));
+    assert_eq!(
+        (delivery["state"].clone(), delivery["last_attempt"]["status_code"].clone()),
+        (json!("delivered"), json!(204))
+    );
 }
 
 #[actix_web::test]
 async fn teams_gets_an_adaptive_card_and_answers_202() {
-    let app = spawn_app().await;
-    let receiver = TestReceiver::start();
-    receiver.on("/workflows/w/triggers/manual/paths/invoke", |_| Reply::status(202));
-    let (id, secret) = chat_webhook(&app, &receiver, "/workflows/w/triggers/manual/paths/invoke", "teams").await;
-    decline(&app).await;
-    assert!(receiver.wait_for(None, 1, WAIT).await, "nothing was delivered");
-    let received = receiver.requests().remove(0);
-    verify_with_reference_library(&[signed_with(&secret, &received)]);
+    let path = "/workflows/w/triggers/manual/paths/invoke";
+    let Delivered { app, receiver: _receiver, id, received, .. } = deliver_one("teams", path, Reply::status(202)).await;
     let body = received.json();
     assert_eq!(body["type"], "message");
     let attachment = &body["attachments"][0];

@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use packhooks_tests::app::{interest_body, spawn_app_with, TestApp};
 use packhooks_tests::receiver::{Received, TestReceiver};
-use packhooks_tests::signatures::reference_library_verdicts;
-use serde_json::{json, Value};
+use packhooks_tests::signatures::{case, reference_library_verdicts};
+use serde_json::Value;
 
 const WAIT: Duration = Duration::from_secs(20);
 
@@ -25,17 +25,6 @@ async fn rotate_then_deliver(app: &TestApp, receiver: &TestReceiver) -> (String,
     assert!(receiver.wait_for(Some("/rotated"), 1, WAIT).await, "the submission was not delivered");
     let received = receiver.requests_to("/rotated").remove(0);
     (hook["secret"].as_str().expect("a secret").to_owned(), rotated, received)
-}
-
-/// One verification case: `received` checked with `secret`.
-fn case(secret: &str, received: &Received) -> Value {
-    json!({
-        "secret": secret,
-        "id": received.header("webhook-id"),
-        "timestamp": received.header("webhook-timestamp"),
-        "signature": received.header("webhook-signature"),
-        "body": String::from_utf8(received.body.to_vec()).expect("a UTF-8 body"),
-    })
 }
 
 #[actix_web::test]

@@ -78,7 +78,8 @@ impl WebhookActor {
                     Some(body) => body,
                     None => load_body(&*store, &source).await?,
                 };
-                let report = sender.send(&target, &source.message_id, body.for_format(target.format), clock.now()).await;
+                let report =
+                    sender.send(&target, &source.message_id, body.for_format(target.format), clock.now()).await;
                 Ok::<_, DeliveryError>((body, report))
             };
             ctx.spawn(attempt.into_actor(self).map(move |result, act, ctx| act.finished(id, result, ctx)));

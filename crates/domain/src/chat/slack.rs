@@ -65,7 +65,9 @@ pub(super) fn message(summary: &Summary<'_>) -> Value {
         let label = format!("*{label}*\n");
         blocks.push(json!({"type": "section", "text": mrkdwn(fit(&[Part::Ours(&label), Part::Theirs(note)], SlackLimits::SECTION_TEXT, escape))}));
     }
-    blocks.push(json!({"type": "context", "elements": [mrkdwn(fit_one(&summary.footer(), SlackLimits::SECTION_TEXT, escape))]}));
+    blocks.push(
+        json!({"type": "context", "elements": [mrkdwn(fit_one(&summary.footer(), SlackLimits::SECTION_TEXT, escape))]}),
+    );
     json!({
         "text": fit(&summary.headline(), SlackLimits::SECTION_TEXT, escape),
         "blocks": blocks,

@@ -86,7 +86,10 @@ fn cases() -> Vec<(&'static str, WebhookMessage)> {
         ("test_event", test_event(EventType::Declined)),
         (
             "name_only",
-            interested(InterestedCandidate { name: Some("Ada".into()), ..InterestedCandidate::default() }, "Senior Rust Engineer"),
+            interested(
+                InterestedCandidate { name: Some("Ada".into()), ..InterestedCandidate::default() },
+                "Senior Rust Engineer",
+            ),
         ),
     ]
 }
@@ -338,10 +341,8 @@ fn the_longest_texts_are_cut_with_an_ellipsis_within_every_limit() {
 
 #[test]
 fn every_standard_reason_and_both_test_events_meet_the_constraints() {
-    let mut messages: Vec<WebhookMessage> = StandardReason::ALL
-        .into_iter()
-        .map(|r| declined(None, DeclineReason::Standard(r), Some("   ")))
-        .collect();
+    let mut messages: Vec<WebhookMessage> =
+        StandardReason::ALL.into_iter().map(|r| declined(None, DeclineReason::Standard(r), Some("   "))).collect();
     messages.push(test_event(EventType::Interested));
     messages.push(test_event(EventType::Declined));
     for message in &messages {
@@ -365,7 +366,11 @@ fn evil_everywhere() -> Vec<WebhookMessage> {
     };
     vec![
         interested(candidate, EVIL),
-        declined(Some(EVIL), DeclineReason::Custom(EVIL.into()), Some(&format!("{EVIL} {{{{DATE(2017-02-14T06:08:00Z)}}}}"))),
+        declined(
+            Some(EVIL),
+            DeclineReason::Custom(EVIL.into()),
+            Some(&format!("{EVIL} {{{{DATE(2017-02-14T06:08:00Z)}}}}")),
+        ),
     ]
 }
 
@@ -384,7 +389,10 @@ fn discord_pings_no_one_and_renders_no_markdown_of_theirs() {
     for message in evil_everywhere() {
         let body = check(WebhookFormat::Discord, &message);
         let content = body["content"].as_str().expect("content");
-        assert!(content.contains("\\<!channel\\> @\u{200B}everyone \\<https\\://evil\\.example\\|click\\>"), "{content}");
+        assert!(
+            content.contains("\\<!channel\\> @\u{200B}everyone \\<https\\://evil\\.example\\|click\\>"),
+            "{content}"
+        );
         let text = body.to_string();
         // In the JSON text a backslash is doubled: every < is escaped for Discord.
         assert!(!text.replace(r"\\<", "").contains('<') && !text.contains("](https"), "{text}");

@@ -53,7 +53,11 @@ impl WebhookFormat {
         }
         if matches!(
             host,
-            "discord.com" | "discordapp.com" | "ptb.discord.com" | "canary.discord.com" | "ptb.discordapp.com"
+            "discord.com"
+                | "discordapp.com"
+                | "ptb.discord.com"
+                | "canary.discord.com"
+                | "ptb.discordapp.com"
                 | "canary.discordapp.com"
         ) {
             if !is_discord_webhook_path(path) {

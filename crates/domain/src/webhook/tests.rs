@@ -546,17 +546,28 @@ fn create_chooses_the_chat_format_of_a_known_chat_url_unless_one_is_given() {
     assert_eq!(create("https://discord.com/api/webhooks/1/t", None), WebhookFormat::Discord);
     assert_eq!(create("https://a.webhook.office.com/webhookb2/x", None), WebhookFormat::Teams);
     // An explicit format always wins, standard included.
-    assert_eq!(create("https://hooks.slack.com/services/T0/B0/x", Some(WebhookFormat::Standard)), WebhookFormat::Standard);
+    assert_eq!(
+        create("https://hooks.slack.com/services/T0/B0/x", Some(WebhookFormat::Standard)),
+        WebhookFormat::Standard
+    );
     assert_eq!(create("https://hooks.example.com/in", Some(WebhookFormat::Teams)), WebhookFormat::Teams);
 }
 
 #[test]
 fn update_sets_the_format_and_a_new_chat_url_brings_its_own_unless_one_is_given() {
-    let patch = |format, url: Option<&str>| UpdateWebhook { format, url: url.map(Into::into), now: t(5), ..UpdateWebhook::default() };
+    let patch = |format, url: Option<&str>| UpdateWebhook {
+        format,
+        url: url.map(Into::into),
+        now: t(5),
+        ..UpdateWebhook::default()
+    };
     let state = fold(&existing());
     let decided = |p| decide(&state, p, &growth()).expect("decided");
     assert_eq!(updated_format(&decided(patch(Some(WebhookFormat::Discord), None))), WebhookFormat::Discord);
-    assert_eq!(updated_format(&decided(patch(None, Some("https://hooks.slack.com/services/T/B/x")))), WebhookFormat::Slack);
+    assert_eq!(
+        updated_format(&decided(patch(None, Some("https://hooks.slack.com/services/T/B/x")))),
+        WebhookFormat::Slack
+    );
     let explicit = patch(Some(WebhookFormat::Standard), Some("https://hooks.slack.com/services/T/B/x"));
     assert_eq!(updated_format(&decided(explicit)), WebhookFormat::Standard);
     // The same format again changes nothing.
