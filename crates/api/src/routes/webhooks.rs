@@ -99,7 +99,7 @@ pub struct UpdateWebhookIn {
     #[schema(value_type = Option<String>)]
     pub description: Option<Option<String>>,
     /// `standard`, `slack`, `discord` or `teams`. Absent: the format stays, unless `url`
-    /// changes to a known chat webhook URL, whose format is then chosen (`format_detected`).
+    /// changes to a known chat webhook URL, whose format is then chosen.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub format: Option<WebhookFormat>,
 }
@@ -126,8 +126,8 @@ pub struct WebhookCreatedOut {
 pub struct WebhookUpdatedOut {
     #[serde(flatten)]
     pub webhook: WebhookOut,
-    /// `true` when the request changed `url` to a known chat webhook URL without a `format`,
-    /// so `format` is the one chosen for it.
+    /// `true` when the request gave a `url` but no `format`, and `format` is the one that
+    /// known chat webhook URL calls for.
     pub format_detected: bool,
 }
 

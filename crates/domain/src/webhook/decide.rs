@@ -67,7 +67,7 @@ pub struct UpdateWebhook {
     pub events: Option<Vec<EventType>>,
     /// `Some(None)` (or a blank text) clears the description.
     pub description: Option<Option<String>>,
-    /// `None` keeps the format, unless a new `url` is a known chat webhook: then its format.
+    /// `None` keeps the format, unless `url` changes to a known chat webhook: then its format.
     pub format: Option<WebhookFormat>,
     pub now: DateTime<Utc>,
 }
@@ -159,8 +159,10 @@ pub fn decide(
             let (url, format) = match c.url {
                 Some(raw) => {
                     let url = WebhookUrl::parse(&raw, &ctx.url_policy)?;
-                    let format = c.format.or_else(|| WebhookFormat::detect(url.as_url())).unwrap_or(webhook.format);
-                    (url.into(), format)
+                    // Only a URL that changes brings its format: the same URL sent again (a
+                    // client writing back the whole webhook) keeps a format chosen for it.
+                    let detected = (url.as_str() != webhook.url).then(|| WebhookFormat::detect(url.as_url())).flatten();
+                    (url.into(), c.format.or(detected).unwrap_or(webhook.format))
                 }
                 None => (webhook.url.clone(), c.format.unwrap_or(webhook.format)),
             };

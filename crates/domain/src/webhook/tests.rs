@@ -573,6 +573,14 @@ fn update_sets_the_format_and_a_new_chat_url_brings_its_own_unless_one_is_given(
     // The same format again changes nothing.
     assert!(decided(patch(Some(WebhookFormat::Standard), None)).is_empty());
 
+    // The same Slack URL sent again keeps the standard format chosen for it.
+    let mut explicit_standard = existing();
+    let to_slack = patch(Some(WebhookFormat::Standard), Some("https://hooks.slack.com/services/T/B/x"));
+    explicit_standard.extend(decide(&state, to_slack, &growth()).expect("decided"));
+    let explicit_standard = fold(&explicit_standard);
+    let again = patch(None, Some("https://hooks.slack.com/services/T/B/x"));
+    assert!(decide(&explicit_standard, again, &growth()).expect("decided").is_empty(), "nothing changes");
+
     // A webhook on Slack moved to a URL that is no chat webhook keeps its format.
     let mut on_slack = existing();
     on_slack.extend(decide(&state, patch(Some(WebhookFormat::Slack), None), &growth()).expect("decided"));
