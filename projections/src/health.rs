@@ -411,6 +411,39 @@ fn opt_time(m: Option<i64>) -> Result<Option<DateTime<Utc>>, ProjectionError> {
     m.map(from_micros).transpose()
 }
 
+/// Webhooks by status (deleted ones aside), for `/metrics`.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct StatusCounts {
+    /// Every status, with 0 when no webhook has it.
+    pub by_status: Vec<(HealthStatus, u64)>,
+    /// Since when the webhook failing longest has been failing.
+    pub failing_since: Option<DateTime<Utc>>,
+}
+
+/// Counts webhooks by status in the active generation `t`.
+pub fn status_counts(conn: &rusqlite::Connection, t: &Tables) -> Result<StatusCounts, ProjectionError> {
+    let sql = t.sql(
+        "SELECT status, COUNT(*), MIN(failing_since) FROM {health} WHERE deleted = 0 GROUP BY status",
+        TABLES,
+    );
+    let mut counts = StatusCounts {
+        by_status: [HealthStatus::Healthy, HealthStatus::Failing, HealthStatus::Disabled].map(|s| (s, 0)).into(),
+        failing_since: None,
+    };
+    let mut statement = conn.prepare_cached(&sql)?;
+    let mut rows = statement.query([])?;
+    while let Some(row) = rows.next()? {
+        let (status, count, since): (String, i64, Option<i64>) = (row.get(0)?, row.get(1)?, row.get(2)?);
+        if let Some(entry) = counts.by_status.iter_mut().find(|(s, _)| s.as_str() == status) {
+            entry.1 = count as u64;
+            if entry.0 == HealthStatus::Failing {
+                counts.failing_since = opt_time(since)?;
+            }
+        }
+    }
+    Ok(counts)
+}
+
 /// Reads one webhook's health from the active generation `t`, with the 24-hour success rate
 /// as of `now`.
 pub fn get(

@@ -94,6 +94,16 @@ impl ReadModels {
         .await
     }
 
+    /// How many webhooks have each status (healthy, failing, disabled), and since when the
+    /// longest failing one fails; nothing before the health read model's first build.
+    pub async fn webhook_status_counts(self: &Arc<Self>) -> Result<health::StatusCounts, ProjectionError> {
+        self.read(health::NAME, move |c, t| match t {
+            Some(t) => health::status_counts(c, &t),
+            None => Ok(health::StatusCounts::default()),
+        })
+        .await
+    }
+
     /// A pack's statistics (zeros when it has no submissions).
     pub async fn pack_stats(self: &Arc<Self>, pack_id: String) -> Result<PackStats, ProjectionError> {
         self.read(pack_stats::NAME, move |c, t| match t {

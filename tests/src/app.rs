@@ -162,6 +162,13 @@ impl TestApp {
         request.send().await.expect("request sent")
     }
 
+    /// `GET /metrics` in the Prometheus text format, parsed.
+    pub async fn scrape(&self) -> crate::metrics::Metrics {
+        let response = self.get("/metrics").await;
+        assert_eq!(response.status(), 200, "GET /metrics");
+        crate::metrics::Metrics::parse(&response.text().await.expect("a body"))
+    }
+
     /// Every event of one stream (empty when it does not exist).
     pub async fn stream_events(&self, stream: &str) -> Vec<RecordedEvent> {
         read_stream(self.store.as_ref(), stream).await

@@ -5,11 +5,13 @@
 //! - [`process`]: the real binary as a child process (`packhooks serve`), for crash, shard and
 //!   projections tests;
 //! - [`faults`]: a store wrapper that fails the first reads of some streams (fault injection);
+//! - [`metrics`]: `/metrics` parsed as Prometheus reads it;
 //! - [`receiver`]: a `TestReceiver` webhook endpoint with scripted answers;
 //! - [`signatures`]: signatures checked by the Standard Webhooks reference library.
 
 pub mod app;
 pub mod faults;
+pub mod metrics;
 pub mod process;
 pub mod receiver;
 pub mod schemas;

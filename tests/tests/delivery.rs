@@ -162,10 +162,9 @@ async fn a_failing_endpoint_gets_three_attempts_then_is_flagged_failing_and_reco
     assert!(matches!(events.iter().rev().find(|e| e.event_type() == "DeliveryAttempted"),
         Some(DomainEvent::DeliveryAttempted(a)) if a.outcome.is_success()));
     // The counters behind /metrics saw the same.
-    let load = |c: &std::sync::atomic::AtomicU64| c.load(std::sync::atomic::Ordering::Relaxed);
-    assert_eq!(load(&metrics.attempts_failed), 6);
-    assert_eq!(load(&metrics.attempts_succeeded), 1);
-    assert_eq!(load(&metrics.deliveries_abandoned), 2);
+    assert_eq!(metrics.attempts("failure"), 6);
+    assert_eq!(metrics.attempts("success"), 1);
+    assert_eq!(metrics.abandoned_total(), 2);
 }
 
 #[actix_rt::test]
@@ -686,7 +685,7 @@ async fn a_deleted_webhooks_actor_gives_up_what_it_owes_and_retires() {
     config.retry.delays = vec![Duration::from_secs(60)];
     let mut env = Env::new(config);
     let metrics = env.config.metrics.clone();
-    let actors = move || metrics.actors.load(std::sync::atomic::Ordering::Relaxed);
+    let actors = move || metrics.actors_running();
     env.set_plan("acc_1", Plan::Growth).await;
     let (doomed, _) = env.create_webhook("acc_1", "/doomed", &[EventType::Interested]).await;
     let (kept, _) = env.create_webhook("acc_1", "/kept", &[EventType::Interested]).await;

@@ -155,6 +155,6 @@ async fn routing_waits_for_room_in_a_full_actor_mailbox_and_loses_nothing() {
     let events = env.wait_stream(&hook.id.deliveries_stream(), WAIT, |e| count(e, "DeliveryAttempted") == n).await;
     assert_eq!(count(&events, "DeliveryAttempted"), n);
     assert_eq!(flaky.failures_given(), 4);
-    let waits = env.config.metrics.mailbox_waits.load(Ordering::SeqCst);
+    let waits = env.config.metrics.mailbox_waits_total();
     assert!(waits > 0, "the dispatcher never found the loading actor's mailbox of 4 full");
 }

@@ -228,7 +228,7 @@ async fn an_actor_whose_committed_appends_lose_their_injected_answers_keeps_deli
     }
     let events = env.wait_stream(&deliveries_stream(hook.id), WAIT, |e| count(e, "DeliveryAttempted") >= 6).await;
     assert_eq!(flaky.answers_lost(), 2);
-    let stopped = env.config.metrics.actors_stopped_on_conflict.load(std::sync::atomic::Ordering::SeqCst);
+    let stopped = env.config.metrics.stopped_on_conflict_total();
     assert_eq!(stopped, 0, "a lost answer stopped the actor as if another one wrote its stream");
     let mut recorded: Vec<_> = events
         .iter()

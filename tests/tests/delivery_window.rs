@@ -155,7 +155,7 @@ async fn each_arrives_once(env: &mut Env, hook: &Hook, submissions: &[(String, P
 
 /// Whether some webhook's backlog overflowed (events were read back from the log).
 fn overflowed(env: &Env) -> bool {
-    env.config.metrics.backlog_overflows.load(std::sync::atomic::Ordering::Relaxed) >= 1
+    env.config.metrics.backlog_overflows_total() >= 1
 }
 
 #[actix_rt::test]

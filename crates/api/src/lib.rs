@@ -75,7 +75,7 @@ pub fn app(
                 let response = response.await?;
                 let elapsed = started.elapsed();
                 let status = response.status().as_u16();
-                metrics.record(status, elapsed);
+                metrics.record(response.request().match_pattern(), status, elapsed);
                 if let Some((method, path)) = logged {
                     // Milliseconds with three decimals: microsecond precision, no float noise.
                     let elapsed_ms = (elapsed.as_micros() as f64) / 1000.0;

@@ -159,7 +159,7 @@ impl Dispatcher {
     }
 
     fn count_actors(&self) {
-        self.config.metrics.actors.store(self.actors.len() as u64, std::sync::atomic::Ordering::Relaxed);
+        self.config.metrics.set_actors(self.actors.len());
     }
 
     /// The webhook is deleted and routing has passed its deletion: its actor gives up what
@@ -388,7 +388,7 @@ where
     match addr.try_send(msg) {
         Ok(()) | Err(SendError::Closed(_)) => {}
         Err(SendError::Full(msg)) => {
-            DeliveryMetrics::bump(&metrics.mailbox_waits);
+            metrics.mailbox_waited();
             ctx.wait(actix::fut::wrap_future(futures::FutureExt::map(addr.send(msg), |_| ())));
         }
     }

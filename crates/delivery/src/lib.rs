@@ -12,7 +12,7 @@
 //!   infrastructure retries; [`refill`]: reading a lagging
 //!   webhook's routed events back from the log; [`message`]: the body;
 //!   `outcome`: outcome events serialised on the actor's hot path; [`DeliveryMetrics`]:
-//!   counters for `/metrics`.
+//!   its Prometheus metrics.
 //!
 //! Start it with [`Delivery::start`] inside an actix system; stop it with
 //! [`DeliveryHandle::stop`].

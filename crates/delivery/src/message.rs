@@ -6,6 +6,7 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
+use chrono::{DateTime, Utc};
 use packhooks_domain::chat;
 use packhooks_domain::delivery::DeliverySource;
 use packhooks_domain::payload::{message_id, WebhookMessage};
@@ -26,6 +27,8 @@ pub struct Outgoing {
     /// `source.position`, kept parsed.
     pub position: Position,
     pub body: Body,
+    /// When the store committed the event (for the first-attempt delay metric).
+    pub committed_at: DateTime<Utc>,
 }
 
 /// A message's body in every format.
@@ -71,6 +74,7 @@ impl Outgoing {
             }),
             position: recorded.position,
             body: Body::new(body),
+            committed_at: recorded.created,
         })
     }
 

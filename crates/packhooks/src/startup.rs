@@ -81,7 +81,10 @@ impl Application {
     pub async fn build(settings: Settings) -> Result<Application, StartupError> {
         std::fs::create_dir_all(&settings.data_dir)
             .map_err(|source| StartupError::DataDir { path: settings.data_dir.clone(), source })?;
-        let store = open_store(&settings, StoreAccess::Write)?;
+        // Every metric of the process, for /metrics: the store's here, delivery's below, the
+        // API's in the `Exposition`.
+        let mut metrics = prometheus_client::registry::Registry::default();
+        let store = crate::metrics::MeteredStore::wrap(open_store(&settings, StoreAccess::Write)?, &mut metrics);
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let token = api_token(&settings)?;
         let tokens = settings.api.tokens.iter().fold(TokenTable::new().with(&token, &Role::ALL), |table, extra| {
@@ -118,10 +121,9 @@ impl Application {
         state = state.with_extension(projections);
 
         let delivery_config = delivery_config(&settings);
-        let delivery_metrics = Arc::clone(&delivery_config.metrics);
-        state = state.with_extension(Arc::new(packhooks_api::routes::metrics::ExtraMetrics(vec![Box::new(
-            move |text: &mut String| delivery_metrics.render(text),
-        )])));
+        delivery_config.metrics.register(&mut metrics);
+        let exposition = packhooks_api::routes::metrics::Exposition::new(&state, metrics);
+        state = state.with_extension(Arc::new(exposition));
         let delivery = packhooks_delivery::Delivery::start(Arc::clone(&store), delivery_config, Arc::clone(&clock));
         state = state.with_extension(Arc::new(packhooks_api::routes::test_events::TestEventWait(
             settings.delivery.attempt_timeout,

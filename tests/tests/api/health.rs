@@ -77,16 +77,17 @@ async fn metrics_count_requests_and_need_the_ops_role() {
     assert_problem(app.anonymous(Method::GET, "/metrics").send().await.unwrap(), 401, "unauthorized").await;
     let response = app.get("/metrics").await;
     assert_eq!(response.status(), 200);
-    assert!(response.headers()["content-type"].to_str().unwrap().starts_with("text/plain"));
-    let text = response.text().await.unwrap();
-    let value = |name: &str| -> f64 {
-        text.lines()
-            .find_map(|l| l.strip_prefix(name).and_then(|rest| rest.trim().parse().ok()))
-            .unwrap_or_else(|| panic!("{name} missing from {text}"))
-    };
-    assert!(value("packhooks_http_requests_total{class=\"2xx\"}") >= 1.0);
-    assert!(value("packhooks_http_requests_total{class=\"4xx\"}") >= 1.0);
-    assert!(value("packhooks_store_head_position") >= 1.0);
-    assert_eq!(value("packhooks_webhooks"), 0.0);
+    assert!(response.headers()["content-type"].to_str().unwrap().starts_with("text/plain; version=0.0.4"));
+    let metrics = app.scrape().await;
+    let requests = "packhooks_http_request_duration_seconds";
+    // By route template, never the path itself (the account id is not a label).
+    let plan = [("route", "/v1/accounts/:account/plan"), ("class", "2xx")];
+    assert_eq!(metrics.histogram_count(requests, &plan), 1.0);
+    assert!(metrics.histogram_count(requests, &[("route", "/metrics"), ("class", "4xx")]) >= 1.0);
+    assert!(metrics.histogram_count(requests, &[("route", "/metrics"), ("class", "2xx")]) >= 1.0);
+    assert!(metrics.label_values(requests, "route").iter().all(|r| !r.contains("acc_1")));
+    assert!(metrics.value("packhooks_store_head_position", &[]) >= 1.0);
+    assert_eq!(metrics.value("packhooks_store_up", &[]), 1.0);
+    assert_eq!(metrics.value("packhooks_webhooks", &[]), 0.0);
     app.stop().await;
 }

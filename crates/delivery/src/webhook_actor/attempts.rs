@@ -12,7 +12,7 @@ use crate::backoff::Backoff;
 use crate::message::{load_body, Body};
 use crate::outcome::{self, Attempted, IdText};
 use crate::sender::AttemptReport;
-use crate::{DeliveryError, DeliveryMetrics};
+use crate::DeliveryError;
 
 impl WebhookActor {
     /// Makes a delivery ready once the injected clock reaches `due_at`.
@@ -70,6 +70,9 @@ impl WebhookActor {
                 }
             };
             owed.sending = true;
+            if let Some(committed_at) = owed.committed_at.take() {
+                self.config.metrics.first_attempt_started(self.clock.now() - committed_at);
+            }
             self.in_flight += 1;
             let (sender, store, clock) = (self.sender.clone(), self.store.clone(), self.clock.clone());
             let (body, source) = (owed.body.clone(), owed.source.clone());
@@ -86,6 +89,10 @@ impl WebhookActor {
         }
         self.maybe_refill(ctx);
         self.flush(ctx);
+        // Every change to what is owed ends here (a routed event, an attempt's outcome, a
+        // retry falling due, a give-up).
+        let backlog = self.intake.backlog.len() + self.first_attempts_owed;
+        self.owed_gauges.publish(backlog, self.owed.len().saturating_sub(self.first_attempts_owed));
         self.maybe_stop(ctx);
     }
 
@@ -139,9 +146,7 @@ impl WebhookActor {
             now,
         };
         let decided = record_attempt(&self.state.health, &made, self.webhook.now(), &self.rules());
-        let metrics = &self.config.metrics;
-        let success = report.outcome.is_success();
-        DeliveryMetrics::bump(if success { &metrics.attempts_succeeded } else { &metrics.attempts_failed });
+        self.config.metrics.attempted(&report.outcome, report.latency);
         let delivery_text = IdText::delivery(id);
         let attempted = Attempted {
             webhook_id: self.id_text.as_str(),
@@ -183,7 +188,7 @@ impl WebhookActor {
     pub(super) fn abandon(&mut self, id: DeliveryId) {
         let Some(owed) = self.owed.remove(&id) else { return };
         self.first_attempt_done(owed.attempt);
-        DeliveryMetrics::bump(&self.config.metrics.deliveries_abandoned);
+        self.config.metrics.abandoned();
         let event = give_up(self.id, id, &owed.source, owed.attempt, self.clock.now());
         tracing::info!(webhook = %self.id, account = self.webhook.account(), delivery = %id, attempts = owed.attempt - 1, "delivery abandoned: the webhook is off");
         self.push(&event, &owed.source, &IdText::delivery(id));

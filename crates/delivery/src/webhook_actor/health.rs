@@ -12,7 +12,7 @@ use packhooks_store::{read_stream_to_end, EventStore, ExpectedRevision, StoreErr
 
 use super::WebhookActor;
 use crate::outcome::{self, IdText};
-use crate::{DeliveryError, DeliveryMetrics};
+use crate::DeliveryError;
 
 /// Tries of the auto-disable's read, decide and append when the webhook stream keeps
 /// changing under it (an owner's command in between).
@@ -35,7 +35,7 @@ impl WebhookActor {
         let (error_code, status_code) = cause.map_or((None, None), |(code, status)| (Some(code), status));
         match &event {
             DomainEvent::DeliveryAbandoned(e) => {
-                DeliveryMetrics::bump(&self.config.metrics.deliveries_abandoned);
+                self.config.metrics.abandoned();
                 tracing::info!(webhook = %self.id, account, delivery = delivery_id, attempts = e.attempts, error_code, status_code, "delivery abandoned");
             }
             DomainEvent::WebhookFlaggedFailing(_) => {

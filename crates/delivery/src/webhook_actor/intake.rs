@@ -13,7 +13,7 @@ use super::{Owed, WebhookActor};
 use crate::backoff::{millis, Backoff};
 use crate::message::Outgoing;
 use crate::refill::{Cursor, Page, Refill};
-use crate::{DeliveryError, DeliveryMetrics};
+use crate::DeliveryError;
 
 /// Deliveries owed a first attempt that an actor takes on at once, as a multiple of its
 /// in-flight limit. The rest wait in the backlog, outside the checkpoint: a checkpoint lists
@@ -85,6 +85,7 @@ impl WebhookActor {
                 body: Some(outgoing.body.clone()),
                 attempt: 1,
                 due_at: self.clock.now(),
+                committed_at: Some(outgoing.committed_at),
                 sending: false,
             };
             self.owed.insert(id, owed);
@@ -106,7 +107,7 @@ impl WebhookActor {
             return;
         }
         if intake.backlog.len() >= self.config.backlog_cap.max(1) {
-            DeliveryMetrics::bump(&self.config.metrics.backlog_overflows);
+            self.config.metrics.backlog_overflowed();
             tracing::info!(webhook = %self.id, backlog = intake.backlog.len(), "webhook lags behind; reading what is routed to it back from the log later");
             intake.overflow =
                 Some(Overflow { from: Cursor::From(position), dropped_max: position, refill: None, reading: false });

@@ -40,6 +40,7 @@ use crate::outcome::IdText;
 use crate::resume::ResumeState;
 use crate::sender::{Sender, Target};
 use crate::timer::sleep_until;
+use crate::metrics::OwedShare;
 use crate::DeliveryConfig;
 
 use self::intake::Intake;
@@ -57,6 +58,9 @@ struct Owed {
     /// The number of the attempt that is due.
     attempt: u32,
     due_at: DateTime<Utc>,
+    /// When its event was committed, until its first attempt starts (then taken, for the
+    /// first-attempt delay metric); `None` for a delivery restored from a checkpoint.
+    committed_at: Option<DateTime<Utc>>,
     /// An attempt is in flight.
     sending: bool,
 }
@@ -108,6 +112,8 @@ pub struct WebhookActor {
     /// An auto-disable is being appended.
     disabling: bool,
     shutdown: Shutdown,
+    /// This actor's part of the instance's backlog and pending-retry gauges.
+    owed_gauges: OwedShare,
 }
 
 impl WebhookActor {
@@ -133,7 +139,6 @@ impl WebhookActor {
             id_text: IdText::webhook(id),
             stream: id.deliveries_stream(),
             store,
-            config,
             clock,
             sender,
             webhook,
@@ -146,6 +151,8 @@ impl WebhookActor {
             outbox: Outbox::default(),
             disabling: false,
             shutdown: Shutdown::default(),
+            owed_gauges: OwedShare::new(config.metrics.clone()),
+            config,
         }
     }
 
@@ -171,6 +178,7 @@ impl WebhookActor {
                     body: None,
                     attempt: pending.attempt,
                     due_at: pending.due_at,
+                    committed_at: None,
                     sending: false,
                 },
             );

@@ -10,7 +10,7 @@ use packhooks_store::{EventData, ExpectedRevision, Position, StoreError};
 use super::WebhookActor;
 use crate::backoff::{millis, Backoff};
 use crate::outcome::{self, IdText};
-use crate::{DeliveryConfig, DeliveryMetrics};
+use crate::DeliveryConfig;
 
 /// Outcome events buffered at most, in appends of `batch_max`: past that no attempt starts
 /// until an append has gone through (see [`Outbox::full`]).
@@ -142,7 +142,7 @@ impl WebhookActor {
                         webhook = %act.id, %expected, %actual,
                         "another actor writes this webhook's deliveries stream; stopping this one"
                     );
-                    DeliveryMetrics::bump(&act.config.metrics.actors_stopped_on_conflict);
+                    act.config.metrics.stopped_on_conflict();
                     act.stop_now(ctx);
                     return;
                 }
