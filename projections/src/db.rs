@@ -133,6 +133,16 @@ pub(crate) fn pos_to_sql(p: Position) -> rusqlite::Result<(i64, i64)> {
     Ok((part(p.commit)?, part(p.prepare)?))
 }
 
+/// Whether table `base` exists in the set `t` (a set of an older version, still serving
+/// while the new one is built, may lack a table a later version added).
+pub(crate) fn has_table(conn: &Connection, t: &Tables, base: &str) -> rusqlite::Result<bool> {
+    Ok(conn
+        .prepare_cached("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1")?
+        .query_row([t.name(base)], |_| Ok(()))
+        .optional()?
+        .is_some())
+}
+
 pub(crate) fn pos_from_sql(commit: Option<i64>, prepare: Option<i64>) -> Option<Position> {
     match (commit, prepare) {
         (Some(c), Some(p)) => Some(Position { commit: c as u64, prepare: p as u64 }),

@@ -127,12 +127,7 @@ impl RawRow {
 /// Whether the active set has the deliveries table (a set of version 1, still serving while
 /// version 2 is built, has not).
 fn has_deliveries(conn: &rusqlite::Connection, t: &Tables) -> Result<bool, ProjectionError> {
-    let name = t.name("deliveries");
-    Ok(conn
-        .prepare_cached("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1")?
-        .query_row([name], |_| Ok(()))
-        .optional()?
-        .is_some())
+    Ok(crate::db::has_table(conn, t, "deliveries")?)
 }
 
 /// Up to `limit` deliveries of `webhook_id` that pass `filter`, newest first.

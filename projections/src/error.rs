@@ -32,6 +32,13 @@ pub enum ProjectionError {
     /// A blocking task panicked or was cancelled.
     #[error("background task failed")]
     Join(#[from] tokio::task::JoinError),
+    /// A stored event this version cannot read, where one must be read.
+    #[error("cannot read an event of stream {stream}")]
+    Decode {
+        stream: String,
+        #[source]
+        source: packhooks_domain::events::DecodeError,
+    },
     /// Creating the data directory failed.
     #[error("read-model file")]
     Io(#[from] std::io::Error),

@@ -444,6 +444,17 @@ pub fn status_counts(conn: &rusqlite::Connection, t: &Tables) -> Result<StatusCo
     Ok(counts)
 }
 
+/// Every webhook the account has or had (deleted ones too), by id.
+pub fn webhooks_of_account(
+    conn: &rusqlite::Connection,
+    t: &Tables,
+    account_id: &str,
+) -> Result<Vec<String>, ProjectionError> {
+    let sql = t.sql("SELECT webhook_id FROM {health} WHERE account_id = ?1 ORDER BY webhook_id", TABLES);
+    let ids = conn.prepare_cached(&sql)?.query_map([account_id], |r| r.get(0))?.collect::<Result<_, _>>()?;
+    Ok(ids)
+}
+
 /// Reads one webhook's health from the active generation `t`, with the 24-hour success rate
 /// as of `now`.
 pub fn get(

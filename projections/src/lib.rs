@@ -1,6 +1,6 @@
 //! Projections: the read models packhooks serves (webhook health, pack statistics, delivery
-//! log), the runner that keeps them current from `$all`, blue/green rebuilds, status, and
-//! the audit views of the event history.
+//! log), the runner that keeps them current from `$all`, blue/green rebuilds, status, the
+//! audit views of the event history, and the explanation of a submission.
 //!
 //! The read models live in their own SQLite file (`<data_dir>/read-models.sqlite`), apart
 //! from the event store: they can always be thrown away and rebuilt from the log. Each
@@ -13,6 +13,7 @@ pub mod deliveries;
 pub mod delivery_log;
 mod error;
 pub mod event;
+pub mod explain;
 pub mod health;
 pub mod pack_stats;
 pub mod projection;

@@ -6,6 +6,10 @@
 //! id may get submissions of several accounts, and each counts for the account it was made
 //! for (a pack's statistics sum its rows of every account).
 //!
+//! The `submissions` table indexes every submission by its id (its stream, revision and log
+//! position), so a submission can be found and explained (`GET /v1/submissions/{id}`) by
+//! its id alone.
+//!
 //! Fed by `pack-` streams only, so test events (which live in `webhook-` streams) can never
 //! be counted.
 
@@ -15,16 +19,17 @@ use chrono::{DateTime, Utc};
 use packhooks_domain::ids::streams;
 use packhooks_domain::submission::{DeclineReason, StandardReason};
 use packhooks_domain::SubmissionId;
-use packhooks_store::SubscriptionFilter;
+use packhooks_store::{Position, SubscriptionFilter};
 use rusqlite::{params, OptionalExtension, Transaction};
 use serde::Serialize;
 
+use crate::db::{pos_from_sql, pos_to_sql};
 use crate::event::Event;
 use crate::projection::{from_micros, micros, Envelope, Projection, ProjectionBatch, Tables};
 use crate::ProjectionError;
 
 pub const NAME: &str = "pack_stats";
-const TABLES: &[&str] = &["pack_stats", "pack_reasons", "pack_daily"];
+const TABLES: &[&str] = &["pack_stats", "pack_reasons", "pack_daily", "submissions"];
 
 /// The pack statistics projection.
 #[derive(Clone, Copy, Debug, Default)]
@@ -34,9 +39,10 @@ impl Projection for PackStatsProjection {
     fn name(&self) -> &'static str {
         NAME
     }
-    /// 2: rows per (pack, account); version 1 kept one row per pack, under its latest account.
+    /// 3: the submissions index; 2: rows per (pack, account) (version 1 kept one row per
+    /// pack, under its latest account).
     fn version(&self) -> u32 {
-        2
+        3
     }
     fn tables(&self) -> &'static [&'static str] {
         TABLES
@@ -69,6 +75,13 @@ impl Projection for PackStatsProjection {
                 interested INTEGER NOT NULL,
                 declined INTEGER NOT NULL,
                 PRIMARY KEY (pack_id, account_id, day)
+            ) WITHOUT ROWID;
+            CREATE TABLE {submissions} (
+                submission_id TEXT NOT NULL PRIMARY KEY,
+                stream TEXT NOT NULL,
+                revision INTEGER NOT NULL,
+                pos_commit INTEGER NOT NULL,
+                pos_prepare INTEGER NOT NULL
             ) WITHOUT ROWID;",
             TABLES,
         )
@@ -100,6 +113,11 @@ impl Projection for PackStatsProjection {
                  declined = declined + excluded.declined",
                 TABLES,
             ),
+            index: t.sql(
+                "INSERT OR IGNORE INTO {submissions} (submission_id, stream, revision, pos_commit, pos_prepare) \
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                TABLES,
+            ),
             packs: HashMap::new(),
         })
     }
@@ -128,6 +146,7 @@ struct StatsBatch {
     upsert: String,
     reason: String,
     daily: String,
+    index: String,
     /// Pack → account → row (nested so that a lookup by `&str` allocates nothing).
     packs: HashMap<String, HashMap<String, PackRow>>,
 }
@@ -212,6 +231,14 @@ impl ProjectionBatch for StatsBatch {
     fn apply(&mut self, tx: &Transaction<'_>, envelope: &Envelope) -> Result<(), ProjectionError> {
         match &envelope.event {
             Event::Submitted(e) => {
+                let (commit, prepare) = pos_to_sql(envelope.position)?;
+                tx.prepare_cached(&self.index)?.execute(params![
+                    e.submission_id.to_string(),
+                    envelope.stream,
+                    envelope.revision as i64,
+                    commit,
+                    prepare
+                ])?;
                 let s = Submitted {
                     pack: e.pack_id.as_str(),
                     account: e.account_id.as_str(),
@@ -258,6 +285,39 @@ impl ProjectionBatch for StatsBatch {
         }
         Ok(())
     }
+}
+
+/// Where a submission is in the log.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SubmissionRow {
+    /// Its `pack-` stream and revision there.
+    pub stream: String,
+    pub revision: u64,
+    pub position: Position,
+}
+
+/// The submission with this id (`sub_…`), if the read model has seen it.
+pub fn submission(
+    conn: &rusqlite::Connection,
+    t: &Tables,
+    submission_id: &str,
+) -> Result<Option<SubmissionRow>, ProjectionError> {
+    if !crate::db::has_table(conn, t, "submissions")? {
+        return Ok(None);
+    }
+    let found = conn
+        .prepare_cached(&t.sql(
+            "SELECT stream, revision, pos_commit, pos_prepare FROM {submissions} WHERE submission_id = ?1",
+            TABLES,
+        ))?
+        .query_row([submission_id], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?, r.get::<_, i64>(3)?))
+        })
+        .optional()?;
+    Ok(found.and_then(|(stream, revision, commit, prepare)| {
+        let position = pos_from_sql(Some(commit), Some(prepare))?;
+        Some(SubmissionRow { stream, revision: revision as u64, position })
+    }))
 }
 
 /// One decline reason and how often it was given.

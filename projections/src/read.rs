@@ -13,7 +13,7 @@ use rusqlite::Connection;
 use crate::deliveries::{self, DeliveryFilter, DeliveryRow};
 use crate::delivery_log::{self, AttemptEntry, AttemptPage};
 use crate::health::{self, WebhookHealth};
-use crate::pack_stats::{self, AccountStats, PackStats};
+use crate::pack_stats::{self, AccountStats, PackStats, SubmissionRow};
 use crate::projection::Tables;
 use crate::{db, ProjectionError};
 
@@ -100,6 +100,24 @@ impl ReadModels {
         self.read(health::NAME, move |c, t| match t {
             Some(t) => health::status_counts(c, &t),
             None => Ok(health::StatusCounts::default()),
+        })
+        .await
+    }
+
+    /// Every webhook the account has or had, deleted ones included.
+    pub async fn account_webhooks(self: &Arc<Self>, account_id: String) -> Result<Vec<String>, ProjectionError> {
+        self.read(health::NAME, move |c, t| match t {
+            Some(t) => health::webhooks_of_account(c, &t, &account_id),
+            None => Ok(Vec::new()),
+        })
+        .await
+    }
+
+    /// Where the submission with this id (`sub_…`) is in the log, if the read model has seen it.
+    pub async fn submission(self: &Arc<Self>, submission_id: String) -> Result<Option<SubmissionRow>, ProjectionError> {
+        self.read(pack_stats::NAME, move |c, t| match t {
+            Some(t) => pack_stats::submission(c, &t, &submission_id),
+            None => Ok(None),
         })
         .await
     }

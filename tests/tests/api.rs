@@ -25,6 +25,8 @@ mod slow_clients;
 mod startup;
 #[path = "api/strict_input.rs"]
 mod strict_input;
+#[path = "api/submission_explain.rs"]
+mod submission_explain;
 #[path = "api/submissions.rs"]
 mod submissions;
 #[path = "api/test_events.rs"]

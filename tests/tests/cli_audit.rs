@@ -3,6 +3,7 @@
 //! against a real `serve` process and its SQLite log. Times are written as people write
 //! them: with a UTC offset, its `+` typed straight into the query string (where form
 //! decoding turns it into a space); an id that no webhook ever had is not "not created yet".
+//! `packhooks audit submission` explains a submission as `GET /v1/submissions/{id}` does.
 
 use chrono::{DateTime, FixedOffset, SecondsFormat, Utc};
 use packhooks_tests::packhooks_bin;
@@ -151,5 +152,59 @@ async fn audit_stream_shows_readable_rows_with_limit_and_from_and_errors_before_
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert!(stderr.contains(expected), "{args:?}: {stderr}");
     }
+    server.terminate();
+}
+
+async fn post(client: &reqwest::Client, server: &ServerProcess, path: &str, body: Value) -> Value {
+    let response = client.post(server.url(path)).bearer_auth(TOKEN).json(&body).send().await.expect("request sent");
+    response.json().await.expect("a JSON answer")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audit_submission_explains_as_the_api_does_beside_a_running_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Launch::new(packhooks_bin!(), dir.path()).env("PACKHOOKS_API_TOKEN", TOKEN).start();
+    let client = reqwest::Client::new();
+    server.set_plan(&client, TOKEN, "acc_1", "growth").await;
+    let created = post(
+        &client,
+        &server,
+        "/v1/accounts/acc_1/webhooks",
+        json!({"url": "https://hooks.example.com/in", "events": ["declined"]}),
+    )
+    .await;
+    let webhook = created["id"].as_str().unwrap().to_owned();
+    let body = json!({"account_id": "acc_1", "pack_name": "Pack", "candidate": {"name": "Ada"}});
+    let accepted = post(&client, &server, "/v1/packs/pk_1/interest", body).await;
+    let submission = accepted["submission_id"].as_str().unwrap().to_owned();
+    let mut api = Value::Null;
+    for _ in 0..200 {
+        let response =
+            client.get(server.url(&format!("/v1/submissions/{submission}"))).bearer_auth(TOKEN).send().await.unwrap();
+        if response.status() == 200 {
+            api = response.json().await.unwrap();
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    assert_eq!(api["webhooks"][0]["webhook_id"], webhook.as_str(), "{api}");
+    assert_eq!(api["webhooks"][0]["reason"], "other_event_type", "{api}");
+
+    let output = run_cli(packhooks_bin!(), dir.path(), &["audit", "submission", &submission, "--json"]);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let cli: Value = serde_json::from_slice(&output.stdout).expect("one JSON object");
+    assert_eq!(cli, api, "the CLI's explanation is the API's");
+    let output = run_cli(packhooks_bin!(), dir.path(), &["audit", "submission", &submission]);
+    let text = String::from_utf8(output.stdout).unwrap();
+    assert!(text.contains(&format!("webhook {webhook}: not routed: other_event_type")), "{text}");
+
+    let output =
+        run_cli(packhooks_bin!(), dir.path(), &["audit", "submission", "sub_0000000000000000000000000000abcd"]);
+    assert!(!output.status.success() && output.stdout.is_empty());
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("no submission"),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     server.terminate();
 }

@@ -54,6 +54,8 @@ const EXPECTED: &[&str] = &[
     "200 GET /v1/webhooks/{id}/deliveries?state=delivered&since=2026-12-01T00:00:00Z",
     "200 GET /v1/webhooks/{id}/deliveries?limit=1",
     "200 GET /v1/webhooks/{id}/deliveries/{delivery}",
+    "200 GET /v1/webhooks/{id}/deliveries/{delivery}",
+    "200 GET /v1/submissions/{submission}",
     "200 GET /healthz",
     "200 GET /readyz",
     "200 GET /openapi.json",
@@ -146,6 +148,9 @@ fn normalized(report: &str, address: &str, webhook: &str) -> String {
     }
     if let Some(at) = text.find("/deliveries/dlv_") {
         text = format!("{}/deliveries/{{delivery}}", &text[..at]);
+    }
+    if let Some(at) = text.find("/submissions/sub_") {
+        text = format!("{}/submissions/{{submission}}", &text[..at]);
     }
     match text.find("?at=") {
         Some(at) => format!("{}?at=…", &text[..at]),

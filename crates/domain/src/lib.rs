@@ -46,6 +46,7 @@ pub mod clock;
 pub mod delivery;
 pub mod error;
 pub mod events;
+pub mod explain;
 pub mod ids;
 pub mod ip_policy;
 pub mod payload;

@@ -24,7 +24,20 @@ macro_rules! route_modules {
 }
 
 // Submissions first: they are the hot path, and actix tries routes in registration order.
-route_modules!(submissions, health, metrics, accounts, webhooks, stats, attempts, deliveries, audit, ops, test_events);
+route_modules!(
+    submissions,
+    health,
+    metrics,
+    accounts,
+    webhooks,
+    stats,
+    attempts,
+    deliveries,
+    audit,
+    ops,
+    test_events,
+    submission_view,
+);
 
 pub(crate) mod read;
 pub mod webhook_views;

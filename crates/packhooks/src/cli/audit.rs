@@ -1,8 +1,10 @@
-//! `packhooks audit stream|webhook|export`: the event history for auditors, from the store
-//! itself: a stream as readable rows ([`super::rows`]) or JSON lines, a webhook's state at a
-//! time, and `$all` as JSON lines. Secrets are redacted in all of them. The store is opened
-//! read-only, so these run beside a server writing to the same data directory. Every error
-//! (a bad argument, a missing stream) comes before the first line of output.
+//! `packhooks audit stream|webhook|submission|export`: the event history for auditors, from
+//! the store itself: a stream as readable rows ([`super::rows`]) or JSON lines, a webhook's
+//! state at a time, a submission explained (where it went and why not elsewhere, with the
+//! read models' deliveries), and `$all` as JSON lines. Secrets are redacted in all of them.
+//! The store is opened read-only (and the read models only read), so these run beside a server
+//! writing to the same data directory. Every error (a bad argument, a missing stream) comes
+//! before the first line of output.
 
 use std::io::{IsTerminal as _, Write as _};
 
@@ -11,8 +13,8 @@ use chrono::{DateTime, Utc};
 use clap::{Args, Subcommand};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use packhooks_domain::webhook::{WebhookState, WebhookStatus};
-use packhooks_domain::WebhookId;
-use packhooks_projections::audit;
+use packhooks_domain::{SubmissionId, WebhookId};
+use packhooks_projections::{audit, explain, ReadModels};
 use packhooks_store::{Direction, Position};
 
 use super::projections::{open_store, settings};
@@ -56,6 +58,18 @@ pub enum AuditCommand {
         #[arg(long, value_name = "TIME", value_parser = rfc3339)]
         at: DateTime<Utc>,
         /// The state as one JSON object instead of lines of text.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        settings: StoreOverrides,
+    },
+    /// Explain a submission: for each webhook its account has or had, whether it was routed
+    /// there and if not why, and each delivery's state and attempts.
+    Submission {
+        /// The submission id, `sub_` and 32 lowercase hex digits.
+        #[arg(value_parser = submission_id)]
+        id: SubmissionId,
+        /// The explanation as one JSON object (as `GET /v1/submissions/{id}` answers).
         #[arg(long)]
         json: bool,
         #[command(flatten)]
@@ -143,6 +157,24 @@ pub async fn run(args: AuditArgs) -> anyhow::Result<()> {
             out.flush()?;
             Ok(())
         }
+        AuditCommand::Submission { id, json, settings: overrides } => {
+            let settings = settings(&overrides)?;
+            let store = open_store(&settings)?;
+            let read = ReadModels::open(&packhooks_projections::db_path(&settings.data_dir))
+                .context("cannot open the read models")?;
+            let found = explain::explain(store.as_ref(), &read, id)
+                .await
+                .context("cannot explain the submission")?
+                .with_context(|| format!("no submission {id} in the read models"))?;
+            let mut out = std::io::stdout().lock();
+            if json {
+                writeln!(out, "{}", serde_json::to_string(&found)?)?;
+            } else {
+                print_submission(&mut out, &found)?;
+            }
+            out.flush()?;
+            Ok(())
+        }
         AuditCommand::Export { from, system, settings: overrides } => {
             let store = open_store(&settings(&overrides)?)?;
             let head = store.head().await?.map(|h| h.commit).unwrap_or(0);
@@ -173,6 +205,48 @@ pub async fn run(args: AuditArgs) -> anyhow::Result<()> {
 /// A time as every output of packhooks shows it: RFC 3339 UTC with `Z`.
 fn z(t: impl std::borrow::Borrow<chrono::DateTime<chrono::Utc>>) -> String {
     t.borrow().to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
+}
+
+fn print_submission(out: &mut impl std::io::Write, found: &explain::SubmissionExplained) -> std::io::Result<()> {
+    writeln!(
+        out,
+        "submission {} ({}) at {}",
+        found.submission_id,
+        found.event_type.message_type(),
+        z(found.submitted_at)
+    )?;
+    writeln!(out, "account: {}", found.account_id)?;
+    writeln!(out, "pack: {} ({})", found.pack_id, found.pack_name)?;
+    writeln!(out, "position: {}", found.position)?;
+    for w in &found.webhooks {
+        let deleted = if w.deleted { " (deleted since)" } else { "" };
+        match w.reason {
+            None => writeln!(out, "webhook {}{deleted}: routed", w.webhook_id)?,
+            Some(reason) => writeln!(out, "webhook {}{deleted}: not routed: {}", w.webhook_id, reason.as_str())?,
+        }
+        if let Some(d) = &w.delivery {
+            writeln!(
+                out,
+                "  delivery {} ({}): {}, {} attempts",
+                d.delivery_id,
+                d.message_id,
+                d.state,
+                d.attempts.len()
+            )?;
+            for a in &d.attempts {
+                let result = if a.success { "success" } else { a.code.as_deref().unwrap_or("failure") };
+                let status = a.status.map_or_else(|| "-".to_owned(), |s| s.to_string());
+                writeln!(
+                    out,
+                    "  attempt {} at {}: {result}, status {status}, {} ms",
+                    a.attempt,
+                    z(a.recorded_at),
+                    a.latency_ms
+                )?;
+            }
+        }
+    }
+    Ok(())
 }
 
 fn print_webhook(out: &mut impl std::io::Write, found: &audit::WebhookAt) -> std::io::Result<()> {
@@ -221,6 +295,10 @@ fn rfc3339(text: &str) -> Result<DateTime<Utc>, String> {
 /// A webhook id argument, with an error that shows the form.
 fn webhook_id(text: &str) -> Result<WebhookId, String> {
     WebhookId::parse(text.trim()).map_err(|e| format!("{e}: expected wh_ and 32 lowercase hex digits"))
+}
+
+fn submission_id(text: &str) -> Result<SubmissionId, String> {
+    SubmissionId::parse(text.trim()).map_err(|e| format!("{e}: expected sub_ and 32 lowercase hex digits"))
 }
 
 /// `--from` of an export: a log position.
