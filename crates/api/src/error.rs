@@ -66,6 +66,13 @@ pub enum ApiError {
     RequestTimeout { after: std::time::Duration },
     #[error("the request target is longer than {limit} bytes")]
     UriTooLong { limit: usize },
+    /// Not well-formed HTTP/1.1 (a broken request line, a control byte in a header): refused
+    /// by the HTTP parser before any route runs ([`crate::malformed`]).
+    #[error("the request is not well-formed HTTP/1.1")]
+    MalformedRequest,
+    /// The request head (request line and headers) is over the HTTP parser's limit.
+    #[error("the request head is larger than the server accepts (128 KiB, at most 96 headers)")]
+    HeadTooLarge,
     /// The path exists, but not with this method; `allow` lists those it has.
     #[error("this path answers only {allow}")]
     MethodNotAllowed { allow: String },
@@ -137,6 +144,8 @@ impl ApiError {
             ApiError::UnsupportedMediaType => "unsupported_media_type",
             ApiError::RequestTimeout { .. } => "request_timeout",
             ApiError::UriTooLong { .. } => "uri_too_long",
+            ApiError::MalformedRequest => "malformed_request",
+            ApiError::HeadTooLarge => "header_too_large",
             ApiError::MethodNotAllowed { .. } => "method_not_allowed",
             ApiError::NotFound { .. } => "not_found",
             ApiError::InvalidId { .. } | ApiError::InvalidInput { .. } => "invalid_field",
@@ -177,6 +186,7 @@ impl ApiError {
             StatusCode::METHOD_NOT_ALLOWED => "Method not allowed",
             StatusCode::REQUEST_TIMEOUT => "Request timeout",
             StatusCode::URI_TOO_LONG => "URI too long",
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE => "Request header fields too large",
             StatusCode::CONFLICT => "Conflict",
             StatusCode::UNPROCESSABLE_ENTITY => "Unprocessable content",
             StatusCode::PAYLOAD_TOO_LARGE => "Payload too large",
@@ -210,8 +220,8 @@ pub struct Problem {
     /// `body_too_large`, `missing_field`, `not_found`, `conflict`, `plan_not_eligible`,
     /// `webhook_limit_reached`, `webhook_disabled`, `idempotency_key_reused`, `unauthorized`,
     /// `forbidden`, `invalid_url`, `invalid_field`, `unsupported_media_type`,
-    /// `method_not_allowed`, `request_timeout`, `uri_too_long`, `unavailable`, `not_ready`,
-    /// `internal`.
+    /// `method_not_allowed`, `request_timeout`, `uri_too_long`, `malformed_request`,
+    /// `header_too_large`, `unavailable`, `not_ready`, `internal`.
     pub code: String,
     /// The request field at fault, when there is one.
     pub field: Option<String>,
@@ -223,7 +233,9 @@ impl ResponseError for ApiError {
             ApiError::Json { .. }
             | ApiError::Payload(_)
             | ApiError::InvalidId { .. }
-            | ApiError::InvalidInput { .. } => StatusCode::BAD_REQUEST,
+            | ApiError::InvalidInput { .. }
+            | ApiError::MalformedRequest => StatusCode::BAD_REQUEST,
+            ApiError::HeadTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             ApiError::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::RequestTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
@@ -254,14 +266,6 @@ impl ResponseError for ApiError {
         } else {
             tracing::debug!(code = self.code(), status = status.as_u16(), "request refused");
         }
-        let problem = Problem {
-            kind: format!("urn:packhooks:problem:{}", self.code()),
-            title: self.title().to_owned(),
-            status: status.as_u16(),
-            detail: self.detail(),
-            code: self.code().to_owned(),
-            field: self.field(),
-        };
         let mut response = HttpResponse::build(status);
         response.content_type(PROBLEM_JSON);
         match self {
@@ -277,7 +281,22 @@ impl ResponseError for ApiError {
             }
             _ => {}
         }
-        response.body(serde_json::to_vec(&problem).expect("problems always serialise"))
+        response.body(self.problem_json())
+    }
+}
+
+impl ApiError {
+    /// The problem+json body of this error.
+    pub fn problem_json(&self) -> Vec<u8> {
+        let problem = Problem {
+            kind: format!("urn:packhooks:problem:{}", self.code()),
+            title: self.title().to_owned(),
+            status: self.status_code().as_u16(),
+            detail: self.detail(),
+            code: self.code().to_owned(),
+            field: self.field(),
+        };
+        serde_json::to_vec(&problem).expect("problems always serialise")
     }
 }
 

@@ -17,6 +17,7 @@ pub mod error;
 pub mod idempotency;
 pub mod json;
 pub mod live_registry;
+pub mod malformed;
 pub mod openapi;
 pub mod routes;
 mod state;

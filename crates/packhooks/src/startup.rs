@@ -10,10 +10,12 @@ use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use actix_web::dev::{Server, ServerHandle};
-use actix_web::HttpServer;
+use actix_http::{HttpService, Protocol};
+use actix_service::{fn_service, map_config, ServiceFactoryExt as _};
+use actix_web::dev::{AppConfig, Server, ServerHandle};
 use futures::future::LocalBoxFuture;
 use packhooks_api::auth::{InvalidToken, Role, Token, TokenTable};
+use packhooks_api::malformed::ProblemAnswers;
 use packhooks_api::{ApiConfig, ApiState};
 use packhooks_domain::clock::{Clock, SystemClock};
 use packhooks_store::sqlite::SqliteStore;
@@ -141,16 +143,8 @@ impl Application {
         let listener = TcpListener::bind(settings.listen)
             .map_err(|source| StartupError::Bind { address: settings.listen, source })?;
         let port = listener.local_addr().map_err(StartupError::Server)?.port();
-        let server = HttpServer::new(move || packhooks_api::app(state.clone()))
-            .workers(workers)
-            // actix counts connections per worker.
-            .max_connections(settings.max_connections.div_ceil(workers))
-            .client_request_timeout(settings.request_timeout)
-            .listen(listener)
-            .map_err(|source| StartupError::Bind { address: settings.listen, source })?
-            .disable_signals()
-            .shutdown_timeout(SHUTDOWN_TIMEOUT_SECS)
-            .run();
+        let server = http_server(listener, workers, &settings, state)
+            .map_err(|source| StartupError::Bind { address: settings.listen, source })?;
         tracing::info!(address = %settings.listen, port, data_dir = %settings.data_dir.display(), "packhooks is listening");
         Ok(Application { port, token, server, store, stoppers })
     }
@@ -312,6 +306,40 @@ fn delivery_config(settings: &Settings) -> packhooks_delivery::DeliveryConfig {
         shard: packhooks_delivery::Shard { index: d.shard.index, count: d.shard.count },
         ..defaults
     }
+}
+
+/// The HTTP/1.1 server of [`packhooks_api::app`], as actix-web's `HttpServer` assembles it
+/// (actix-server workers, actix-http's service, a graceful stop that closes idle keep-alive
+/// connections), with each connection wrapped in [`ProblemAnswers`] so that the requests the
+/// HTTP parser refuses are answered in problem+json like every other error.
+fn http_server(listener: TcpListener, workers: usize, settings: &Settings, state: ApiState) -> std::io::Result<Server> {
+    let address = listener.local_addr()?;
+    let request_timeout = settings.request_timeout;
+    let builder = Server::build()
+        .workers(workers)
+        // actix counts connections per worker.
+        .max_concurrent_connections(settings.max_connections.div_ceil(workers))
+        .disable_signals()
+        .shutdown_timeout(SHUTDOWN_TIMEOUT_SECS);
+    let stopping = builder.graceful_shutdown_signal();
+    let server = builder.listen("packhooks-http", listener, move || {
+        let stopping = stopping.clone();
+        let http = HttpService::build()
+            .client_request_timeout(request_timeout)
+            .local_addr(address)
+            .graceful_shutdown_signal(move || {
+                let stopping = stopping.clone();
+                async move { stopping.notified().await }
+            })
+            .finish(map_config(packhooks_api::app(state.clone()), |()| AppConfig::default()));
+        fn_service(|io: actix_rt::net::TcpStream| async move {
+            let _ = io.set_nodelay(true);
+            let peer = io.peer_addr().ok();
+            Ok((ProblemAnswers::new(io), Protocol::Http1, peer))
+        })
+        .and_then(http)
+    })?;
+    Ok(server.run())
 }
 
 #[cfg(test)]

@@ -1,4 +1,5 @@
-//! Bad bodies get problem+json with a stable code and the field at fault.
+//! Bad bodies get problem+json with a stable code and the field at fault; so do requests the
+//! HTTP parser refuses before any route runs.
 
 use packhooks_tests::app::{assert_problem, spawn_app};
 use reqwest::Method;
@@ -175,5 +176,56 @@ async fn a_field_given_twice_is_invalid_field_naming_it() {
     let problem = assert_problem(response, 400, "invalid_field").await;
     assert_eq!(problem["field"], "candidate.name");
     assert!(app.stream_events("pack-pk_1").await.is_empty(), "nothing is stored");
+    app.stop().await;
+}
+
+/// Sends `request` as raw bytes on a new connection and reads until the server closes it.
+async fn raw_exchange(port: u16, request: Vec<u8>) -> String {
+    tokio::task::spawn_blocking(move || {
+        use std::io::{Read as _, Write as _};
+        let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        stream.set_read_timeout(Some(std::time::Duration::from_secs(20))).unwrap();
+        stream.write_all(&request).unwrap();
+        let mut answer = Vec::new();
+        let _ = stream.read_to_end(&mut answer);
+        String::from_utf8_lossy(&answer).into_owned()
+    })
+    .await
+    .unwrap()
+}
+
+/// The problem+json body of the last answer in `exchange`, with its status line.
+fn last_problem(exchange: &str) -> (String, serde_json::Value) {
+    let start = exchange.rfind("HTTP/1.1 ").expect("an answer");
+    let (head, body) = exchange[start..].split_once("\r\n\r\n").expect("a head");
+    assert!(head.to_ascii_lowercase().contains("content-type: application/problem+json"), "{head}");
+    (head.lines().next().unwrap_or_default().to_owned(), serde_json::from_str(body).expect("a JSON problem"))
+}
+
+#[actix_web::test]
+async fn requests_the_http_parser_refuses_are_answered_in_problem_json_too() {
+    let app = spawn_app().await;
+    // A NUL byte in a header, and a request line that is not HTTP.
+    for request in [&b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nX-Bad: a\x00b\r\n\r\n"[..], b"GET\x01 / HTTP/1.1\r\n\r\n"] {
+        let (status, problem) = last_problem(&raw_exchange(app.port, request.to_vec()).await);
+        assert_eq!(status, "HTTP/1.1 400 Bad Request");
+        assert_eq!((problem["status"].as_u64(), problem["code"].as_str()), (Some(400), Some("malformed_request")), "{problem}");
+    }
+    // A head over the parser's limit.
+    let big = format!("GET /healthz HTTP/1.1\r\nHost: localhost\r\nX-Big: {}\r\n\r\n", "a".repeat(200 * 1024));
+    let (status, problem) = last_problem(&raw_exchange(app.port, big.into_bytes()).await);
+    assert!(status.starts_with("HTTP/1.1 431"), "{status}");
+    assert_eq!(problem["code"], "header_too_large");
+    let many: String = (0..100).map(|i| format!("X-H{i}: v\r\n")).collect();
+    let (status, _) = last_problem(&raw_exchange(app.port, format!("GET /healthz HTTP/1.1\r\n{many}\r\n").into_bytes()).await);
+    assert!(status.starts_with("HTTP/1.1 431"), "over 96 headers: {status}");
+    // On a kept-alive connection, a good request is answered as always before the bad one.
+    let pipelined = b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\nGET /healthz HTTP/1.1\r\nHost: localhost\r\nX-Bad: \x00\r\n\r\n";
+    let exchange = raw_exchange(app.port, pipelined.to_vec()).await;
+    assert!(exchange.starts_with("HTTP/1.1 200 OK"), "{exchange}");
+    assert_eq!(exchange.matches("HTTP/1.1 ").count(), 2, "{exchange}");
+    assert_eq!(last_problem(&exchange).1["code"], "malformed_request");
+    // The server is unharmed.
+    assert_eq!(app.anonymous(Method::GET, "/healthz").send().await.unwrap().status(), 200);
     app.stop().await;
 }
