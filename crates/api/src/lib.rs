@@ -29,6 +29,7 @@ use actix_web::dev::{Service as _, ServiceFactory, ServiceRequest, ServiceRespon
 use actix_web::{web, App};
 use futures::future::{ready, Either};
 use futures::TryFutureExt as _;
+use tracing::Instrument as _;
 
 pub use error::ApiError;
 pub use state::{ApiConfig, ApiState};
@@ -71,7 +72,10 @@ pub fn app(
             // holds what people and programs asked for.
             let level = if is_probe(req.path()) { tracing::Level::DEBUG } else { tracing::Level::INFO };
             let logged = access_log_enabled(level).then(|| (req.method().clone(), req.path().to_owned()));
-            let response = srv.call(req);
+            // Everything the handler logs is in this span; a submission records its id in it
+            // (`submission_id`), and the request's line below carries it too.
+            let span = tracing::info_span!("request", submission_id = tracing::field::Empty);
+            let response = srv.call(req).instrument(span.clone());
             async move {
                 let response = response.await?;
                 let elapsed = started.elapsed();
@@ -80,6 +84,7 @@ pub fn app(
                 if let Some((method, path)) = logged {
                     // Milliseconds with three decimals: microsecond precision, no float noise.
                     let elapsed_ms = (elapsed.as_micros() as f64) / 1000.0;
+                    let _request = span.enter();
                     if level == tracing::Level::DEBUG {
                         tracing::debug!(%method, %path, status, elapsed_ms, "request");
                     } else {

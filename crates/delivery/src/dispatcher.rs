@@ -244,6 +244,8 @@ impl Dispatcher {
                 let Some(outgoing) = Outgoing::of(&recorded, &event) else { return };
                 let outgoing = Arc::new(outgoing);
                 let metrics = self.config.metrics.clone();
+                let _routing = crate::spans::route(&outgoing.source, ids.len()).entered();
+                tracing::debug!("routed");
                 for id in ids {
                     if let Some(addr) = self.actor(id) {
                         send_bounded(addr, Deliver(outgoing.clone()), &metrics, ctx);

@@ -12,7 +12,7 @@
 //!   infrastructure retries; [`refill`]: reading a lagging
 //!   webhook's routed events back from the log; [`message`]: the body;
 //!   `outcome`: outcome events serialised on the actor's hot path; [`DeliveryMetrics`]:
-//!   its Prometheus metrics.
+//!   its Prometheus metrics; `spans`: the tracing spans of routing and attempts.
 //!
 //! Start it with [`Delivery::start`] inside an actix system; stop it with
 //! [`DeliveryHandle::stop`].
@@ -29,6 +29,7 @@ pub mod refill;
 pub mod resume;
 pub mod sender;
 pub mod signing;
+mod spans;
 pub mod timer;
 pub mod webhook_actor;
 

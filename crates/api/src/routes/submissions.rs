@@ -186,6 +186,8 @@ async fn accept(
     issuer: Issuer,
     events: Vec<DomainEvent>,
 ) -> Result<HttpResponse, ApiError> {
+    // The request's span and line carry the submission from here on (see `app`).
+    tracing::Span::current().record("submission_id", tracing::field::display(submission));
     let stream = pack.stream();
     let command =
         Command::append_only(&stream).keyed(key.as_ref()).correlated(submission).issued_by(Some(issuer));
@@ -196,6 +198,7 @@ async fn accept(
     let appended = ran.appended.ok_or_else(|| {
         ApiError::internal(std::io::Error::other("a submission decides exactly one event"))
     })?;
+    tracing::debug!(position = %appended.position, "submission stored");
     Ok(accepted(submission, appended.position))
 }
 

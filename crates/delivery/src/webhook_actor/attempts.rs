@@ -6,12 +6,14 @@ use actix::prelude::*;
 use chrono::{DateTime, Utc};
 use packhooks_domain::delivery::{give_up, record_attempt, AttemptOutcome, RecordAttempt};
 use packhooks_domain::DeliveryId;
+use tracing::Instrument as _;
 
 use super::WebhookActor;
 use crate::backoff::Backoff;
 use crate::message::{load_body, Body};
 use crate::outcome::{self, Attempted, IdText};
 use crate::sender::AttemptReport;
+use crate::spans;
 use crate::DeliveryError;
 
 impl WebhookActor {
@@ -70,6 +72,7 @@ impl WebhookActor {
                 }
             };
             owed.sending = true;
+            let span = spans::delivery(self.id_text.as_str(), id, &owed.source, owed.attempt);
             if let Some(committed_at) = owed.committed_at.take() {
                 self.config.metrics.first_attempt_started(self.clock.now() - committed_at);
             }
@@ -85,7 +88,10 @@ impl WebhookActor {
                     sender.send(&target, &source.message_id, body.for_format(target.format), clock.now()).await;
                 Ok::<_, DeliveryError>((body, report))
             };
-            ctx.spawn(attempt.into_actor(self).map(move |result, act, ctx| act.finished(id, result, ctx)));
+            ctx.spawn(attempt.instrument(span.clone()).into_actor(self).map(move |result, act, ctx| {
+                let _attempt = span.enter();
+                act.finished(id, result, ctx);
+            }));
         }
         self.maybe_refill(ctx);
         self.flush(ctx);
@@ -146,6 +152,12 @@ impl WebhookActor {
             now,
         };
         let decided = record_attempt(&self.state.health, &made, self.webhook.now(), &self.rules());
+        let cause = match &report.outcome {
+            AttemptOutcome::Failure { code, status, .. } => Some((code.as_str(), *status)),
+            AttemptOutcome::Success { .. } => None,
+        };
+        let latency_ms = report.latency.as_millis() as u64;
+        tracing::debug!(success = cause.is_none(), error_code = cause.map(|c| c.0), status_code = report.outcome.status(), latency_ms, next_attempt_at = ?decided.next_attempt_at, "attempted");
         self.config.metrics.attempted(&report.outcome, report.latency);
         let delivery_text = IdText::delivery(id);
         let attempted = Attempted {
@@ -154,7 +166,7 @@ impl WebhookActor {
             source: &source,
             attempt,
             outcome: &report.outcome,
-            latency_ms: report.latency.as_millis() as u64,
+            latency_ms,
             response_body: report.response_body.as_deref(),
             next_attempt_at: decided.next_attempt_at,
             recorded_at: now,
@@ -171,10 +183,6 @@ impl WebhookActor {
                 self.owed.remove(&id);
             }
         }
-        let cause = match &report.outcome {
-            AttemptOutcome::Failure { code, status, .. } => Some((code.as_str(), *status)),
-            AttemptOutcome::Success { .. } => None,
-        };
         for event in decided.then {
             self.follow(event, &source, &delivery_text, cause, ctx);
         }
@@ -190,6 +198,7 @@ impl WebhookActor {
         self.first_attempt_done(owed.attempt);
         self.config.metrics.abandoned();
         let event = give_up(self.id, id, &owed.source, owed.attempt, self.clock.now());
+        let _delivery = spans::delivery(self.id_text.as_str(), id, &owed.source, owed.attempt).entered();
         tracing::info!(webhook = %self.id, account = self.webhook.account(), delivery = %id, attempts = owed.attempt - 1, "delivery abandoned: the webhook is off");
         self.push(&event, &owed.source, &IdText::delivery(id));
     }
