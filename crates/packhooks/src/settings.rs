@@ -903,6 +903,17 @@ mod tests {
     }
 
     #[test]
+    fn the_compose_stacks_settings_give_prometheus_the_ops_role() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docker/packhooks.toml");
+        let overrides = Overrides { config: Some(path), ..Overrides::default() };
+        let s = Settings::load(&overrides).unwrap();
+        let scrape = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docker/prometheus/scrape-token"));
+        let [prometheus] = s.api.tokens.as_slice() else { panic!("one extra token: {:?}", s.api.tokens) };
+        assert_eq!(prometheus.token.expose(), scrape.unwrap().trim(), "the token Prometheus scrapes with");
+        assert_eq!(prometheus.roles, vec![Role::Ops]);
+    }
+
+    #[test]
     fn secrets_never_show_in_debug_output() {
         let secret = "a-very-secret-token-1234567890";
         let mut file = tempfile::NamedTempFile::new().unwrap();
