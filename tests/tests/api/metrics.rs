@@ -71,6 +71,12 @@ async fn metrics_count_real_attempts_by_result_and_code_and_follow_a_webhook_int
     // The receiver answers again: one attempt, and that webhook is out of failing.
     up.store(true, Ordering::SeqCst);
     submit(&app).await;
+    // The counters move when an attempt ends, its event is appended just after: wait for both.
+    eventually(WAIT, "4 and 6 attempts recorded", || async {
+        let made = (attempts_recorded(&app, &answering).await, attempts_recorded(&app, &refusing).await);
+        (made == (4, 6)).then_some(())
+    })
+    .await;
     let recovered = scrape_until(&app, "the answering webhook healthy again", |m| {
         m.value(WEBHOOKS, &[("status", "healthy")]) == 1.0 && m.value(FAILURES, &[("error_code", "connect")]) == 6.0
     })
