@@ -32,6 +32,9 @@ pub trait Faults: Send + Sync + 'static {
     /// Before a page of `$all` is read; may hold it.
     async fn before_read_all(&self) {}
 
+    /// Before a subscription to `$all` is made; may hold it.
+    async fn before_subscribe(&self) {}
+
     /// Before an append to `stream`; may hold it.
     async fn before_append(&self, _stream: &str) {}
 
@@ -101,6 +104,7 @@ impl<F: Faults> EventStore for Faulty<F> {
         from: SubscribeFrom,
         filter: Option<SubscriptionFilter>,
     ) -> Result<Subscription, StoreError> {
+        self.faults.before_subscribe().await;
         self.inner.subscribe_to_all(from, filter).await
     }
 

@@ -13,6 +13,8 @@ mod contract;
 mod errors;
 #[path = "api/health.rs"]
 mod health;
+#[path = "api/live_registry.rs"]
+mod live_registry;
 #[path = "api/metrics.rs"]
 mod metrics;
 #[path = "api/plan_race.rs"]

@@ -16,13 +16,15 @@ use packhooks_domain::ids::streams;
 use packhooks_domain::registry::Registry;
 use packhooks_domain::DomainEvent;
 use packhooks_store::{
-    AllPosition, Direction, EventStore, Position, RecordedEvent, StoreError, SubscribeFrom, SubscriptionEvent,
+    AllPosition, Backoff, Direction, EventStore, Position, RecordedEvent, StoreError, SubscribeFrom, SubscriptionEvent,
     SubscriptionFilter,
 };
 use tokio::sync::{RwLock, RwLockReadGuard};
 
 /// How many `$all` events one catch-up read fetches.
 const READ_BATCH: usize = 512;
+/// The wait before subscribing again after a subscription could not be made.
+const SUBSCRIBE_FAILED: Backoff = Backoff::fixed(Duration::from_millis(500));
 
 /// The registry and how far into `$all` it has seen.
 #[derive(Default)]
@@ -88,28 +90,32 @@ impl LiveRegistry {
     }
 
     /// Brings the registry up to the store's head at the time of the call.
+    ///
+    /// No lock is held across a store read: each page is read outside the lock and applied
+    /// under it, where [`Tracked::apply`] skips what the subscription applied meanwhile (its
+    /// position check), so readers and the subscription never wait for the store.
     pub async fn ensure_current(&self) -> Result<(), StoreError> {
         let Some(head) = self.store.head().await? else {
             return Ok(());
         };
-        if self.tracked.read().await.position.is_some_and(|p| p >= head) {
-            return Ok(());
-        }
-        let mut tracked = self.tracked.write().await;
-        while tracked.position.is_none_or(|p| p < head) {
-            let from = tracked.position.map_or(AllPosition::Start, AllPosition::Position);
+        loop {
+            let seen = self.tracked.read().await.position;
+            if seen.is_some_and(|p| p >= head) {
+                return Ok(());
+            }
+            let from = seen.map_or(AllPosition::Start, AllPosition::Position);
             let batch = self.store.read_all(from, Direction::Forwards, READ_BATCH).await?;
+            let mut tracked = self.tracked.write().await;
             let mut progressed = false;
             for event in &batch {
                 progressed |= tracked.apply(event);
             }
-            if !progressed {
+            if !progressed && tracked.position == seen {
                 // Nothing after our position although the head is further: the head moved
                 // under us in a way reads do not show yet; what we have is as current as it gets.
-                break;
+                return Ok(());
             }
         }
-        Ok(())
     }
 
     /// Follows the log until the store closes, resubscribing after transient failures.
@@ -122,7 +128,7 @@ impl LiveRegistry {
                 Err(StoreError::Closed) => return,
                 Err(e) => {
                     tracing::warn!(error = %e, "registry subscription failed; retrying");
-                    tokio::time::sleep(Duration::from_millis(500)).await;
+                    tokio::time::sleep(SUBSCRIBE_FAILED.first_wait()).await;
                     continue;
                 }
             };
@@ -143,7 +149,7 @@ impl LiveRegistry {
                     }
                 }
             }
-            tokio::time::sleep(Duration::from_millis(100)).await;
+            tokio::time::sleep(Backoff::SUBSCRIBE.first_wait()).await;
         }
     }
 }

@@ -25,11 +25,11 @@ use packhooks_domain::clock::Clock;
 use packhooks_domain::registry::Registry;
 use packhooks_domain::streams::{ACCOUNT, PACK, WEBHOOK};
 use packhooks_domain::{DomainEvent, WebhookId};
+use packhooks_store::backoff::Backoff;
 use packhooks_store::{
     EventStore, Position, RecordedEvent, StoreError, SubscribeFrom, SubscriptionEvent, SubscriptionFilter,
 };
 
-use crate::backoff::Backoff;
 use crate::message::Outgoing;
 use crate::sender::Target;
 use crate::webhook_actor::{Deliver, Progress, ResumePoint, Retarget, Retire, Stop, WebhookActor};

@@ -8,8 +8,8 @@
 //! - [`sender`]: one signed POST over awc and its closed outcome; [`signing`]: Standard
 //!   Webhooks signatures; [`guard`]: the SSRF check at connect time;
 //! - [`resume`]: loading an actor's state from its stream (folded by the domain's
-//!   `DeliveryState`); [`timer`]: timers on the injected clock; [`backoff`]: the waits of
-//!   infrastructure retries; [`refill`]: reading a lagging
+//!   `DeliveryState`); [`timer`]: timers on the injected clock (the waits of infrastructure
+//!   retries are the store's `Backoff`); [`refill`]: reading a lagging
 //!   webhook's routed events back from the log; [`message`]: the body;
 //!   `outcome`: outcome events serialised on the actor's hot path; [`DeliveryMetrics`]:
 //!   its Prometheus metrics; `spans`: the tracing spans of routing and attempts.
@@ -17,7 +17,6 @@
 //! Start it with [`Delivery::start`] inside an actix system; stop it with
 //! [`DeliveryHandle::stop`].
 
-pub mod backoff;
 mod config;
 pub mod dispatcher;
 mod error;

@@ -15,8 +15,8 @@
 use std::time::Duration;
 
 use eventstore::{Client, ClientSettings};
+use packhooks_store::Backoff;
 use parking_lot::Mutex;
-use rand::Rng;
 use tokio::time::Instant;
 
 use crate::error::EsdbError;
@@ -25,6 +25,10 @@ use crate::error::EsdbError;
 const BACKOFF_START: Duration = Duration::from_millis(100);
 /// The longest wait between two rebuilds.
 const BACKOFF_MAX: Duration = Duration::from_secs(5);
+/// The wait before using the client built after consecutive dead ones: doubling from
+/// [`BACKOFF_START`], capped at [`BACKOFF_MAX`], with up to a quarter of jitter so several
+/// instances do not reconnect in step.
+const REBUILD: Backoff = Backoff::new(BACKOFF_START, BACKOFF_MAX).with_jitter(0.25);
 
 /// One leased client and the generation it belongs to.
 pub(crate) struct Lease {
@@ -41,8 +45,8 @@ pub(crate) struct Connection {
 struct State {
     client: Client,
     generation: u64,
-    /// Consecutive dead clients without a successful call in between.
-    failures: u32,
+    /// Waits out consecutive dead clients without a successful call in between.
+    backoff: Backoff,
     /// A freshly rebuilt client is not used before this instant.
     not_before: Option<Instant>,
 }
@@ -52,7 +56,10 @@ impl Connection {
     /// Needs a tokio runtime: the client spawns its connection task on the current one.
     pub(crate) fn new(settings: ClientSettings) -> Result<Connection, EsdbError> {
         let client = build_client(&settings)?;
-        Ok(Connection { settings, state: Mutex::new(State { client, generation: 0, failures: 0, not_before: None }) })
+        Ok(Connection {
+            settings,
+            state: Mutex::new(State { client, generation: 0, backoff: REBUILD, not_before: None }),
+        })
     }
 
     /// The current client, after waiting out the backoff of a recent rebuild.
@@ -71,7 +78,7 @@ impl Connection {
     pub(crate) fn succeeded(&self, generation: u64) {
         let mut state = self.state.lock();
         if state.generation == generation {
-            state.failures = 0;
+            state.backoff.reset();
             state.not_before = None;
         }
     }
@@ -84,8 +91,7 @@ impl Connection {
         }
         match build_client(&self.settings) {
             Ok(client) => {
-                state.failures = state.failures.saturating_add(1);
-                let backoff = backoff(state.failures);
+                let backoff = state.backoff.next_wait_jittered(rand::random());
                 tracing::warn!(
                     generation,
                     ?backoff,
@@ -100,16 +106,6 @@ impl Connection {
     }
 }
 
-/// The wait before using the client built after `failures` consecutive dead ones: doubling
-/// from [`BACKOFF_START`], capped at [`BACKOFF_MAX`], with up to a quarter of jitter so
-/// several instances do not reconnect in step.
-fn backoff(failures: u32) -> Duration {
-    let exponent = failures.saturating_sub(1).min(16);
-    let base = BACKOFF_START.saturating_mul(1 << exponent).min(BACKOFF_MAX);
-    let jitter = rand::thread_rng().gen_range(0..=base.as_millis() as u64 / 4);
-    base + Duration::from_millis(jitter)
-}
-
 fn build_client(settings: &ClientSettings) -> Result<Client, EsdbError> {
     Client::new(settings.clone()).map_err(EsdbError::Client)
 }
@@ -117,6 +113,15 @@ fn build_client(settings: &ClientSettings) -> Result<Client, EsdbError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The wait after `failures` consecutive dead clients.
+    fn backoff(failures: u32) -> Duration {
+        let mut backoff = REBUILD;
+        (1..failures).for_each(|_| {
+            backoff.next_wait();
+        });
+        backoff.next_wait_jittered(rand::random())
+    }
 
     #[test]
     fn backoff_doubles_and_is_capped() {

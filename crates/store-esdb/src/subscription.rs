@@ -18,7 +18,9 @@ use std::time::Duration;
 
 use eventstore::SubscribeToAllOptions;
 use futures::StreamExt;
-use packhooks_store::{Position, StoreError, SubscribeFrom, Subscription, SubscriptionEvent, SubscriptionFilter};
+use packhooks_store::{
+    Backoff, Position, StoreError, SubscribeFrom, Subscription, SubscriptionEvent, SubscriptionFilter,
+};
 
 use crate::connection::Connection;
 use crate::convert::{from_client_event, from_client_position, to_client_position};
@@ -26,8 +28,9 @@ use crate::error::{client_is_dead, map_client_error, EsdbError};
 
 /// Consecutive failed (re)subscriptions before the subscription ends with an error.
 const RESUBSCRIBE_ATTEMPTS: u32 = 8;
-/// The first wait before resubscribing; doubled per consecutive failure.
-const RESUBSCRIBE_BACKOFF: Duration = Duration::from_millis(100);
+/// The wait before resubscribing: 100 ms, doubled per consecutive failure (up to the last
+/// try's 6.4 s).
+const RESUBSCRIBE_BACKOFF: Backoff = Backoff::new(Duration::from_millis(100), Duration::from_millis(6400));
 
 /// Subscribes and waits for the server's confirmation, so the subscription's start is fixed
 /// when this returns (a subscription from the end sees everything appended after).
@@ -45,6 +48,7 @@ pub(crate) async fn subscribe(
         last: None,
         caught_up: false,
         failures: 0,
+        backoff: RESUBSCRIBE_BACKOFF,
         done: false,
     };
     // From the end, a drop before the first event must not resume from the (then later)
@@ -88,6 +92,8 @@ struct Feed {
     caught_up: bool,
     /// Consecutive failures to (re)subscribe.
     failures: u32,
+    /// How long the next resubscription waits.
+    backoff: Backoff,
     done: bool,
 }
 
@@ -146,7 +152,7 @@ impl Feed {
                         self.done = true;
                         return Some(Err(error));
                     }
-                    let wait = RESUBSCRIBE_BACKOFF * (1 << (self.failures - 1).min(6));
+                    let wait = self.backoff.next_wait();
                     tracing::warn!(%error, ?wait, resume = ?self.resume, "subscription to $all dropped; resubscribing");
                     tokio::time::sleep(wait).await;
                 }
@@ -173,6 +179,7 @@ impl Feed {
         match event {
             Client::Confirmed(_) => {
                 self.failures = 0;
+                self.backoff.reset();
                 self.connection.succeeded(self.generation);
                 None
             }

@@ -8,6 +8,7 @@
 //! checkpoints. The embedded [`sqlite::SqliteStore`] is the default backend; the
 //! EventStoreDB backend lives in its own crate. Both run [`conformance`].
 
+pub mod backoff;
 mod error;
 pub mod sqlite;
 mod types;
@@ -15,6 +16,7 @@ mod types;
 #[cfg(feature = "conformance")]
 pub mod conformance;
 
+pub use backoff::Backoff;
 pub use error::StoreError;
 pub use types::*;
 

@@ -6,10 +6,10 @@ use actix::prelude::*;
 use chrono::{DateTime, Utc};
 use packhooks_domain::delivery::{give_up, record_attempt, AttemptOutcome, RecordAttempt};
 use packhooks_domain::DeliveryId;
+use packhooks_store::backoff::Backoff;
 use tracing::Instrument as _;
 
 use super::WebhookActor;
-use crate::backoff::Backoff;
 use crate::message::{load_body, Body};
 use crate::outcome::{self, Attempted, IdText};
 use crate::sender::AttemptReport;

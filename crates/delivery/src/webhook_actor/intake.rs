@@ -7,10 +7,10 @@ use std::sync::Arc;
 use actix::prelude::*;
 use packhooks_domain::delivery::Replayed;
 use packhooks_domain::DeliveryId;
+use packhooks_store::backoff::{millis, Backoff};
 use packhooks_store::Position;
 
 use super::{Owed, WebhookActor};
-use crate::backoff::{millis, Backoff};
 use crate::message::Outgoing;
 use crate::refill::{Cursor, Page, Refill};
 use crate::DeliveryError;

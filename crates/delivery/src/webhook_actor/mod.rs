@@ -31,10 +31,10 @@ use chrono::{DateTime, Utc};
 use packhooks_domain::clock::Clock;
 use packhooks_domain::delivery::{DeliveryRules, DeliverySource, DeliveryState, WebhookNow};
 use packhooks_domain::{AccountId, DeliveryId, WebhookId};
+use packhooks_store::backoff::{millis, Backoff};
 use packhooks_store::{EventStore, Position};
 
 pub use self::messages::{Deliver, Progress, ResumePoint, Retarget, Retire, Stop};
-use crate::backoff::{millis, Backoff};
 use crate::message::Body;
 use crate::outcome::IdText;
 use crate::resume::ResumeState;

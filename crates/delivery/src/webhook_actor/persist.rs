@@ -5,10 +5,10 @@
 use actix::prelude::*;
 use packhooks_domain::delivery::{checkpoint_due, DeliveryCheckpoint, DeliverySource, PendingRetry};
 use packhooks_domain::{DomainEvent, EventMetadata};
+use packhooks_store::backoff::{millis, Backoff};
 use packhooks_store::{EventData, ExpectedRevision, Position, StoreError};
 
 use super::WebhookActor;
-use crate::backoff::{millis, Backoff};
 use crate::outcome::{self, IdText};
 use crate::DeliveryConfig;
 

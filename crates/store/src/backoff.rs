@@ -1,18 +1,22 @@
 //! `Backoff`: how long an infrastructure call that failed for now (a store read or append,
-//! a subscription) waits before it is tried again. One type for every such loop of delivery.
+//! a subscription, a client rebuilt) waits before it is tried again. One type for every such
+//! loop: delivery's, the API's, and the EventStoreDB backend's.
 //!
 //! These waits are real time on purpose: they pace calls to a store in an outage, which is
 //! not a delivery rule. Retry schedules and auto-disable follow the injected clock instead
-//! (see `timer`).
+//! (`packhooks_delivery`'s `timer`).
 
 use std::time::Duration;
 
 /// Waits `first`, then twice as long each time, up to `max`; [`Backoff::reset`] after a success.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Backoff {
     first: Duration,
     max: Duration,
     next: Duration,
+    /// The most a [`Backoff::next_wait_jittered`] adds, as a fraction of the wait, so that
+    /// several instances waiting out the same outage do not all try again in step.
+    jitter: f64,
 }
 
 impl Backoff {
@@ -27,7 +31,12 @@ impl Backoff {
     pub const SUBSCRIBE: Backoff = Backoff::fixed(Duration::from_millis(100));
 
     pub const fn new(first: Duration, max: Duration) -> Self {
-        Backoff { first, max, next: first }
+        Backoff { first, max, next: first, jitter: 0.0 }
+    }
+
+    /// The same waits, each with up to `fraction` more of it at random.
+    pub const fn with_jitter(self, fraction: f64) -> Self {
+        Backoff { jitter: fraction, ..self }
     }
 
     /// The same wait every time.
@@ -45,6 +54,12 @@ impl Backoff {
         let wait = self.next;
         self.next = wait.saturating_mul(2).min(self.max);
         wait
+    }
+
+    /// [`Backoff::next_wait`] with its jitter: `random` in `[0, 1)`, drawn by the caller.
+    pub fn next_wait_jittered(&mut self, random: f64) -> Duration {
+        let wait = self.next_wait();
+        wait.saturating_add(wait.mul_f64((self.jitter * random).clamp(0.0, 1.0)))
     }
 
     /// A try worked: the next failure waits the first wait again.
@@ -80,5 +95,14 @@ mod tests {
         let mut huge = Backoff::new(Duration::MAX, Duration::MAX);
         assert_eq!([huge.next_wait(), huge.next_wait()], [Duration::MAX; 2], "saturates");
         assert_eq!(millis(Duration::from_micros(1_500_400)).to_string(), "1500ms");
+    }
+
+    #[test]
+    fn a_jittered_wait_adds_at_most_its_fraction_drawn_by_the_caller() {
+        let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_millis(400)).with_jitter(0.25);
+        assert_eq!(backoff.next_wait_jittered(0.0), Duration::from_millis(100));
+        assert_eq!(backoff.next_wait_jittered(0.5), Duration::from_millis(225));
+        assert_eq!(backoff.next_wait_jittered(1.0), Duration::from_millis(500));
+        assert_eq!(backoff.next_wait(), Duration::from_millis(400), "jitter does not compound");
     }
 }
