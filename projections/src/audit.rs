@@ -7,6 +7,7 @@
 //! other body (an event type this version does not know) has every `secret` field replaced.
 
 use chrono::{DateTime, Utc};
+use packhooks_domain::delivery::{Health, HealthStatus};
 use packhooks_domain::webhook::{fold_until, WebhookState};
 use packhooks_domain::{CommandMetadata, DomainEvent, Issuer, WebhookId};
 use packhooks_store::{AllPosition, Direction, EventStore, Position, RecordedEvent, StoreError, StreamPosition};
@@ -22,7 +23,7 @@ pub const MAX_PAGE: usize = 1000;
 const REDACTED: &str = "whsec_[redacted]";
 
 /// One event as auditors see it.
-#[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct AuditEvent {
     /// Its `$all` position.
     pub position: String,
@@ -33,10 +34,8 @@ pub struct AuditEvent {
     /// When the store wrote it.
     pub created: DateTime<Utc>,
     /// The body, secrets redacted.
-    #[schema(value_type = Object)]
     pub data: Value,
     /// Correlation and causation ids, and who issued the command.
-    #[schema(value_type = Object)]
     pub metadata: Value,
     /// Who issued the command that appended it (the role and the token's name, never the
     /// token); absent on events packhooks wrote itself and on those before tokens were recorded.
@@ -84,7 +83,7 @@ impl AuditEvent {
 }
 
 /// A page of events with the cursor of the next page.
-#[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct AuditPage {
     pub events: Vec<AuditEvent>,
     /// Pass as `from` (same direction) for the next page; `None` at the end. For a stream it
@@ -148,7 +147,8 @@ pub async fn all_page(
         let read = store.read_all(start, direction, limit + 1).await?;
         let full = read.len() == limit + 1;
         let Some(end) = read.last().map(|e| e.position) else { break };
-        let fresh = read.into_iter().filter(|e| direction == Direction::Backwards || last.is_none_or(|l| e.position > l));
+        let fresh =
+            read.into_iter().filter(|e| direction == Direction::Backwards || last.is_none_or(|l| e.position > l));
         events.extend(fresh.filter(|e| shown(e)));
         if !full || last == Some(end) {
             break;
@@ -160,7 +160,7 @@ pub async fn all_page(
 }
 
 /// A webhook as it was at a time.
-#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+#[derive(Clone, Debug, Serialize)]
 pub struct WebhookAt {
     pub webhook_id: String,
     pub at: DateTime<Utc>,
@@ -168,33 +168,24 @@ pub struct WebhookAt {
     pub events: u64,
     /// `state`: `none` (not created yet), `active` or `deleted`, with url, event types,
     /// format, status and secret version; never a secret.
-    #[schema(value_type = Object)]
     pub state: WebhookState,
     /// Whether its deliveries were failing then (from its `deliveries-` stream).
     pub health: HealthAt,
 }
 
 /// A webhook's delivery health at a time.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub struct HealthAt {
-    pub status: HealthStatusAt,
+    /// Its deliveries' health alone, `healthy` or `failing` (whether the webhook was disabled
+    /// is in `state`).
+    pub status: HealthStatus,
     /// Since when it was failing, while it was.
     pub failing_since: Option<DateTime<Utc>>,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum HealthStatusAt {
-    /// No delivery abandoned yet, or a success since the last one.
-    Healthy,
-    /// A delivery was abandoned (all attempts failed) and no success came since.
-    Failing,
-}
-
 impl HealthAt {
     fn from_failing_since(failing_since: Option<DateTime<Utc>>) -> Self {
-        let status = if failing_since.is_some() { HealthStatusAt::Failing } else { HealthStatusAt::Healthy };
-        HealthAt { status, failing_since }
+        HealthAt { status: Health { failing_since }.status(), failing_since }
     }
 }
 

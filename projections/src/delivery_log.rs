@@ -230,8 +230,8 @@ impl ProjectionBatch for LogBatch {
     }
 }
 
-/// One attempt, as `GET /v1/webhooks/{id}/deliveries` shows it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+/// One attempt, as the delivery log keeps it (the API answers with its own `AttemptOut`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct AttemptEntry {
     pub delivery_id: String,
     pub attempt: u32,
@@ -254,7 +254,7 @@ pub struct AttemptEntry {
 }
 
 /// A page of attempts, newest first.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct AttemptPage {
     pub items: Vec<AttemptEntry>,
     /// Pass as `before` to get the next (older) page; `None` on the last page.

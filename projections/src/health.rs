@@ -9,6 +9,7 @@ use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
+use packhooks_domain::delivery::HealthStatus;
 use packhooks_domain::ids::streams;
 use packhooks_domain::webhook::DisabledBy;
 use packhooks_domain::{DeliveryId, WebhookId};
@@ -145,13 +146,7 @@ struct Row {
 
 impl Row {
     fn status(&self) -> HealthStatus {
-        if self.disabled_by.is_some() {
-            HealthStatus::Disabled
-        } else if self.failing_since.is_some() {
-            HealthStatus::Failing
-        } else {
-            HealthStatus::Healthy
-        }
+        HealthStatus::new(self.disabled_by.is_some(), self.failing_since.is_some())
     }
 
     fn from_sql(r: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
@@ -323,27 +318,8 @@ impl ProjectionBatch for HealthBatch {
     }
 }
 
-/// What the API shows as a webhook's status.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum HealthStatus {
-    Healthy,
-    Failing,
-    Disabled,
-}
-
-impl HealthStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            HealthStatus::Healthy => "healthy",
-            HealthStatus::Failing => "failing",
-            HealthStatus::Disabled => "disabled",
-        }
-    }
-}
-
 /// Why a webhook is disabled.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct DisabledInfo {
     /// `owner` or `auto`.
     pub by: String,
@@ -351,7 +327,7 @@ pub struct DisabledInfo {
 }
 
 /// The latest attempt to deliver to a webhook.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct LastDelivery {
     pub at: DateTime<Utc>,
     pub delivery_id: String,
@@ -362,7 +338,7 @@ pub struct LastDelivery {
 }
 
 /// The latest failed attempt.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct LastFailure {
     pub at: DateTime<Utc>,
     /// The stable failure code (`timeout`, `connect`, `status`, …).
@@ -371,7 +347,7 @@ pub struct LastFailure {
 }
 
 /// The latest status change and what caused it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct StatusChange {
     pub at: DateTime<Utc>,
     /// The delivery whose outcome changed the status (`None` for owner actions).
@@ -379,7 +355,7 @@ pub struct StatusChange {
 }
 
 /// Attempt counts (test deliveries excluded).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct DeliveryCounts {
     pub deliveries: u64,
     pub attempts: u64,
@@ -389,7 +365,7 @@ pub struct DeliveryCounts {
 }
 
 /// A webhook's health, as the read model has it.
-#[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct WebhookHealth {
     pub webhook_id: String,
     pub account_id: Option<String>,

@@ -321,7 +321,7 @@ pub fn submission(
 }
 
 /// One decline reason and how often it was given.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct ReasonCount {
     /// The standard code (`compensation`, …), or `None` for a custom reason.
     pub code: Option<String>,
@@ -332,7 +332,7 @@ pub struct ReasonCount {
 }
 
 /// Submissions on one day (UTC).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct DayCount {
     /// `YYYY-MM-DD`.
     pub day: String,
@@ -341,14 +341,14 @@ pub struct DayCount {
 }
 
 /// The latest submission.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct LastSubmission {
     pub at: DateTime<Utc>,
     pub submission_id: String,
 }
 
 /// Statistics of one pack, or the totals of an account.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Stats {
     pub interested: u64,
     pub declined: u64,
@@ -358,7 +358,7 @@ pub struct Stats {
 }
 
 /// `GET /v1/packs/{pack}/stats`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct PackStats {
     pub pack_id: String,
     /// `None` until the pack's first submission.
@@ -369,7 +369,7 @@ pub struct PackStats {
 }
 
 /// `GET /v1/accounts/{account}/stats`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct AccountStats {
     pub account_id: String,
     pub packs: u64,

@@ -41,7 +41,7 @@ impl Default for RebuildOptions {
 }
 
 /// How far a rebuild has got; shown by the progress bar and `GET /v1/ops/projections`.
-#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+#[derive(Clone, Debug, Serialize)]
 pub struct RebuildProgress {
     pub projections: Vec<String>,
     /// Events of `$all` scanned so far.

@@ -68,7 +68,7 @@ impl Default for RunnerOptions {
 }
 
 /// What the live runner of one projection is doing (in memory, this process only).
-#[derive(Clone, Debug, Default, Serialize, utoipa::ToSchema)]
+#[derive(Clone, Debug, Default, Serialize)]
 pub struct LiveState {
     pub generation: Option<u64>,
     pub checkpoint: Option<String>,

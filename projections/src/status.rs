@@ -16,7 +16,7 @@ use crate::ProjectionError;
 const LAG_SCAN: usize = 10_000;
 
 /// A table set, as status views show it.
-#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+#[derive(Clone, Debug, Serialize)]
 pub struct SetStatus {
     pub generation: u64,
     pub version: u32,
@@ -44,7 +44,7 @@ impl From<&TableSet> for SetStatus {
 }
 
 /// How far behind the head a projection's active set is.
-#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+#[derive(Clone, Debug, Serialize)]
 pub struct Lag {
     /// Events of this projection's streams after its checkpoint (counted up to 10,000).
     pub events: u64,
@@ -55,7 +55,7 @@ pub struct Lag {
 }
 
 /// One projection's status.
-#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+#[derive(Clone, Debug, Serialize)]
 pub struct ProjectionStatus {
     pub name: String,
     /// The version of this build's code.

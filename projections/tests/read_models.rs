@@ -4,8 +4,8 @@ mod common;
 
 use chrono::Duration;
 use common::*;
+use packhooks_domain::delivery::HealthStatus;
 use packhooks_domain::submission::{DeclineReason, StandardReason};
-use packhooks_projections::health::HealthStatus;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn health_follows_failures_recoveries_and_ignores_test_events() {

@@ -8,8 +8,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::*;
+use packhooks_domain::delivery::HealthStatus;
 use packhooks_projections::db::{self, SetState};
-use packhooks_projections::health::HealthStatus;
 use packhooks_projections::{Board, Projection, ProjectionRunner, RunnerOptions};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -3,8 +3,12 @@
 //! webhook's state as it was at a time. Secrets are redacted in every answer.
 
 use actix_web::{get, web, HttpRequest, HttpResponse};
+use chrono::{DateTime, Utc};
+use packhooks_domain::delivery::HealthStatus;
 use packhooks_domain::webhook::WebhookState;
-use packhooks_projections::audit::{self, AuditEvent, AuditPage, WebhookAt};
+use packhooks_domain::Issuer;
+use packhooks_projections::audit::{self, AuditEvent, AuditPage, HealthAt, WebhookAt};
+use serde_json::Value;
 use packhooks_projections::ProjectionError;
 use packhooks_store::StoreError;
 use serde::Serialize;
@@ -23,7 +27,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 #[derive(utoipa::OpenApi)]
 #[openapi(
     paths(stream_history, all_history, webhook_state),
-    components(schemas(AuditListOut, AuditEvent, WebhookAt, audit::HealthAt, audit::HealthStatusAt))
+    components(schemas(AuditListOut, AuditEventOut, WebhookAtOut, HealthAtOut, HealthStatus))
 )]
 pub struct Doc;
 
@@ -32,7 +36,7 @@ const DEFAULT_PAGE: usize = 100;
 /// A page of history.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct AuditListOut {
-    pub data: Vec<AuditEvent>,
+    pub data: Vec<AuditEventOut>,
     /// Pass as `cursor` (with the same `direction`) for the next page; `null` at the end. For a
     /// stream it is a revision, for `$all` a position.
     pub next_cursor: Option<String>,
@@ -40,7 +44,82 @@ pub struct AuditListOut {
 
 impl From<AuditPage> for AuditListOut {
     fn from(page: AuditPage) -> Self {
-        AuditListOut { data: page.events, next_cursor: page.next }
+        AuditListOut { data: page.events.into_iter().map(Into::into).collect(), next_cursor: page.next }
+    }
+}
+
+/// One event as auditors see it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AuditEventOut {
+    /// Its `$all` position.
+    pub position: String,
+    pub stream: String,
+    pub revision: u64,
+    pub event_id: String,
+    pub event_type: String,
+    /// When the store wrote it.
+    pub created: DateTime<Utc>,
+    /// The body, secrets redacted.
+    #[schema(value_type = Object)]
+    pub data: Value,
+    /// Correlation and causation ids, and who issued the command.
+    #[schema(value_type = Object)]
+    pub metadata: Value,
+    /// Who issued the command that appended it (the role and the token's name, never the
+    /// token); absent on events packhooks wrote itself and on those before tokens were recorded.
+    pub issued_by: Option<Issuer>,
+}
+
+impl From<AuditEvent> for AuditEventOut {
+    fn from(e: AuditEvent) -> Self {
+        AuditEventOut {
+            position: e.position,
+            stream: e.stream,
+            revision: e.revision,
+            event_id: e.event_id,
+            event_type: e.event_type,
+            created: e.created,
+            data: e.data,
+            metadata: e.metadata,
+            issued_by: e.issued_by,
+        }
+    }
+}
+
+/// A webhook as it was at a time.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WebhookAtOut {
+    pub webhook_id: String,
+    pub at: DateTime<Utc>,
+    /// Lifecycle events folded (those recorded up to `at`).
+    pub events: u64,
+    /// `state`: `none` (not created yet), `active` or `deleted`, with url, event types,
+    /// format, status and secret version; never a secret.
+    #[schema(value_type = Object)]
+    pub state: WebhookState,
+    /// Whether its deliveries were failing then (from its `deliveries-` stream).
+    pub health: HealthAtOut,
+}
+
+/// A webhook's delivery health at a time.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HealthAtOut {
+    /// Its deliveries' health alone, `healthy` or `failing` (whether the webhook was
+    /// disabled is in `state`).
+    pub status: HealthStatus,
+    /// Since when it was failing, while it was.
+    pub failing_since: Option<DateTime<Utc>>,
+}
+
+impl From<WebhookAt> for WebhookAtOut {
+    fn from(w: WebhookAt) -> Self {
+        WebhookAtOut { webhook_id: w.webhook_id, at: w.at, events: w.events, state: w.state, health: w.health.into() }
+    }
+}
+
+impl From<HealthAt> for HealthAtOut {
+    fn from(h: HealthAt) -> Self {
+        HealthAtOut { status: h.status, failing_since: h.failing_since }
     }
 }
 
@@ -145,7 +224,7 @@ fn system(q: &std::collections::HashMap<String, String>) -> Result<bool, ApiErro
         ("at" = String, Query, description = "An RFC 3339 time"),
     ),
     responses(
-        (status = 200, body = WebhookAt),
+        (status = 200, body = WebhookAtOut),
         (status = 400, body = crate::error::Problem, content_type = PROBLEM),
         (status = 404, body = crate::error::Problem, content_type = PROBLEM),
     ),
@@ -168,5 +247,5 @@ async fn webhook_state(
     {
         return Err(ApiError::NotFound { what: format!("webhook {id}") });
     }
-    Ok(HttpResponse::Ok().json(found))
+    Ok(HttpResponse::Ok().json(WebhookAtOut::from(found)))
 }

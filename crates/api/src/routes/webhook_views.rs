@@ -4,6 +4,7 @@
 //! served as they are: every field here is the API's own.
 
 use chrono::{DateTime, Utc};
+use packhooks_domain::delivery::HealthStatus;
 use packhooks_domain::webhook::{DisabledBy, EventType, Webhook, WebhookFormat, WebhookStatus};
 use packhooks_domain::{AccountId, WebhookId};
 use packhooks_projections::health::WebhookHealth;
@@ -12,17 +13,6 @@ use utoipa::ToSchema;
 
 use super::read::projections;
 use crate::ApiState;
-
-/// How a webhook is doing.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum HealthStatus {
-    Healthy,
-    /// A delivery was abandoned and no success came since.
-    Failing,
-    /// Deliveries stop until the owner enables it again.
-    Disabled,
-}
 
 /// Why a webhook is disabled.
 #[derive(Clone, Debug, Serialize, ToSchema)]
@@ -104,10 +94,11 @@ impl WebhookOut {
     /// The webhook as the lifecycle stream says; health fields start empty (the health read
     /// model fills in `failing`, the counts and the last delivery).
     pub fn from_webhook(webhook: &Webhook) -> Self {
-        let (status, disabled) = match &webhook.status {
-            WebhookStatus::Enabled => (HealthStatus::Healthy, None),
+        let status = HealthStatus::of(&webhook.status, None);
+        let disabled = match &webhook.status {
+            WebhookStatus::Enabled => None,
             WebhookStatus::Disabled { by, reason, since } => {
-                (HealthStatus::Disabled, Some(DisabledOut { by: *by, reason: reason.clone(), since: *since }))
+                Some(DisabledOut { by: *by, reason: reason.clone(), since: *since })
             }
         };
         WebhookOut {
@@ -131,9 +122,7 @@ impl WebhookOut {
     /// Adds what the health read model says. The lifecycle stream stays the authority on
     /// `disabled`.
     fn with_health(&mut self, h: &WebhookHealth) {
-        if self.status != HealthStatus::Disabled && h.failing_since.is_some() {
-            self.status = HealthStatus::Failing;
-        }
+        self.status = HealthStatus::new(self.disabled.is_some(), h.failing_since.is_some());
         self.failing_since = h.failing_since;
         self.last_delivery = h.last_delivery.as_ref().map(|d| LastDeliveryOut {
             delivery_id: d.delivery_id.clone(),

@@ -37,10 +37,25 @@ impl HealthStatus {
     /// The status of a webhook in `status` whose deliveries have been failing since
     /// `failing_since` (`None`: not failing). Disabled wins: nothing is delivered then.
     pub fn of(status: &WebhookStatus, failing_since: Option<DateTime<Utc>>) -> Self {
-        match (status, failing_since) {
-            (WebhookStatus::Disabled { .. }, _) => HealthStatus::Disabled,
-            (WebhookStatus::Enabled, Some(_)) => HealthStatus::Failing,
-            (WebhookStatus::Enabled, None) => HealthStatus::Healthy,
+        Self::new(matches!(status, WebhookStatus::Disabled { .. }), failing_since.is_some())
+    }
+
+    /// The same, for a webhook known only to be `disabled` or not, and `failing` or not (a
+    /// read model's row).
+    pub fn new(disabled: bool, failing: bool) -> Self {
+        match (disabled, failing) {
+            (true, _) => HealthStatus::Disabled,
+            (false, true) => HealthStatus::Failing,
+            (false, false) => HealthStatus::Healthy,
+        }
+    }
+
+    /// Its stable text, as serialised.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HealthStatus::Healthy => "healthy",
+            HealthStatus::Failing => "failing",
+            HealthStatus::Disabled => "disabled",
         }
     }
 }
@@ -57,6 +72,12 @@ impl Health {
         match event {
             DomainEvent::WebhookFlaggedFailing(e) => Health { failing_since: Some(e.failing_since) },
             DomainEvent::WebhookRecovered(_) => Health { failing_since: None },
+    /// How its deliveries are doing, whatever the webhook's own status: healthy or failing
+    /// (an audit's health at a time).
+    pub fn status(&self) -> HealthStatus {
+        HealthStatus::new(false, self.failing_since.is_some())
+    }
+
             DomainEvent::DeliveryCheckpoint(cp) => Health { failing_since: cp.failing_since },
             _ => self,
         }
