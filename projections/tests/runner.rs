@@ -35,7 +35,7 @@ async fn wait_checkpoint(env: &Env, name: &str, at: u64, within: Duration) {
 fn delivery_checkpoint(n: u32) -> DomainEvent {
     DeliveryCheckpoint {
         webhook_id: webhook(1),
-        resume_position: Some(n.to_string()),
+        resume_position: Some(packhooks_domain::Position::at(n.into())),
         pending: Vec::new(),
         failing_since: None,
         recorded_at: t0(),

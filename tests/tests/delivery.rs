@@ -135,7 +135,7 @@ async fn a_failing_endpoint_gets_three_attempts_then_is_flagged_failing_and_reco
     let (first, _) = env.interested("acc_1", "pk_1", InterestedCandidate::default()).await;
     let (second, _) = env.interested("acc_1", "pk_1", InterestedCandidate::default()).await;
 
-    let stream = packhooks_delivery::deliveries_stream(hook.id);
+    let stream = hook.id.deliveries_stream();
     let events = env.wait_stream(&stream, WAIT, |e| count(e, "DeliveryAbandoned") == 2).await;
     let tries = attempts(&events);
     assert_eq!(tries.len(), 6, "exactly 3 attempts per delivery");
@@ -218,7 +218,7 @@ async fn gone_disables_the_webhook_at_once() {
     assert!(disabled.reason.contains("410"), "{}", disabled.reason);
 
     let deliveries =
-        env.wait_stream(&packhooks_delivery::deliveries_stream(hook.id), WAIT, |e| count(e, "DeliveryAbandoned") == 1).await;
+        env.wait_stream(&hook.id.deliveries_stream(), WAIT, |e| count(e, "DeliveryAbandoned") == 1).await;
     let tries = attempts(&deliveries);
     assert_eq!(tries.len(), 1, "one attempt, no retry after 410: {deliveries:#?}");
     assert_eq!(tries[0].source.message_id, msg_id(submission.submission_id.uuid()));
@@ -248,7 +248,7 @@ async fn gone_is_an_ordinary_failure_when_disable_on_gone_is_off() {
     env.start();
     env.interested("acc_1", "pk_1", InterestedCandidate::default()).await;
     let deliveries =
-        env.wait_stream(&packhooks_delivery::deliveries_stream(hook.id), WAIT, |e| count(e, "WebhookFlaggedFailing") == 1).await;
+        env.wait_stream(&hook.id.deliveries_stream(), WAIT, |e| count(e, "WebhookFlaggedFailing") == 1).await;
     let tries = attempts(&deliveries);
     assert_eq!(tries.iter().map(|a| a.attempt).collect::<Vec<_>>(), vec![1, 2, 3], "{deliveries:#?}");
     assert!(tries.iter().all(|a| matches!(a.outcome, AttemptOutcome::Failure { status: Some(410), .. })));
@@ -388,7 +388,7 @@ async fn test_events_are_delivered_once_marked_test_and_never_change_health() {
     env.receiver.on("/t", |_| Reply::status(500));
     env.start();
     let test_id = env.request_test(&hook, "acc_1").await;
-    let stream = packhooks_delivery::deliveries_stream(hook.id);
+    let stream = hook.id.deliveries_stream();
     let events = env.wait_stream(&stream, WAIT, |e| !attempts(e).is_empty()).await;
     let got = env.receiver.requests_to("/t");
     assert_eq!(got.len(), 1);
@@ -435,7 +435,7 @@ async fn private_targets_are_refused_at_delivery_time() {
     env.start();
     env.interested("acc_1", "pk_1", InterestedCandidate::default()).await;
     for hook in [&literal, &named] {
-        let events = env.wait_stream(&packhooks_delivery::deliveries_stream(hook.id), WAIT, |e| !attempts(e).is_empty()).await;
+        let events = env.wait_stream(&hook.id.deliveries_stream(), WAIT, |e| !attempts(e).is_empty()).await;
         assert!(
             matches!(&attempts(&events)[0].outcome, AttemptOutcome::Failure { code: FailureCode::RefusedTarget, .. }),
             "{events:?}"
@@ -574,7 +574,7 @@ async fn https_targets_go_through_tls_and_a_failed_handshake_is_a_tls_failure() 
     .await;
     env.start();
     env.interested("acc_1", "pk_1", InterestedCandidate::default()).await;
-    let events = env.wait_stream(&packhooks_delivery::deliveries_stream(hook.id), WAIT, |e| !attempts(e).is_empty()).await;
+    let events = env.wait_stream(&hook.id.deliveries_stream(), WAIT, |e| !attempts(e).is_empty()).await;
     assert!(
         matches!(&attempts(&events)[0].outcome, AttemptOutcome::Failure { code: FailureCode::Tls, .. }),
         "{events:?}"
@@ -599,7 +599,7 @@ async fn an_idle_webhook_moves_its_resume_point_on_so_a_restart_does_not_replay_
         DomainEvent::DeliveryCheckpoint(cp) => cp.resume_position,
         _ => None,
     });
-    let resume: packhooks_store::Position = resume.expect("the idle webhook wrote a checkpoint").parse().expect("a position");
+    let resume = resume.expect("the idle webhook wrote a checkpoint");
     assert!(resume >= last, "resume point {resume} is behind the last submission {last}");
     assert!(env.receiver.requests_to("/idle").is_empty());
 }
@@ -629,7 +629,7 @@ async fn enabling_a_webhook_again_starts_its_auto_disable_period_over() {
     let (s, _) = env.interested("acc_1", "pk_1", InterestedCandidate::default()).await;
     let id = msg_id(s.submission_id.uuid());
     let events = env
-        .wait_stream(&packhooks_delivery::deliveries_stream(hook.id), WAIT, |e| {
+        .wait_stream(&hook.id.deliveries_stream(), WAIT, |e| {
             e.iter().any(|e| matches!(e, DomainEvent::DeliveryAbandoned(a) if a.source.message_id == id))
         })
         .await;
@@ -665,7 +665,7 @@ async fn checkpoints_of_a_webhook_owing_many_retries_stay_linear_in_the_deliveri
         futures::future::join_all((0..100).map(|_| env.interested("acc_1", "pk_1", InterestedCandidate::default())))
             .await;
     }
-    let stream = packhooks_delivery::deliveries_stream(hook.id);
+    let stream = hook.id.deliveries_stream();
     let events = env.wait_stream(&stream, Duration::from_secs(60), |e| count(e, "DeliveryAttempted") >= n).await;
     // Every delivery owes a retry, so each checkpoint lists all attempted so far; written
     // every 20 events that would be about n²/40 entries in all.
@@ -692,7 +692,7 @@ async fn a_deleted_webhooks_actor_gives_up_what_it_owes_and_retires() {
     env.receiver.on("/doomed", |_| Reply::status(500));
     env.start();
     env.interested("acc_1", "pk_1", InterestedCandidate::default()).await;
-    let stream = packhooks_delivery::deliveries_stream(doomed.id);
+    let stream = doomed.id.deliveries_stream();
     env.wait_stream(&stream, WAIT, |e| count(e, "DeliveryAttempted") == 1).await;
     assert_eq!(actors(), 2);
 
@@ -703,7 +703,7 @@ async fn a_deleted_webhooks_actor_gives_up_what_it_owes_and_retires() {
     env.wait_stream(&stream, WAIT, |e| {
         e.iter().any(|e| {
             matches!(e, DomainEvent::DeliveryCheckpoint(cp) if cp.pending.is_empty()
-                && cp.resume_position.as_deref().and_then(|p| p.parse::<packhooks_store::Position>().ok()) >= Some(deleted_at))
+                && cp.resume_position >= Some(deleted_at))
         })
     })
     .await;
@@ -736,12 +736,12 @@ async fn deleting_a_webhook_during_a_failing_attempt_abandons_that_delivery_too(
     env.interested("acc_1", "pk_1", InterestedCandidate::default()).await;
     assert!(env.receiver.wait_for(Some("/slow"), 1, WAIT).await);
     let deleted_at = env.delete(hook.id).await;
-    let stream = packhooks_delivery::deliveries_stream(hook.id);
+    let stream = hook.id.deliveries_stream();
     let events = env
         .wait_stream(&stream, WAIT, |e| {
             e.iter().any(|e| {
                 matches!(e, DomainEvent::DeliveryCheckpoint(cp)
-                    if cp.resume_position.as_deref().and_then(|p| p.parse::<packhooks_store::Position>().ok()) >= Some(deleted_at))
+                    if cp.resume_position >= Some(deleted_at))
             })
         })
         .await;

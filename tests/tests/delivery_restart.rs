@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use harness::{test_config, Env, Hook};
-use packhooks_delivery::{deliveries_stream, DeliveryConfig};
+use packhooks_delivery::DeliveryConfig;
 use packhooks_domain::account::Plan;
 use packhooks_domain::submission::{DeclineReason, InterestedCandidate, StandardReason};
 use packhooks_domain::webhook::{EventType, WebhookEnabled, WebhookUpdated};
@@ -56,7 +56,7 @@ async fn until_the_retry_is_due(env: &Env, webhook: WebhookId) {
 /// Waits until the delivery stream shows the restored retry handled: attempted again or
 /// abandoned.
 async fn retry_handled(env: &Env, webhook: WebhookId) -> Vec<DomainEvent> {
-    env.wait_stream(&deliveries_stream(webhook), WAIT, |e| {
+    env.wait_stream(&webhook.deliveries_stream(), WAIT, |e| {
         count(e, "DeliveryAttempted") >= 2 || count(e, "DeliveryAbandoned") >= 1
     })
     .await
@@ -71,7 +71,7 @@ async fn a_first_attempt_failed(path: &'static str) -> (Env, Hook) {
     env.receiver.on(path, |call| if call.seen == 0 { Reply::status(500) } else { Reply::ok() });
     env.start();
     env.interested("acc_1", "pk_1", InterestedCandidate::default()).await;
-    env.wait_stream(&deliveries_stream(hook.id), WAIT, |e| count(e, "DeliveryAttempted") == 1).await;
+    env.wait_stream(&hook.id.deliveries_stream(), WAIT, |e| count(e, "DeliveryAttempted") == 1).await;
     (env, hook)
 }
 
@@ -84,11 +84,11 @@ async fn a_webhook_created_after_the_replay_start_gets_its_restored_retry() {
     env.receiver.on("/old", |_| Reply::status(500));
     env.start();
     env.declined("acc_1", "pk_1", DeclineReason::Standard(StandardReason::Timing), None).await;
-    env.wait_stream(&deliveries_stream(old.id), WAIT, |e| count(e, "DeliveryAttempted") >= 1).await;
+    env.wait_stream(&old.id.deliveries_stream(), WAIT, |e| count(e, "DeliveryAttempted") >= 1).await;
     let (young, _) = env.create_webhook("acc_1", "/young", &[EventType::Interested]).await;
     env.receiver.on("/young", |call| if call.seen == 0 { Reply::status(500) } else { Reply::ok() });
     env.interested("acc_1", "pk_1", InterestedCandidate::default()).await;
-    env.wait_stream(&deliveries_stream(young.id), WAIT, |e| count(e, "DeliveryAttempted") == 1).await;
+    env.wait_stream(&young.id.deliveries_stream(), WAIT, |e| count(e, "DeliveryAttempted") == 1).await;
     env.stop().await;
     until_the_retry_is_due(&env, young.id).await;
 
@@ -164,8 +164,8 @@ async fn deliveries_abandoned_by_a_disable_stay_abandoned_after_a_restart() {
     }
     assert!(env.receiver.wait_for(Some("/q"), 1, WAIT).await);
     env.disable(hook.id).await;
-    env.wait_stream(&deliveries_stream(hook.id), WAIT, |e| count(e, "DeliveryAbandoned") == 2).await;
-    env.wait_stream(&deliveries_stream(hook.id), WAIT, |e| count(e, "DeliveryAttempted") == 1).await;
+    env.wait_stream(&hook.id.deliveries_stream(), WAIT, |e| count(e, "DeliveryAbandoned") == 2).await;
+    env.wait_stream(&hook.id.deliveries_stream(), WAIT, |e| count(e, "DeliveryAttempted") == 1).await;
     env.stop().await;
     let enabled = WebhookEnabled { webhook_id: hook.id, recorded_at: Utc::now() };
     env.append(&hook.id.stream(), enabled).await;
@@ -175,7 +175,7 @@ async fn deliveries_abandoned_by_a_disable_stay_abandoned_after_a_restart() {
     // A later submission to the enabled webhook shows the replay has passed the three.
     let (last, _) = env.interested("acc_1", "pk_1", InterestedCandidate::default()).await;
     let last = format!("msg_{}", last.submission_id.uuid().simple());
-    env.wait_stream(&deliveries_stream(hook.id), WAIT, |e| {
+    env.wait_stream(&hook.id.deliveries_stream(), WAIT, |e| {
         e.iter().any(|e| matches!(e, DomainEvent::DeliveryAttempted(a) if a.source.message_id == last))
     })
     .await;
@@ -226,7 +226,7 @@ async fn an_actor_whose_committed_appends_lose_their_injected_answers_keeps_deli
     for _ in 0..3 {
         env.interested("acc_1", "pk_1", InterestedCandidate::default()).await;
     }
-    let events = env.wait_stream(&deliveries_stream(hook.id), WAIT, |e| count(e, "DeliveryAttempted") >= 6).await;
+    let events = env.wait_stream(&hook.id.deliveries_stream(), WAIT, |e| count(e, "DeliveryAttempted") >= 6).await;
     assert_eq!(flaky.answers_lost(), 2);
     let stopped = env.config.metrics.stopped_on_conflict_total();
     assert_eq!(stopped, 0, "a lost answer stopped the actor as if another one wrote its stream");
@@ -264,7 +264,7 @@ async fn a_webhook_whose_stream_stays_unreadable_holds_neither_the_others_nor_a_
     env.set_plan("acc_1", Plan::Growth).await;
     let (stuck, _) = env.create_webhook("acc_1", "/stuck", &[EventType::Interested]).await;
     let (fine, _) = env.create_webhook("acc_1", "/fine", &[EventType::Interested]).await;
-    let flaky = start_on_flaky_store(&mut env, &deliveries_stream(stuck.id), usize::MAX);
+    let flaky = start_on_flaky_store(&mut env, &stuck.id.deliveries_stream(), usize::MAX);
     env.interested("acc_1", "pk_1", InterestedCandidate::default()).await;
     assert!(env.receiver.wait_for(Some(&fine.path), 1, WAIT).await, "one unreadable stream held every webhook up");
     assert!(tokio::time::timeout(WAIT, env.stop()).await.is_ok(), "the stop waited on the unreadable stream");

@@ -87,8 +87,7 @@ fn check_checkpoints(events: &[DomainEvent], submissions: &[(String, Position)],
                     );
                 }
                 let listed: HashSet<&str> = cp.pending.iter().map(|p| p.source.message_id.as_str()).collect();
-                let resume: Option<Position> =
-                    cp.resume_position.as_deref().map(|p| p.parse().expect("a resume position parses"));
+                let resume: Option<Position> = cp.resume_position;
                 for (id, position) in submissions {
                     let covered = resume.is_some_and(|r| *position <= r);
                     assert!(
@@ -125,7 +124,7 @@ fn fails_first(webhook_id: &str) -> bool {
 
 /// Waits until `n` deliveries to `hook` are settled (attempted, or abandoned); its stream.
 async fn wait_settled(env: &Env, hook: &Hook, n: usize) -> Vec<DomainEvent> {
-    env.wait_stream(&packhooks_delivery::deliveries_stream(hook.id), WAIT, |events| {
+    env.wait_stream(&hook.id.deliveries_stream(), WAIT, |events| {
         events
             .iter()
             .filter(|e| matches!(e, DomainEvent::DeliveryAttempted(_) | DomainEvent::DeliveryAbandoned(_)))
@@ -177,7 +176,7 @@ async fn a_lagging_webhook_writes_checkpoints_bounded_by_its_window_not_by_its_l
     assert!(env.receiver.count() < N / 2, "the webhook should lag: {} of {N} already arrived", env.receiver.count());
 
     let expected: BTreeSet<String> = submissions.iter().map(|(id, _)| id.clone()).collect();
-    let stream = packhooks_delivery::deliveries_stream(hook.id);
+    let stream = hook.id.deliveries_stream();
     let events = env
         .wait_stream(&stream, WAIT, |events| {
             let delivered: HashSet<&str> = events
@@ -515,7 +514,7 @@ async fn events_read_back_after_a_disable_and_a_quick_enable_are_given_up_like_t
         })
         .collect();
     env.store.append(&hook.id.stream(), packhooks_store::ExpectedRevision::Any, data).await.expect("appended");
-    let stream = packhooks_delivery::deliveries_stream(hook.id);
+    let stream = hook.id.deliveries_stream();
     // The actor knew of the disable once it gave something up; only an attempt in flight
     // then may still have arrived after.
     env.wait_stream(&stream, WAIT, |e| e.iter().any(|e| matches!(e, DomainEvent::DeliveryAbandoned(_)))).await;

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use packhooks::settings::StoreSetting;
-use packhooks_domain::DomainEvent;
+use packhooks_domain::{DomainEvent, WebhookId};
 use packhooks_store::sqlite::SqliteStore;
 use packhooks_store::EventStore;
 use packhooks_store_esdb::wire_server::WireServer;
@@ -67,7 +67,7 @@ async fn a_submission_over_esdb_is_delivered_signed_and_shows_in_the_health_read
     })]);
 
     // The outcome was written through the wire server: it is in the SQLite file behind it.
-    let stream = format!("deliveries-{webhook_id}");
+    let stream = WebhookId::parse(&webhook_id).expect("a webhook id").deliveries_stream();
     let attempted = eventually(WAIT, "the outcome in the deliveries stream", || {
         let sqlite = Arc::clone(&sqlite);
         let stream = stream.clone();

@@ -83,7 +83,7 @@ async fn backlog(store: &dyn EventStore) -> (u64, u64, u64) {
                     source: DeliverySource {
                         stream: pack.stream(),
                         revision: 0,
-                        position: "0".into(),
+                        position: packhooks_domain::Position::at(0),
                         message_id: format!("msg_{}", submission.uuid().simple()),
                         test: false,
                     },

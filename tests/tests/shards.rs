@@ -73,7 +73,7 @@ impl SharedStore {
 
     /// The decoded events of a webhook's `deliveries-` stream (empty if it does not exist).
     async fn deliveries(&self, webhook: &str) -> Vec<DomainEvent> {
-        read_stream(self.sqlite.as_ref(), &format!("deliveries-{webhook}"))
+        read_stream(self.sqlite.as_ref(), &WebhookId::parse(webhook).expect("a webhook id").deliveries_stream())
             .await
             .iter()
             .map(|r| DomainEvent::decode(&r.event_type, &r.data).expect("a domain event"))

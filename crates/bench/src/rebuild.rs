@@ -198,7 +198,7 @@ fn source(stream: &str, message: Uuid, test: bool) -> DeliverySource {
     DeliverySource {
         stream: stream.to_owned(),
         revision: 0,
-        position: "0".into(),
+        position: packhooks_domain::Position::at(0),
         message_id: format!("msg_{}", message.simple()),
         test,
     }

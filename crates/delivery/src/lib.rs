@@ -43,7 +43,6 @@ pub use config::{DeliveryConfig, Shard};
 pub use dispatcher::Dispatcher;
 pub use error::DeliveryError;
 pub use metrics::DeliveryMetrics;
-pub use resume::deliveries_stream;
 
 /// The entry point for the binary.
 pub struct Delivery;

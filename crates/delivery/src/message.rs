@@ -24,8 +24,6 @@ pub struct Outgoing {
     pub message: Uuid,
     /// Shared by every webhook the event goes to, and by each one's outcome events.
     pub source: Arc<DeliverySource>,
-    /// `source.position`, kept parsed.
-    pub position: Position,
     pub body: Body,
     /// When the store committed the event (for the first-attempt delay metric).
     pub committed_at: DateTime<Utc>,
@@ -68,18 +66,17 @@ impl Outgoing {
             source: Arc::new(DeliverySource {
                 stream: recorded.stream.clone(),
                 revision: recorded.revision,
-                position: recorded.position.to_string(),
+                position: recorded.position,
                 message_id: message_id(message),
                 test,
             }),
-            position: recorded.position,
             body: Body::new(body),
             committed_at: recorded.created,
         })
     }
 
     pub fn position(&self) -> Position {
-        self.position
+        self.source.position
     }
 }
 

@@ -108,7 +108,7 @@ mod tests {
         DeliverySource {
             stream: "pack-pk_\"42\"".into(),
             revision: 7,
-            position: "12/11".into(),
+            position: "12/11".parse().expect("a position"),
             message_id: "msg_0190f2a46b1c7d3e8f0000000000000b".into(),
             test: false,
         }

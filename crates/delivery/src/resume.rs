@@ -5,7 +5,7 @@
 
 use packhooks_domain::delivery::DeliveryState;
 use packhooks_domain::{DomainEvent, WebhookId};
-use packhooks_store::{Direction, EventStore, Position, StoreError, StreamPosition};
+use packhooks_store::{Direction, EventStore, StoreError, StreamPosition};
 
 use crate::DeliveryError;
 
@@ -19,7 +19,7 @@ pub struct ResumeState {
     /// next append expects exactly this.
     pub last_revision: Option<u64>,
     /// Health, what is owed, and what a replay must skip.
-    pub state: DeliveryState<Position>,
+    pub state: DeliveryState,
 }
 
 impl ResumeState {
@@ -57,9 +57,4 @@ impl ResumeState {
         let state = tail.iter().rev().fold(DeliveryState::default(), |state, (_, event)| state.evolve(event));
         Ok(ResumeState { last_revision, state })
     }
-}
-
-/// The stream a webhook's delivery outcomes go to (written only by its actor).
-pub fn deliveries_stream(webhook: WebhookId) -> String {
-    webhook.deliveries_stream()
 }

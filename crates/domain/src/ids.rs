@@ -156,23 +156,23 @@ minted_id!(
 impl WebhookId {
     /// The stream holding this webhook's lifecycle events.
     pub fn stream(&self) -> String {
-        format!("webhook-{self}")
+        format!("{}{self}", streams::WEBHOOK)
     }
     /// The stream holding this webhook's delivery outcomes (written only by its actor).
     pub fn deliveries_stream(&self) -> String {
-        format!("deliveries-{self}")
+        format!("{}{self}", streams::DELIVERIES)
     }
 }
 
 impl AccountId {
     pub fn stream(&self) -> String {
-        format!("account-{self}")
+        format!("{}{self}", streams::ACCOUNT)
     }
 }
 
 impl PackId {
     pub fn stream(&self) -> String {
-        format!("pack-{self}")
+        format!("{}{self}", streams::PACK)
     }
 }
 

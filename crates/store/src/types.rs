@@ -7,43 +7,9 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-/// A place in the global `$all` order.
-///
-/// EventStoreDB positions are (commit, prepare) pairs, opaque and sparse; the SQLite backend
-/// uses a dense sequence starting at 1 with `commit == prepare`. Ordering is lexicographic.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub struct Position {
-    pub commit: u64,
-    pub prepare: u64,
-}
-
-impl Position {
-    /// A position where commit and prepare are the same number (the SQLite backend's kind).
-    pub const fn at(n: u64) -> Self {
-        Position { commit: n, prepare: n }
-    }
-}
-
-impl fmt::Display for Position {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.commit == self.prepare {
-            write!(f, "{}", self.commit)
-        } else {
-            write!(f, "{}/{}", self.commit, self.prepare)
-        }
-    }
-}
-
-impl std::str::FromStr for Position {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let parse = |p: &str| p.parse::<u64>().map_err(|_| format!("invalid position {s:?}"));
-        match s.split_once('/') {
-            Some((c, p)) => Ok(Position { commit: parse(c)?, prepare: parse(p)? }),
-            None => Ok(Position::at(parse(s)?)),
-        }
-    }
-}
+/// A place in the global `$all` order: the domain's [`packhooks_domain::Position`], the one
+/// position type of packhooks (it knows nothing else of the domain).
+pub use packhooks_domain::Position;
 
 /// What an append expects of the stream it writes to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -101,7 +101,7 @@ pub fn source(stream: &str, message: u128, test: bool) -> DeliverySource {
     DeliverySource {
         stream: stream.into(),
         revision: 0,
-        position: "1".into(),
+        position: packhooks_domain::Position::at(1),
         message_id: format!("msg_{message:032x}"),
         test,
     }

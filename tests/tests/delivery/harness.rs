@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use packhooks_delivery::{deliveries_stream, Delivery, DeliveryConfig, DeliveryHandle};
+use packhooks_delivery::{Delivery, DeliveryConfig, DeliveryHandle};
 use packhooks_domain::account::{AccountPlanChanged, Plan};
 use packhooks_domain::clock::{Clock, SystemClock};
 use packhooks_domain::delivery::RetryPolicy;
@@ -191,7 +191,7 @@ impl Env {
     }
 
     pub async fn deliveries(&self, id: WebhookId) -> Vec<DomainEvent> {
-        self.stream(&deliveries_stream(id)).await
+        self.stream(&id.deliveries_stream()).await
     }
 
     /// Polls a stream until `condition` holds of its events, up to `timeout`.

@@ -32,7 +32,7 @@ use packhooks_domain::clock::Clock;
 use packhooks_domain::delivery::{DeliveryRules, DeliverySource, DeliveryState, WebhookNow};
 use packhooks_domain::{AccountId, DeliveryId, WebhookId};
 use packhooks_store::backoff::{millis, Backoff};
-use packhooks_store::{EventStore, Position};
+use packhooks_store::EventStore;
 
 pub use self::messages::{Deliver, Progress, ResumePoint, Retarget, Retire, Stop};
 use crate::message::Body;
@@ -99,7 +99,7 @@ pub struct WebhookActor {
     sender: Rc<Sender>,
     webhook: Known,
     /// Health and what a replay must skip, as the domain folds them.
-    state: DeliveryState<Position>,
+    state: DeliveryState,
     /// Routed events on their way in.
     intake: Intake,
     owed: HashMap<DeliveryId, Owed>,

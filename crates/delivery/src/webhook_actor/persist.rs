@@ -58,7 +58,7 @@ impl WebhookActor {
     fn checkpoint(&self) -> EventData {
         let event = DomainEvent::DeliveryCheckpoint(DeliveryCheckpoint {
             webhook_id: self.id,
-            resume_position: self.intake.last_received.map(|p| p.to_string()),
+            resume_position: self.intake.last_received,
             pending: self
                 .owed
                 .iter()

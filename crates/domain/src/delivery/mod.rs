@@ -24,7 +24,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::{DeliveryId, WebhookId};
+use crate::{DeliveryId, Position, WebhookId};
 
 /// Why an attempt failed. Closed, with stable codes customers and operators can rely on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
@@ -91,8 +91,10 @@ pub struct DeliverySource {
     /// The stream and revision of the event delivered (a `pack-` or `webhook-` stream).
     pub stream: String,
     pub revision: u64,
-    /// Its `$all` position, as `commit/prepare` text or a plain number.
-    pub position: String,
+    /// Its `$all` position, stored as its text (`commit/prepare`, or a plain number).
+    #[serde(with = "crate::position::text")]
+    #[schema(value_type = String)]
+    pub position: Position,
     /// The message id the receiver sees (`msg_…`), the same for every attempt.
     pub message_id: String,
     pub test: bool,
@@ -158,7 +160,9 @@ pub struct PendingRetry {
 pub struct DeliveryCheckpoint {
     pub webhook_id: WebhookId,
     /// Every routed event up to this `$all` position has been attempted at least once.
-    pub resume_position: Option<String>,
+    /// Stored as its text, like [`DeliverySource::position`].
+    #[serde(default, with = "crate::position::text::option")]
+    pub resume_position: Option<Position>,
     pub pending: Vec<PendingRetry>,
     /// `Some` while the webhook is failing: since when.
     pub failing_since: Option<DateTime<Utc>>,

@@ -7,19 +7,14 @@
 //! event the actor had taken on: everything up to it is finished or listed. Events after the
 //! checkpoint add what was attempted since, so that a replay of the log from the resume
 //! position skips those.
-//!
-//! Positions of the log are the store's; the state takes any ordered position that parses
-//! from the text events hold (`P`), so the domain stays free of the store.
 
 use std::collections::{BTreeMap, HashSet};
-use std::hash::Hash;
-use std::str::FromStr;
 
 use chrono::{DateTime, Utc};
 
 use super::{DeliveryCheckpoint, DeliverySource, PendingRetry};
 use crate::webhook::WebhookStatus;
-use crate::{DeliveryId, DomainEvent};
+use crate::{DeliveryId, DomainEvent, Position};
 
 /// A webhook's health as its owner sees it. The one status every surface shows (the API's
 /// webhook bodies, the audit's health at a time).
@@ -72,15 +67,15 @@ impl Health {
         match event {
             DomainEvent::WebhookFlaggedFailing(e) => Health { failing_since: Some(e.failing_since) },
             DomainEvent::WebhookRecovered(_) => Health { failing_since: None },
+            DomainEvent::DeliveryCheckpoint(cp) => Health { failing_since: cp.failing_since },
+            _ => self,
+        }
+    }
+
     /// How its deliveries are doing, whatever the webhook's own status: healthy or failing
     /// (an audit's health at a time).
     pub fn status(&self) -> HealthStatus {
         HealthStatus::new(false, self.failing_since.is_some())
-    }
-
-            DomainEvent::DeliveryCheckpoint(cp) => Health { failing_since: cp.failing_since },
-            _ => self,
-        }
     }
 
     /// Since when the webhook counts as failing for auto-disable: since it was flagged, or
@@ -92,29 +87,17 @@ impl Health {
 }
 
 /// What a webhook's delivery resumes from.
-#[derive(Clone, Debug)]
-pub struct DeliveryState<P> {
+#[derive(Clone, Debug, Default)]
+pub struct DeliveryState {
     pub health: Health,
     /// Every routed event up to here is finished or in `pending`.
-    pub resume_position: Option<P>,
+    pub resume_position: Option<Position>,
     /// Deliveries owed an attempt, with the attempt number and when it is due.
     pub pending: BTreeMap<DeliveryId, PendingRetry>,
     /// Source positions after `resume_position` whose first attempt is already recorded.
-    pub attempted_after: HashSet<P>,
+    pub attempted_after: HashSet<Position>,
     /// Events written since the latest checkpoint (the next one is due after N).
     pub since_checkpoint: u32,
-}
-
-impl<P> Default for DeliveryState<P> {
-    fn default() -> Self {
-        DeliveryState {
-            health: Health::default(),
-            resume_position: None,
-            pending: BTreeMap::new(),
-            attempted_after: HashSet::new(),
-            since_checkpoint: 0,
-        }
-    }
 }
 
 /// What to do with a routed event met again in a replay (see [`DeliveryState::replayed`]).
@@ -127,7 +110,7 @@ pub enum Replayed {
     Skip { advance: bool },
 }
 
-impl<P: Copy + Ord + Hash + FromStr> DeliveryState<P> {
+impl DeliveryState {
     /// Folds one event of the stream.
     pub fn evolve(mut self, event: &DomainEvent) -> Self {
         self.since_checkpoint += 1;
@@ -168,28 +151,26 @@ impl<P: Copy + Ord + Hash + FromStr> DeliveryState<P> {
         if self.pending.contains_key(delivery) {
             return;
         }
-        if let Ok(position) = source.position.parse::<P>() {
-            if self.resume_position.is_none_or(|r| position > r) {
-                self.attempted_after.insert(position);
-            }
+        if self.resume_position.is_none_or(|r| source.position > r) {
+            self.attempted_after.insert(source.position);
         }
     }
 
     fn restart_from(&mut self, cp: &DeliveryCheckpoint) {
-        self.resume_position = cp.resume_position.as_deref().and_then(|p| p.parse().ok());
+        self.resume_position = cp.resume_position;
         self.pending = cp.pending.iter().map(|p| (p.delivery_id, p.clone())).collect();
         self.attempted_after.clear();
         self.since_checkpoint = 0;
     }
 
     /// Whether the event at `position` was already handled and must not be delivered again.
-    pub fn already_handled(&self, position: P) -> bool {
+    pub fn already_handled(&self, position: Position) -> bool {
         self.resume_position.is_some_and(|r| position <= r) || self.attempted_after.contains(&position)
     }
 
     /// A routed event at `position` is taken on: owed a first attempt, or skipped because
     /// it was handled before (each remembered position is skipped once).
-    pub fn replayed(&mut self, position: P) -> Replayed {
+    pub fn replayed(&mut self, position: Position) -> Replayed {
         if !self.already_handled(position) {
             return Replayed::Owed;
         }

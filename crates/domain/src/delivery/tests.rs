@@ -9,9 +9,9 @@ use super::*;
 use crate::testkit::fixtures::{t, wh};
 use crate::testkit::{given, given_nothing, Folded};
 use crate::webhook::{DisabledBy, WebhookStatus};
-use crate::{DeliveryId, DomainEvent};
+use crate::{DeliveryId, DomainEvent, Position};
 
-impl Folded for DeliveryState<u64> {
+impl Folded for DeliveryState {
     fn evolve(self, event: &DomainEvent) -> Self {
         DeliveryState::evolve(self, event)
     }
@@ -42,7 +42,7 @@ fn source(position: u64, test: bool) -> DeliverySource {
     DeliverySource {
         stream: "pack-pk_1".into(),
         revision: position,
-        position: position.to_string(),
+        position: Position::at(position),
         message_id: format!("msg_{position}"),
         test,
     }
@@ -92,7 +92,7 @@ fn attempted(cmd: &RecordAttempt<'_>, next_attempt_at: Option<DateTime<Utc>>) ->
 
 /// Every event an attempt comes to, as the actor appends them.
 fn recorded(
-    state: &DeliveryState<u64>,
+    state: &DeliveryState,
     cmd: &RecordAttempt<'_>,
     webhook: WebhookNow,
     rules: &DeliveryRules<'_>,
@@ -121,10 +121,10 @@ fn recovered(n: u64, at: i64) -> DomainEvent {
     WebhookRecovered { webhook_id: wh(1), delivery_id: dlv(n.into()), recorded_at: t(at) }.into()
 }
 
-fn checkpoint(resume: Option<&str>, pending: Vec<PendingRetry>, failing_since: Option<DateTime<Utc>>) -> DomainEvent {
+fn checkpoint(resume: Option<u64>, pending: Vec<PendingRetry>, failing_since: Option<DateTime<Utc>>) -> DomainEvent {
     DeliveryCheckpoint {
         webhook_id: wh(1),
-        resume_position: resume.map(str::to_owned),
+        resume_position: resume.map(Position::at),
         pending,
         failing_since,
         recorded_at: t(0),
@@ -144,15 +144,15 @@ fn failing_since(at: i64) -> Vec<DomainEvent> {
 fn a_failed_attempt_is_retried_on_the_schedule_until_the_last_which_abandons_the_delivery() {
     let (retry, src, down) = (policy(), source(5, false), failure(503));
     let first = attempt(5, &src, 1, &down, 0);
-    given_nothing::<DeliveryState<u64>>()
+    given_nothing::<DeliveryState>()
         .when(|s| Ok(recorded(s, &first, ON, &rules(&retry))))
         .then_expect(vec![attempted(&first, Some(t(60)))]);
     let second = attempt(5, &src, 2, &down, 60);
-    given::<DeliveryState<u64>>([attempted(&first, Some(t(60)))])
+    given::<DeliveryState>([attempted(&first, Some(t(60)))])
         .when(|s| Ok(recorded(s, &second, ON, &rules(&retry))))
         .then_expect(vec![attempted(&second, Some(t(660)))]);
     let last = attempt(5, &src, 3, &down, 660);
-    given::<DeliveryState<u64>>([attempted(&first, Some(t(60))), attempted(&second, Some(t(660)))])
+    given::<DeliveryState>([attempted(&first, Some(t(60))), attempted(&second, Some(t(660)))])
         .when(|s| Ok(recorded(s, &last, ON, &rules(&retry))))
         .then_expect(vec![attempted(&last, None), abandoned(5, &src, 3, 660), flagged(5, 660)]);
 }
@@ -169,7 +169,7 @@ fn a_retry_honours_retry_after_up_to_its_bound() {
 fn an_abandoned_delivery_of_a_webhook_already_failing_does_not_flag_it_again() {
     let (retry, src, down) = (policy(), source(9, false), failure(500));
     let last = attempt(9, &src, 3, &down, 100);
-    given::<DeliveryState<u64>>(failing_since(10))
+    given::<DeliveryState>(failing_since(10))
         .when(|s| Ok(recorded(s, &last, ON, &rules(&retry))))
         .then_expect(vec![attempted(&last, None), abandoned(9, &src, 3, 100)]);
 }
@@ -180,10 +180,10 @@ fn an_abandoned_delivery_of_a_webhook_already_failing_does_not_flag_it_again() {
 fn a_success_recovers_a_failing_webhook_and_changes_nothing_for_a_healthy_one() {
     let (retry, src) = (policy(), source(9, false));
     let ok = attempt(9, &src, 1, &OK, 100);
-    given::<DeliveryState<u64>>(failing_since(10))
+    given::<DeliveryState>(failing_since(10))
         .when(|s| Ok(recorded(s, &ok, ON, &rules(&retry))))
         .then_expect(vec![attempted(&ok, None), recovered(9, 100)]);
-    given::<DeliveryState<u64>>(failing_since(10).into_iter().chain([recovered(2, 50)]))
+    given::<DeliveryState>(failing_since(10).into_iter().chain([recovered(2, 50)]))
         .when(|s| Ok(recorded(s, &ok, ON, &rules(&retry))))
         .then_expect(vec![attempted(&ok, None)]);
     let decided = record_attempt(&Health::default(), &ok, ON, &rules(&retry));
@@ -194,9 +194,9 @@ fn a_success_recovers_a_failing_webhook_and_changes_nothing_for_a_healthy_one() 
 fn health_folds_from_flags_recoveries_and_checkpoints() {
     let state = given_state(failing_since(10));
     assert_eq!(state.health.failing_since, Some(t(10)));
-    let state = state.evolve(&checkpoint(Some("3"), vec![], None));
+    let state = state.evolve(&checkpoint(Some(3), vec![], None));
     assert_eq!(state.health.failing_since, None, "a checkpoint says whether it is failing");
-    let state = state.evolve(&checkpoint(Some("3"), vec![], Some(t(20))));
+    let state = state.evolve(&checkpoint(Some(3), vec![], Some(t(20))));
     assert_eq!(state.health.failing_since, Some(t(20)));
     assert_eq!(state.evolve(&recovered(4, 30)).health, Health::default());
 }
@@ -216,7 +216,7 @@ fn the_health_status_is_disabled_over_failing_over_healthy() {
 fn gone_abandons_after_one_attempt_and_disables_the_webhook_at_once() {
     let (retry, src, gone) = (policy(), source(5, false), failure(410));
     let first = attempt(5, &src, 1, &gone, 0);
-    given_nothing::<DeliveryState<u64>>().when(|s| Ok(recorded(s, &first, ON, &rules(&retry)))).then_expect(vec![
+    given_nothing::<DeliveryState>().when(|s| Ok(recorded(s, &first, ON, &rules(&retry)))).then_expect(vec![
         attempted(&first, None),
         abandoned(5, &src, 1, 0),
         flagged(5, 0),
@@ -294,17 +294,17 @@ fn a_test_event_is_attempted_once_and_never_changes_the_webhooks_health() {
     let (retry, src) = (policy(), source(7, true));
     for outcome in [failure(500), failure(410)] {
         let only = attempt(7, &src, 1, &outcome, 8 * 24 * 3600);
-        given::<DeliveryState<u64>>(failing_since(0))
+        given::<DeliveryState>(failing_since(0))
             .when(|s| Ok(recorded(s, &only, ON, &rules(&retry))))
             .then_expect(vec![attempted(&only, None)]);
         let decided = record_attempt(&given_state(failing_since(0)).health, &only, ON, &rules(&retry));
         assert_eq!(decided.disable, None, "a test event never disables");
-        given_nothing::<DeliveryState<u64>>()
+        given_nothing::<DeliveryState>()
             .when(|s| Ok(recorded(s, &only, ON, &rules(&retry))))
             .then_expect(vec![attempted(&only, None)]);
     }
     let ok = attempt(7, &src, 1, &OK, 10);
-    given::<DeliveryState<u64>>(failing_since(0))
+    given::<DeliveryState>(failing_since(0))
         .when(|s| Ok(recorded(s, &ok, ON, &rules(&retry))))
         .then_expect(vec![attempted(&ok, None)]);
 }
@@ -322,7 +322,11 @@ fn a_webhook_that_is_off_gives_up_what_it_owes_after_the_attempts_made() {
 
 // ---- what is owed at resume ----
 
-fn given_state(events: impl IntoIterator<Item = DomainEvent>) -> DeliveryState<u64> {
+fn at(n: u64) -> Position {
+    Position::at(n)
+}
+
+fn given_state(events: impl IntoIterator<Item = DomainEvent>) -> DeliveryState {
     events.into_iter().fold(DeliveryState::default(), |s, e| s.evolve(&e))
 }
 
@@ -333,15 +337,15 @@ fn a_checkpoint_resets_what_is_owed_and_later_attempts_are_remembered() {
     let state = given_state([attempted(&attempt(5, &s5, 1, &down, 0), Some(t(60)))]);
     assert_eq!(state.pending.len(), 1);
     let owed = state.pending.values().cloned().collect();
-    let mut state = given_state([checkpoint(Some("7"), owed, None), attempted(&attempt(9, &s9, 1, &OK, 1), None)])
+    let mut state = given_state([checkpoint(Some(7), owed, None), attempted(&attempt(9, &s9, 1, &OK, 1), None)])
         .evolve(&attempted(&attempt(5, &s5, 2, &OK, 61), None));
     assert!(state.pending.is_empty(), "the retry finished the pending delivery");
-    assert!(state.already_handled(6) && state.already_handled(9) && !state.already_handled(8));
+    assert!(state.already_handled(at(6)) && state.already_handled(at(9)) && !state.already_handled(at(8)));
     assert_eq!(state.since_checkpoint, 2);
     assert!(!state.may_checkpoint(), "a replay has to pass 9 first");
-    assert_eq!(state.replayed(8), Replayed::Owed);
-    assert_eq!(state.replayed(6), Replayed::Skip { advance: false });
-    assert_eq!(state.replayed(9), Replayed::Skip { advance: true });
+    assert_eq!(state.replayed(at(8)), Replayed::Owed);
+    assert_eq!(state.replayed(at(6)), Replayed::Skip { advance: false });
+    assert_eq!(state.replayed(at(9)), Replayed::Skip { advance: true });
     assert!(state.may_checkpoint());
 }
 
@@ -349,7 +353,7 @@ fn a_checkpoint_resets_what_is_owed_and_later_attempts_are_remembered() {
 fn a_retry_restored_from_a_checkpoint_is_owed_with_its_due_time() {
     let src = source(5, false);
     let retry = PendingRetry { delivery_id: dlv(5), source: src.clone(), attempt: 2, due_at: t(60) };
-    let state = given_state([checkpoint(Some("7"), vec![retry.clone()], Some(t(0)))]);
+    let state = given_state([checkpoint(Some(7), vec![retry.clone()], Some(t(0)))]);
     assert_eq!(state.pending.get(&dlv(5)), Some(&retry));
     assert_eq!(state.health.failing_since, Some(t(0)));
     // Given up while owed: no longer owed, and not remembered (it is before the resume point).
