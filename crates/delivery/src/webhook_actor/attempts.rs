@@ -4,7 +4,7 @@
 
 use actix::prelude::*;
 use chrono::{DateTime, Utc};
-use packhooks_domain::delivery::{give_up, record_attempt, AttemptOutcome, RecordAttempt};
+use packhooks_domain::delivery::{give_up, record_attempt, AttemptOutcome, Owing, RecordAttempt};
 use packhooks_domain::DeliveryId;
 use packhooks_store::backoff::Backoff;
 use tracing::Instrument as _;
@@ -60,12 +60,12 @@ impl WebhookActor {
             if owed.sending {
                 continue;
             }
-            let target = match (&self.webhook.target, self.webhook.active) {
-                (_, None) => {
+            let target = match (self.webhook.switch.due(self.webhook.target.is_some()), &self.webhook.target) {
+                (Owing::Wait, _) => {
                     self.ready.push_front(id);
                     break;
                 }
-                (Some(target), Some(true)) => target.clone(),
+                (Owing::Attempt, Some(target)) => target.clone(),
                 _ => {
                     self.abandon(id);
                     continue;
@@ -204,7 +204,8 @@ impl WebhookActor {
     }
 
     /// The webhook is off: gives up now, not when due, everything owed that is not in flight,
-    /// and takes the backlog in, where what was routed before `off_at` is given up too.
+    /// and takes the backlog in, where what was routed before the switch's `off_at` is given
+    /// up too.
     pub(super) fn give_up_owed(&mut self) {
         let owed: Vec<DeliveryId> = self.owed.iter().filter(|(_, o)| !o.sending).map(|(id, _)| *id).collect();
         for id in owed {

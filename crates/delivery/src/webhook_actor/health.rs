@@ -4,19 +4,14 @@
 //! error code.
 
 use actix::prelude::*;
-use chrono::{DateTime, Utc};
+use packhooks_command::{Command, CommandError};
 use packhooks_domain::delivery::{auto_disable_at, auto_disable_due, DeliverySource, DisableReason};
 use packhooks_domain::webhook::{decide, fold, DisableWebhook, DisabledBy, UrlPolicy, WebhookContext};
-use packhooks_domain::{DomainEvent, EventMetadata, WebhookId};
-use packhooks_store::{read_stream_to_end, EventStore, ExpectedRevision, StoreError, StreamPosition};
+use packhooks_domain::{DomainError, DomainEvent, WebhookId};
+use packhooks_store::EventStore;
 
 use super::WebhookActor;
-use crate::outcome::{self, IdText};
-use crate::DeliveryError;
-
-/// Tries of the auto-disable's read, decide and append when the webhook stream keeps
-/// changing under it (an owner's command in between).
-const DISABLE_TRIES: usize = 5;
+use crate::outcome::IdText;
 
 impl WebhookActor {
     /// An event the rules decided after an attempt (abandoned, flagged failing, recovered):
@@ -64,73 +59,153 @@ impl WebhookActor {
         }
     }
 
-    /// Appends `WebhookDisabled {by: auto}` to `webhook-{id}`, decided by the domain on the
-    /// stream's current state and appended with that state's revision.
+    /// Appends `WebhookDisabled {by: auto}` to `webhook-{id}` through the one command path
+    /// (`packhooks_command::run`): decided by the domain on the stream's current state and
+    /// appended with that state's revision, decided again when an owner's command came first.
     pub(super) fn disable(&mut self, reason: DisableReason, ctx: &mut Context<Self>) {
-        if self.disabling || self.webhook.active != Some(true) {
+        if self.disabling || !self.webhook.switch.is_active() {
             return;
         }
         self.disabling = true;
         let (store, clock, id, policy) = (self.store.clone(), self.clock.clone(), self.id, self.config.url_policy());
         let text = reason.text();
-        let work = async move {
-            for _ in 0..DISABLE_TRIES {
-                match disable_once(&*store, id, &text, clock.now(), policy).await {
-                    Err(DeliveryError::Store(StoreError::WrongExpectedVersion { .. })) => continue,
-                    other => return other.map(|()| text),
-                }
-            }
-            Err(DeliveryError::Timeout("the webhook stream kept changing"))
-        };
+        let command = DisableWebhook { by: DisabledBy::Auto, reason: text.clone(), now: clock.now() };
+        let work = async move { auto_disable(&*store, id, command, policy).await };
         ctx.spawn(work.into_actor(self).map(move |result, act, ctx| {
             act.disabling = false;
+            let (webhook, account) = (act.id, act.webhook.account());
             match result {
-                Ok(text) => {
-                    tracing::info!(webhook = %act.id, account = act.webhook.account(), reason_code = reason.code(), reason = %text, "webhook disabled automatically");
-                    act.webhook.active = Some(false);
-                    act.pump(ctx);
+                Ok(AutoDisabled::Disabled) => {
+                    tracing::info!(webhook = %webhook, account, reason_code = reason.code(), reason = %text, "webhook disabled automatically");
+                }
+                Ok(AutoDisabled::AlreadyOff(why)) => {
+                    tracing::debug!(webhook = %webhook, account, reason_code = reason.code(), why, "webhook not disabled automatically: it is off already");
                 }
                 Err(error) => {
-                    tracing::error!(webhook = %act.id, error = &error as &dyn std::error::Error, "could not disable the webhook")
+                    tracing::error!(webhook = %webhook, error = &error as &dyn std::error::Error, "could not disable the webhook");
+                    return;
                 }
             }
+            act.webhook.switch.disabled();
+            act.pump(ctx);
         }));
     }
 }
 
-async fn disable_once(
+/// What an automatic disable came to when it was not refused.
+#[derive(Debug, PartialEq, Eq)]
+enum AutoDisabled {
+    /// `WebhookDisabled` was appended.
+    Disabled,
+    /// Nothing to do, a normal outcome: the webhook was disabled, deleted (or never
+    /// existed) by the time the command read its stream.
+    AlreadyOff(&'static str),
+}
+
+/// Runs the automatic disable through the one command path. The domain's refusals that mean
+/// "the webhook is off already" are outcomes, told apart here; any other refusal, a store
+/// failure or a stream that kept changing is the caller's error.
+async fn auto_disable(
     store: &dyn EventStore,
     id: WebhookId,
-    reason: &str,
-    now: DateTime<Utc>,
+    command: DisableWebhook,
     url_policy: UrlPolicy,
-) -> Result<(), DeliveryError> {
-    let stream = id.stream();
-    let recorded = read_stream_to_end(store, &stream, StreamPosition::Start).await?;
-    let Some(last) = recorded.last().map(|r| r.revision) else { return Ok(()) };
-    let events = recorded
-        .iter()
-        .map(|r| {
-            DomainEvent::decode(&r.event_type, &r.data).map_err(|source| DeliveryError::Decode {
-                stream: stream.clone(),
-                revision: r.revision,
-                source,
-            })
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    let state = fold(&events);
+) -> Result<AutoDisabled, CommandError> {
     // Disabling needs nothing of the context; it is filled because `decide` takes one.
     let context = WebhookContext { plan: None, live_webhooks_of_account: 0, max_webhooks: 0, url_policy };
-    let command = DisableWebhook { by: DisabledBy::Auto, reason: reason.to_owned(), now };
-    let decided = match decide(&state, command, &context) {
-        Ok(events) => events,
-        Err(_) => return Ok(()), // deleted meanwhile: nothing to disable
-    };
-    if decided.is_empty() {
-        return Ok(());
+    let stream = id.stream();
+    let ran = packhooks_command::run(store, &Command::on(&stream).correlated(id), |events| {
+        decide(&fold(events), command.clone(), &context).map_err(CommandError::Domain)
+    })
+    .await;
+    match ran {
+        Ok(ran) if ran.appended.is_some() => Ok(AutoDisabled::Disabled),
+        Ok(_) => Ok(AutoDisabled::AlreadyOff("disabled")),
+        Err(CommandError::Domain(DomainError::WebhookDeleted)) => Ok(AutoDisabled::AlreadyOff("deleted")),
+        Err(CommandError::Domain(DomainError::WebhookNotFound)) => Ok(AutoDisabled::AlreadyOff("not found")),
+        Err(other) => Err(other),
     }
-    let metadata = EventMetadata::correlated(id);
-    let data = decided.iter().map(|e| outcome::with_metadata(e, &metadata)).collect();
-    store.append(&stream, ExpectedRevision::Exact(last), data).await?;
-    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::{TimeZone, Utc};
+    use packhooks_command::read_events;
+    use packhooks_domain::webhook::{EventType, Secret, WebhookCreated, WebhookDeleted, MAX_REASON};
+    use packhooks_domain::AccountId;
+    use packhooks_store::sqlite::SqliteStore;
+    use uuid::Uuid;
+
+    use super::*;
+
+    fn disable(reason: &str) -> DisableWebhook {
+        let now = Utc.with_ymd_and_hms(2026, 12, 8, 9, 0, 0).single().expect("a time");
+        DisableWebhook { by: DisabledBy::Auto, reason: reason.to_owned(), now }
+    }
+
+    async fn append(store: &dyn EventStore, id: WebhookId, event: DomainEvent) {
+        let stream = id.stream();
+        packhooks_command::run(store, &Command::on(&stream), |_| Ok::<_, CommandError>(vec![event.clone()]))
+            .await
+            .expect("appended");
+    }
+
+    async fn created(store: &dyn EventStore) -> WebhookId {
+        let id = WebhookId::from_uuid(Uuid::now_v7());
+        let event = WebhookCreated {
+            webhook_id: id,
+            account_id: AccountId::parse("acc_7").expect("an account id"),
+            url: "https://hooks.example.com/in".into(),
+            events: vec![EventType::Interested],
+            description: None,
+            secret: Secret::from_bytes(&[7; 32]),
+            secret_version: 1,
+            format: Default::default(),
+            recorded_at: disable("").now,
+        };
+        append(store, id, event.into()).await;
+        id
+    }
+
+    async fn events(store: &dyn EventStore, id: WebhookId) -> Vec<DomainEvent> {
+        read_events(store, &id.stream()).await.expect("read")
+    }
+
+    /// Real SQLite store. The refusal of the last case was swallowed on the old path (it
+    /// answered as if the webhook had been disabled).
+    #[tokio::test]
+    async fn an_automatic_disable_runs_through_the_command_path_and_tells_a_webhook_already_off_from_a_refusal() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let store = SqliteStore::open(dir.path().join("events.db")).expect("a store");
+        let policy = UrlPolicy::default();
+
+        let id = created(&store).await;
+        assert_eq!(auto_disable(&store, id, disable("failing"), policy).await.expect("ran"), AutoDisabled::Disabled);
+        let stored = events(&store, id).await;
+        assert!(
+            matches!(stored.as_slice(), [_, DomainEvent::WebhookDisabled(d)] if d.by == DisabledBy::Auto && d.reason == "failing"),
+            "{stored:?}"
+        );
+        let again = auto_disable(&store, id, disable("failing"), policy).await.expect("ran");
+        assert_eq!(again, AutoDisabled::AlreadyOff("disabled"));
+        assert_eq!(events(&store, id).await.len(), 2, "nothing more appended");
+
+        let gone = created(&store).await;
+        append(&store, gone, WebhookDeleted { webhook_id: gone, recorded_at: disable("").now }.into()).await;
+        let deleted = auto_disable(&store, gone, disable("failing"), policy).await.expect("ran");
+        assert_eq!(deleted, AutoDisabled::AlreadyOff("deleted"));
+        assert_eq!(events(&store, gone).await.len(), 2, "nothing appended to a deleted webhook");
+
+        let never = WebhookId::from_uuid(Uuid::now_v7());
+        let missing = auto_disable(&store, never, disable("failing"), policy).await.expect("ran");
+        assert_eq!(missing, AutoDisabled::AlreadyOff("not found"));
+
+        let refused = created(&store).await;
+        let long = "x".repeat(MAX_REASON + 1);
+        match auto_disable(&store, refused, disable(&long), policy).await {
+            Err(CommandError::Domain(e)) => assert_eq!(e.code(), "invalid_field", "{e}"),
+            other => panic!("a refusal other than 'off already' must surface, got {other:?}"),
+        }
+        assert_eq!(events(&store, refused).await.len(), 1, "nothing appended");
+    }
 }

@@ -5,7 +5,7 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 
 use actix::prelude::*;
-use packhooks_domain::delivery::Replayed;
+use packhooks_domain::delivery::{Owing, Replayed};
 use packhooks_domain::DeliveryId;
 use packhooks_store::backoff::{millis, Backoff};
 use packhooks_store::Position;
@@ -31,21 +31,11 @@ pub(super) struct Intake {
     pub overflow: Option<Overflow>,
     /// How long a failed read-back waits before the next try.
     refill_backoff: Backoff,
-    /// Where the webhook was last turned off (disabled, deleted, off plan): routed events
-    /// before it that are still to be taken on (read back from the log after an overflow)
-    /// are given up, as the backlog was at that moment, even if it is on again by then.
-    pub off_at: Option<Position>,
 }
 
 impl Default for Intake {
     fn default() -> Self {
-        Intake {
-            last_received: None,
-            backlog: VecDeque::new(),
-            overflow: None,
-            refill_backoff: Backoff::STORE_READ,
-            off_at: None,
-        }
+        Intake { last_received: None, backlog: VecDeque::new(), overflow: None, refill_backoff: Backoff::STORE_READ }
     }
 }
 
@@ -90,11 +80,10 @@ impl WebhookActor {
             };
             self.owed.insert(id, owed);
             self.first_attempts_owed += 1;
-            if self.intake.off_at.is_some_and(|off| position < off) {
-                self.abandon(id);
-                continue;
+            match self.webhook.switch.take_on(position) {
+                Owing::GiveUp => self.abandon(id),
+                Owing::Attempt | Owing::Wait => self.ready.push_back(id),
             }
-            self.ready.push_back(id);
         }
     }
 

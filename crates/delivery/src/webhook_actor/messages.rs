@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use actix::prelude::*;
 use chrono::{DateTime, Utc};
+use packhooks_domain::delivery::Turned;
 use packhooks_domain::AccountId;
 use packhooks_store::Position;
 use tokio::sync::oneshot;
@@ -76,24 +77,20 @@ impl Handler<Retarget> for WebhookActor {
     type Result = ();
 
     fn handle(&mut self, msg: Retarget, ctx: &mut Context<Self>) {
-        let was_active = self.webhook.active == Some(true);
         self.webhook.target = msg.target;
-        self.webhook.active = Some(msg.active);
+        let turned = self.webhook.switch.set(msg.active, msg.at);
         if msg.account.is_some() {
             self.webhook.account = msg.account;
         }
-        if was_active && !msg.active {
-            // Turned off (disabled, deleted, off plan): everything owed and not in flight is
-            // given up now, not when it comes due, and so is the backlog; what is read back
-            // from the log later and routed before this point too (see `accept`), even if
-            // the webhook is on again by then.
-            self.intake.off_at = self.intake.off_at.max(msg.at);
+        if turned == Turned::Off {
+            // Turned off (disabled, deleted, off plan): what is owed and not in flight, and
+            // the backlog, are given up now (the domain's `Switch` says which).
             self.give_up_owed();
         }
         self.webhook.enabled_at = msg.enabled_at;
-        // Going active (at start, or enabled again): the auto-disable timer may have fired
-        // while the actor did not know it was active, or the clock started over.
-        if msg.active && !was_active {
+        if turned == Turned::On {
+            // Going active (at start, or enabled again): the auto-disable timer may have
+            // fired while the actor did not know it was active, or the clock started over.
             self.arm_auto_disable(ctx);
         }
         self.pump(ctx);
@@ -134,9 +131,8 @@ impl Handler<Retire> for WebhookActor {
 
     fn handle(&mut self, Retire(deleted_at): Retire, ctx: &mut Context<Self>) {
         self.webhook.target = None;
-        self.webhook.active = Some(false);
+        self.webhook.switch.retire(deleted_at);
         self.shutdown.retiring = Some(deleted_at);
-        self.intake.off_at = self.intake.off_at.max(Some(deleted_at));
         self.give_up_owed();
         self.pump(ctx);
     }

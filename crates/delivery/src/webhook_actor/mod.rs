@@ -29,7 +29,7 @@ use std::sync::Arc;
 use actix::prelude::*;
 use chrono::{DateTime, Utc};
 use packhooks_domain::clock::Clock;
-use packhooks_domain::delivery::{DeliveryRules, DeliverySource, DeliveryState, WebhookNow};
+use packhooks_domain::delivery::{DeliveryRules, DeliverySource, DeliveryState, Switch, WebhookNow};
 use packhooks_domain::{AccountId, DeliveryId, WebhookId};
 use packhooks_store::backoff::{millis, Backoff};
 use packhooks_store::EventStore;
@@ -71,15 +71,15 @@ struct Known {
     target: Option<Arc<Target>>,
     /// Its account, for the operator's log lines.
     account: Option<AccountId>,
-    /// `None` until the dispatcher has said (a restored retry waits for that).
-    active: Option<bool>,
+    /// On or off, and where it was last turned off: what a delivery comes to follows.
+    switch: Switch,
     /// When the owner last enabled the webhook again (see [`Retarget::enabled_at`]).
     enabled_at: Option<DateTime<Utc>>,
 }
 
 impl Known {
     fn now(&self) -> WebhookNow {
-        WebhookNow { active: self.active == Some(true), enabled_at: self.enabled_at }
+        WebhookNow { active: self.switch.is_active(), enabled_at: self.enabled_at }
     }
 
     /// The account as a log field (`-` until the dispatcher has said).
@@ -131,7 +131,12 @@ impl WebhookActor {
             config.user_agent.clone(),
         ));
         let webhook = match route {
-            Some(r) => Known { target: r.target, account: r.account, active: Some(r.active), enabled_at: r.enabled_at },
+            Some(r) => Known {
+                target: r.target,
+                account: r.account,
+                switch: Switch::new(Some(r.active)),
+                enabled_at: r.enabled_at,
+            },
             None => Known::default(),
         };
         WebhookActor {

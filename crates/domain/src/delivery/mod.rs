@@ -5,11 +5,13 @@
 //! needs to resume (pending retries and their due times, the resume position, health) is
 //! folded from the stream from its latest [`DeliveryCheckpoint`] on ([`DeliveryState`]).
 //! What follows an attempt, when a webhook is failing, recovered or disabled, and what a
-//! webhook that is off gives up is decided in [`decide`](mod@decide); the actor only does
-//! the I/O.
+//! webhook that is off gives up is decided in [`decide`](mod@decide); whether a delivery
+//! is attempted, waits or is given up as the webhook is switched on and off, in
+//! [`switch`](mod@switch); the actor only does the I/O.
 
 mod decide;
 mod state;
+mod switch;
 #[cfg(test)]
 mod tests;
 
@@ -18,6 +20,7 @@ pub use self::decide::{
     DisableReason, RecordAttempt, WebhookNow,
 };
 pub use self::state::{DeliveryState, Health, HealthStatus, Replayed};
+pub use self::switch::{Owing, Switch, Turned};
 
 use std::time::Duration;
 

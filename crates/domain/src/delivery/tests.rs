@@ -401,3 +401,70 @@ fn an_ordinary_retry_is_still_scheduled_as_before() {
     let asked = policy.next_attempt_at(1, now(), 0.5, Some(Duration::from_secs(7200)));
     assert_eq!(asked, Some(now() + chrono::Duration::seconds(3600)), "capped at max_retry_after");
 }
+
+// ---- a webhook switched on and off ----
+
+/// A switch given what the dispatcher said, in order: `Some(true|false)` for a description
+/// of the webhook as of position `at`, `None` for its deletion at `at`.
+fn given_switch(said: &[(Option<bool>, u64)]) -> Switch {
+    said.iter().fold(Switch::new(None), |mut switch, &(active, at)| {
+        match active {
+            Some(active) => {
+                switch.set(active, Some(Position::at(at)));
+            }
+            None => switch.retire(Position::at(at)),
+        }
+        switch
+    })
+}
+
+#[test]
+fn a_due_delivery_waits_for_the_dispatcher_then_is_attempted_while_active_and_given_up_while_off() {
+    assert_eq!(given_switch(&[]).due(true), Owing::Wait, "a restored retry waits to hear");
+    assert_eq!(given_switch(&[]).due(false), Owing::Wait);
+    assert_eq!(given_switch(&[(Some(true), 1)]).due(true), Owing::Attempt);
+    assert_eq!(given_switch(&[(Some(true), 1)]).due(false), Owing::GiveUp, "no endpoint to send to");
+    assert_eq!(given_switch(&[(Some(false), 1)]).due(true), Owing::GiveUp);
+    assert_eq!(given_switch(&[(Some(true), 1), (None, 5)]).due(true), Owing::GiveUp, "deleted");
+}
+
+#[test]
+fn turning_an_active_webhook_off_gives_up_what_was_routed_before_even_once_it_is_on_again() {
+    let mut switch = given_switch(&[(Some(true), 1)]);
+    assert_eq!(switch.set(false, Some(Position::at(10))), Turned::Off);
+    assert_eq!(switch.set(true, Some(Position::at(12))), Turned::On);
+    assert_eq!(switch.due(true), Owing::Attempt);
+    assert_eq!(switch.take_on(Position::at(9)), Owing::GiveUp, "routed before it was turned off");
+    assert_eq!(switch.take_on(Position::at(10)), Owing::Attempt);
+    assert_eq!(switch.take_on(Position::at(11)), Owing::Attempt);
+    // Turned off again earlier in the log than before: the later point stays.
+    assert_eq!(switch.set(false, Some(Position::at(4))), Turned::Off);
+    assert_eq!(switch.off_at, Some(Position::at(10)));
+}
+
+#[test]
+fn only_an_active_webhook_is_turned_off_and_only_one_not_known_active_is_turned_on() {
+    let mut switch = Switch::new(None);
+    assert_eq!(switch.set(false, Some(Position::at(3))), Turned::Unchanged, "off from the start");
+    assert_eq!(switch.off_at, None, "never on: nothing routed to it was held back");
+    assert_eq!(switch.set(true, Some(Position::at(4))), Turned::On);
+    assert_eq!(switch.set(true, Some(Position::at(5))), Turned::Unchanged);
+}
+
+#[test]
+fn a_retired_webhook_gives_up_what_was_routed_before_its_deletion() {
+    let switch = given_switch(&[(Some(true), 1), (None, 8)]);
+    assert_eq!(switch.take_on(Position::at(7)), Owing::GiveUp);
+    assert_eq!(switch.due(true), Owing::GiveUp);
+    assert!(!switch.is_active());
+}
+
+#[test]
+fn a_webhook_the_actor_disabled_itself_gives_up_what_comes_due_but_holds_nothing_routed_back() {
+    let mut switch = given_switch(&[(Some(true), 1)]);
+    switch.disabled();
+    assert_eq!(switch.due(true), Owing::GiveUp);
+    assert_eq!(switch.take_on(Position::at(2)), Owing::Attempt, "routed events follow the dispatcher's word");
+    assert_eq!(switch.set(false, Some(Position::at(6))), Turned::Unchanged, "it is off already");
+    assert_eq!(switch.off_at, None);
+}
