@@ -230,8 +230,9 @@ impl ProjectionBatch for LogBatch {
     }
 }
 
-/// One attempt, as the delivery log keeps it (the API answers with its own `AttemptOut`).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+/// One attempt, as the delivery log keeps it. The delivery lists answer with the API's own
+/// `AttemptOut`; the submission explanation (`explain.rs`) still serves it as it is.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct AttemptEntry {
     pub delivery_id: String,
     pub attempt: u32,
