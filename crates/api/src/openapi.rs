@@ -142,6 +142,7 @@ fn complete_parameters(path: &str, operation: &mut Operation) {
     for parameter in operation.parameters.iter_mut().flatten() {
         let schema = match (&parameter.parameter_in, parameter.name.as_str()) {
             (ParameterIn::Path, "account" | "pack") => text(1, 64, EXTERNAL_ID),
+            (ParameterIn::Path, "id") if path.starts_with("/v1/submissions/") => text(36, 36, "^sub_[0-9a-f]{32}$"),
             (ParameterIn::Path, "id") => text(35, 35, "^wh_[0-9a-f]{32}$"),
             (ParameterIn::Path, "delivery") => text(36, 36, "^dlv_[0-9a-f]{32}$"),
             (ParameterIn::Path, "name") => {

@@ -6,7 +6,7 @@
 //! cases against a real server when `PACKHOOKS_TEST_ESDB` holds a connection string (the
 //! cases about the whole of `$all` need a private, empty server).
 //!
-//! The client's known traps (see `shared/EVENTSTOREDB.md`) are handled in
+//! The client's known traps are handled in
 //! `connection.rs` (a client whose connection task ended is rebuilt with backoff) and
 //! `subscription.rs` (own checkpoints and resubscription); the client's panic when a
 //! rustls crypto provider was installed before its own is patched out of the client

@@ -1,7 +1,7 @@
 //! The event store: one trait with EventStoreDB's semantics, and its backends.
 //!
 //! Every part of packhooks reads and writes events through [`EventStore`]. The contract is
-//! EventStoreDB's (see `shared/EVENTSTOREDB.md`): streams with revisions from 0, appends
+//! EventStoreDB's (the README's "EventStoreDB and deployment"): streams with revisions from 0, appends
 //! guarded by an [`ExpectedRevision`], idempotent appends by event id, one global `$all`
 //! order with [`Position`]s, reads in both directions, and catch-up subscriptions to `$all`
 //! (history, then [`SubscriptionEvent::CaughtUp`], then live events) with filters and

@@ -62,6 +62,7 @@ async fn path_ids_carry_their_patterns_and_the_document_describes_the_requests_s
         operation["parameters"].as_array().unwrap().iter().find(|p| p["name"] == name).cloned().expect(name)
     };
     assert_eq!(parameter("/v1/webhooks/{id}", "id")["schema"]["pattern"], "^wh_[0-9a-f]{32}$");
+    assert_eq!(parameter("/v1/submissions/{id}", "id")["schema"]["pattern"], "^sub_[0-9a-f]{32}$", "a submission id, not a webhook id");
     let account = &parameter("/v1/accounts/{account}/plan", "account")["schema"];
     assert_eq!((account["minLength"].as_u64(), account["maxLength"].as_u64()), (Some(1), Some(64)));
     assert!(account["pattern"].is_string());
