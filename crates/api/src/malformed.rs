@@ -44,10 +44,6 @@ impl<T> ProblemAnswers<T> {
     pub fn new(io: T) -> Self {
         ProblemAnswers { io, pending: None }
     }
-
-    pub fn get_ref(&self) -> &T {
-        &self.io
-    }
 }
 
 /// Where in `buf` a bare answer starts, and its error.
